@@ -1,0 +1,71 @@
+//go:build mage
+
+// djship's targets. The site is the only file in sites/, or the one named
+// by SITE=<name>.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/djship/djship/sites"
+	"github.com/djship/djship/targets"
+)
+
+// Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.
+func Release(ctx context.Context) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	_, err = targets.Release(ctx, site, targets.ReleaseOptions{Out: os.Stdout})
+	return err
+}
+
+// Check validates the site file and lists its environments and hosts.
+func Check() error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s is valid: project %s, source %s\n", site.File, site.Settings.Project, sourceOf(site))
+	for _, name := range site.EnvironmentNames() {
+		env := site.Environments[name]
+		hosts := make([]string, len(env.Hosts))
+		for i, h := range env.Hosts {
+			hosts[i] = h.String()
+		}
+		s := env.Settings
+		fmt.Printf("  %-12s %s over %s: %s (%s + %s, %s)\n", name, s.URL, s.Connection, strings.Join(hosts, ", "), s.Webserver, s.AppServer, s.Database.Engine)
+	}
+	return nil
+}
+
+func sourceOf(site *sites.Site) string {
+	if g := site.Settings.Source.Git; g != "" {
+		return g
+	}
+	return site.Settings.Source.Path
+}
+
+// Test checks formatting, runs go vet and runs every test, as CI does.
+func Test() error {
+	out, err := exec.Command("gofmt", "-l", ".").Output()
+	if err != nil {
+		return fmt.Errorf("gofmt: %w", err)
+	}
+	if files := strings.TrimSpace(string(out)); files != "" {
+		return fmt.Errorf("these files need gofmt -w:\n%s", files)
+	}
+	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,352 @@
+package sites
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Site is a loaded, validated site file.
+type Site struct {
+	// Name is the site's name: the file name without .yaml.
+	Name string
+	// File is the path the site was loaded from.
+	File string
+	// Root is the project root: the folder that holds sites/. Relative
+	// paths in the site file are resolved against it.
+	Root string
+	// Settings are the shared settings of the top level, defaults applied.
+	Settings Settings
+	// Environments are the site's environments by name.
+	Environments map[string]*Environment
+}
+
+// Environment is one environment of a site with its settings merged over
+// the shared ones.
+type Environment struct {
+	// Name is the environment's key under environments:.
+	Name string
+	// Settings are the shared settings with this environment's overrides.
+	Settings Settings
+	// Hosts are the environment's hosts, each with its own settings.
+	Hosts []Host
+}
+
+// Host is one machine of an environment.
+type Host struct {
+	// User is the SSH login user; empty means the SSH default.
+	User string
+	// Address is the host name or IP address.
+	Address string
+	// Port is the SSH port; 0 means the SSH default.
+	Port int
+	// Settings are the environment's settings with this host's overrides.
+	Settings Settings
+}
+
+// String returns the host as user@address:port, leaving out what is unset.
+func (h Host) String() string {
+	s := h.Address
+	if strings.Contains(s, ":") {
+		s = "[" + s + "]"
+	}
+	if h.User != "" {
+		s = h.User + "@" + s
+	}
+	if h.Port != 0 {
+		s += ":" + strconv.Itoa(h.Port)
+	}
+	return s
+}
+
+// EnvironmentNames returns the site's environment names, sorted.
+func (s *Site) EnvironmentNames() []string {
+	names := make([]string, 0, len(s.Environments))
+	for name := range s.Environments {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Environment returns the named environment, or an error that lists the
+// environments the site has.
+func (s *Site) Environment(name string) (*Environment, error) {
+	if env, ok := s.Environments[name]; ok {
+		return env, nil
+	}
+	return nil, fmt.Errorf("%s has no environment %q: use one of %s", s.File, name, strings.Join(s.EnvironmentNames(), ", "))
+}
+
+// Path resolves a path from the site file against the project root.
+func (s *Site) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.Root, p)
+}
+
+// Problem is one thing wrong with a site file, at a line.
+type Problem struct {
+	Line    int
+	Message string
+}
+
+// Error lists every problem found in one site file.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+// Error formats the problems one per line as file:line: message.
+func (e *Error) Error() string {
+	var b strings.Builder
+	noun := "problem"
+	if len(e.Problems) != 1 {
+		noun = "problems"
+	}
+	fmt.Fprintf(&b, "%s: %d %s", e.File, len(e.Problems), noun)
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s:%d: %s", e.File, p.Line, p.Message)
+	}
+	return b.String()
+}
+
+// Load reads and validates one site file. Every problem is reported at
+// once in an *Error.
+func Load(path string) (*Site, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read site file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates site file contents read from path.
+func Parse(path string, data []byte) (*Site, error) {
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	root := filepath.Dir(path)
+	if filepath.Base(root) == "sites" {
+		root = filepath.Dir(root)
+	}
+	site := &Site{Name: name, File: path, Root: root, Environments: map[string]*Environment{}}
+	v := &validator{}
+
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: path, Problems: []Problem{{1, "the file is empty: start from sites/example.yaml"}}}
+		}
+		return nil, &Error{File: path, Problems: []Problem{yamlProblem(err)}}
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, &Error{File: path, Problems: []Problem{{top.Line, "a site file is a mapping of keys (project:, url:, …), not " + describe(top)}}}
+	}
+
+	v.checkStructure(top)
+	if len(v.problems) > 0 {
+		return nil, v.err(path)
+	}
+
+	shared := without(top, "environments")
+	if err := shared.Decode(&site.Settings); err != nil {
+		return nil, &Error{File: path, Problems: []Problem{{top.Line, err.Error()}}}
+	}
+	site.Settings.applyDefaults()
+	v.checkRelease(site.Settings, shared)
+
+	envs := lookup(top, "environments")
+	if envs == nil || len(envs.Content) == 0 {
+		line := top.Line
+		if envs != nil {
+			line = envs.Line
+		}
+		v.add(line, "environments is required: add at least one, e.g. environments: {production: {hosts: [deploy@www.example.com]}}")
+		v.checkSettings(site.Settings, shared, "", top.Line)
+	} else {
+		for i := 0; i < len(envs.Content); i += 2 {
+			key, val := envs.Content[i], resolve(envs.Content[i+1])
+			env := v.environment(key, val, shared)
+			site.Environments[env.Name] = env
+		}
+	}
+	if len(v.problems) > 0 {
+		return nil, v.err(path)
+	}
+	return site, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+// yamlProblem turns a YAML syntax error into a problem at its line.
+func yamlProblem(err error) Problem {
+	msg := err.Error()
+	line := 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg = msg[len(m[0]):]
+	}
+	return Problem{Line: line, Message: "not valid YAML: " + msg}
+}
+
+// validator collects problems; each is reported once.
+type validator struct {
+	problems []Problem
+	seen     map[Problem]bool
+}
+
+func (v *validator) add(line int, format string, args ...any) {
+	p := Problem{Line: line, Message: fmt.Sprintf(format, args...)}
+	if v.seen == nil {
+		v.seen = map[Problem]bool{}
+	}
+	if v.seen[p] {
+		return
+	}
+	v.seen[p] = true
+	v.problems = append(v.problems, p)
+}
+
+func (v *validator) err(path string) error {
+	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+	return &Error{File: path, Problems: v.problems}
+}
+
+var envName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// environment merges one environment over the shared settings and
+// validates it and its hosts.
+func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environment {
+	name := key.Value
+	if !envName.MatchString(name) {
+		v.add(key.Line, "environment name %q: use lower-case letters, digits, - and _, starting with a letter (it becomes a target argument and a file name)", name)
+	}
+	env := &Environment{Name: name}
+	var overrides *yaml.Node
+	if val.Kind == yaml.MappingNode {
+		overrides = without(val, "hosts")
+	}
+	merged := merge(shared, overrides)
+	where := fmt.Sprintf("environments.%s", name)
+	env.Settings = v.settings(merged, where, key.Line)
+
+	hosts := lookup(val, "hosts")
+	if hosts != nil && hosts.Kind == yaml.SequenceNode {
+		for i, h := range hosts.Content {
+			h = resolve(h)
+			addrNode, hostOverrides := h, (*yaml.Node)(nil)
+			if h.Kind == yaml.MappingNode {
+				addrNode = lookup(h, "address")
+				hostOverrides = without(h, "address")
+				if addrNode == nil {
+					v.add(h.Line, "%s.hosts[%d]: address is required (user@host:port)", where, i)
+					continue
+				}
+			}
+			host, problem := ParseHost(addrNode.Value)
+			if problem != "" {
+				v.add(addrNode.Line, "%s.hosts[%d] %q: %s", where, i, addrNode.Value, problem)
+				continue
+			}
+			if hostOverrides != nil {
+				host.Settings = v.settings(merge(merged, hostOverrides), fmt.Sprintf("%s.hosts[%d]", where, i), h.Line)
+			} else {
+				host.Settings = env.Settings
+			}
+			env.Hosts = append(env.Hosts, host)
+		}
+	}
+	if len(env.Hosts) == 0 && hosts == nil {
+		if env.Settings.Connection == "local" {
+			env.Hosts = []Host{{Address: "localhost", Settings: env.Settings}}
+		} else {
+			v.add(key.Line, "%s: hosts is required for connection ssh: add hosts: [deploy@www.example.com:22] (or connection: local)", where)
+		}
+	} else if len(env.Hosts) == 0 && hosts != nil && len(hosts.Content) == 0 {
+		v.add(hosts.Line, "%s.hosts is empty: list at least one host (user@host:port)", where)
+	}
+	return env
+}
+
+// settings decodes merged settings, applies defaults and validates them.
+// where names the environment or host ("" for the top level) in messages;
+// line is where a missing required key is reported.
+func (v *validator) settings(merged *yaml.Node, where string, line int) Settings {
+	var s Settings
+	if err := merged.Decode(&s); err != nil {
+		// checkStructure has already reported anything Decode can refuse.
+		v.add(line, "%s", err)
+		return s
+	}
+	s.applyDefaults()
+	v.checkSettings(s, merged, where, line)
+	return s
+}
+
+// ParseHost parses user@host:port. It returns a problem description
+// instead of an error so that callers can place it at a line.
+func ParseHost(s string) (Host, string) {
+	var h Host
+	if s == "" {
+		return h, "empty host: write user@host:port"
+	}
+	rest := s
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		h.User = rest[:at]
+		rest = rest[at+1:]
+		if !userName.MatchString(h.User) {
+			return h, fmt.Sprintf("user %q is not a valid login name", h.User)
+		}
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return h, "missing ] after an IPv6 address"
+		}
+		h.Address = rest[1:end]
+		rest = rest[end+1:]
+		if !strings.Contains(h.Address, ":") {
+			return h, "brackets are only for IPv6 addresses"
+		}
+	} else {
+		if strings.Count(rest, ":") > 1 {
+			return h, "write an IPv6 address in brackets: user@[2001:db8::1]:22"
+		}
+		h.Address, rest, _ = strings.Cut(rest, ":")
+		if rest != "" || strings.HasSuffix(s, ":") {
+			rest = ":" + rest
+		}
+		if !hostName.MatchString(h.Address) {
+			return h, fmt.Sprintf("%q is not a host name or IP address", h.Address)
+		}
+	}
+	if rest != "" {
+		if !strings.HasPrefix(rest, ":") {
+			return h, fmt.Sprintf("unexpected %q after the host", rest)
+		}
+		port, err := strconv.Atoi(rest[1:])
+		if err != nil || port < 1 || port > 65535 {
+			return h, fmt.Sprintf("port %q must be a number from 1 to 65535", rest[1:])
+		}
+		h.Port = port
+	}
+	return h, ""
+}
+
+var (
+	userName = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+	hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$`)
+)

@@ -1,0 +1,198 @@
+// Package sites loads and validates djship site files: one YAML file per
+// Django site under sites/, with shared settings at the top and the
+// environments (production, staging, …) that override them.
+package sites
+
+// Settings is everything a site can set. The top level of a site file holds
+// the shared settings; an environment, and a host inside it, may override
+// any of them except the ones that shape the release tarball (project,
+// source, revision_pattern), which is built once for every environment.
+type Settings struct {
+	// Project names the folders, configuration files, certificate files and,
+	// by default, the system user of the site (role: websiteproject).
+	Project string `yaml:"project"`
+	// URL is the public host name the web server answers to (role: url).
+	URL string `yaml:"url"`
+	// Root is the folder on the host that holds every deployed site; the
+	// site lives in <root>/<project> (role: django_deployment_root_folder).
+	Root string `yaml:"root"`
+	// Python is the interpreter on the host that builds the virtualenv.
+	Python string `yaml:"python"`
+	// KeepReleases is how many complete releases stay on the host.
+	KeepReleases int `yaml:"keep_releases"`
+	// Connection is how djship reaches the hosts: ssh or local.
+	Connection string `yaml:"connection"`
+	// RevisionPattern is the tarball name, with ${VAR} expanded from the
+	// environment and ${REVISION} from the source (role:
+	// django_revision_file_pattern).
+	RevisionPattern string `yaml:"revision_pattern"`
+	// Source says where the Django source comes from.
+	Source Source `yaml:"source"`
+	// Django describes the Django project inside the release.
+	Django Django `yaml:"django"`
+	// Packages are extra OS packages for the host (role:
+	// application_additional_packages).
+	Packages []string `yaml:"packages"`
+	// Proxy is the HTTP(S) proxy used by pip and apt on hosts behind a
+	// firewall (role: site_proxy).
+	Proxy string `yaml:"proxy"`
+	// Webserver is the front web server: nginx or apache2 (role: webserver).
+	Webserver string `yaml:"webserver"`
+	// Web configures the front web server.
+	Web Web `yaml:"web"`
+	// TLS says where the certificate and key come from.
+	TLS TLS `yaml:"tls"`
+	// AppServer is the application server: uwsgi or gunicorn.
+	AppServer string `yaml:"app_server"`
+	// App configures the application server and its system user.
+	App App `yaml:"app"`
+	// Database is the site's database: sqlite or postgres.
+	Database Database `yaml:"database"`
+	// Secrets lists the secret values the site needs on the host.
+	Secrets Secrets `yaml:"secrets"`
+}
+
+// Source is where `mage release` takes the Django source from: a local
+// folder, or a git repository at a ref.
+type Source struct {
+	// Path is a local folder, relative to the project root (the folder that
+	// holds sites/).
+	Path string `yaml:"path"`
+	// Git is a git repository (URL or path) to package at Ref.
+	Git string `yaml:"git"`
+	// Ref is the branch, tag or commit of Git; HEAD when empty.
+	Ref string `yaml:"ref"`
+	// Exclude adds patterns to the files left out of the tarball.
+	Exclude []string `yaml:"exclude"`
+	// Include puts back files that a default exclude would leave out.
+	Include []string `yaml:"include"`
+}
+
+// Django describes the Django project inside the release.
+type Django struct {
+	// SourceFolder is the folder of the Django project (the one holding
+	// manage.py) inside the archive (role: django_source_folder).
+	SourceFolder string `yaml:"source_folder"`
+	// SettingsFolder is the Python package that holds wsgi.py (role:
+	// django_settings_folder).
+	SettingsFolder string `yaml:"settings_folder"`
+	// SettingsModule is the settings module used on the host (role:
+	// django_settings_file).
+	SettingsModule string `yaml:"settings_module"`
+	// Dependencies are pip requirements installed into the virtualenv
+	// (role: django_dependencies).
+	Dependencies []string `yaml:"dependencies"`
+	// PipInstallRequirements also installs the archive's requirements.txt
+	// (role: django_pip_install_requirements).
+	PipInstallRequirements bool `yaml:"pip_install_requirements"`
+	// SystemSitePackages lets the virtualenv see the host's Python packages
+	// (for example Debian's python3-django).
+	SystemSitePackages bool `yaml:"system_site_packages"`
+	// ArchivesToDeflate are extra archives inside the sources to unpack
+	// (role: django_archives_to_deflate).
+	ArchivesToDeflate []Deflate `yaml:"archives_to_deflate"`
+	// Environment holds extra environment variables for the application
+	// (role: django_webapplication_additional_environment_settings).
+	Environment map[string]string `yaml:"environment"`
+}
+
+// Deflate is one extra archive to unpack into the release.
+type Deflate struct {
+	// Archive is the archive's path inside the Django source folder.
+	Archive string `yaml:"archive"`
+	// Into is the folder, inside the Django source folder, to unpack it to.
+	Into string `yaml:"into"`
+}
+
+// Web configures the front web server.
+type Web struct {
+	// User is the web server's user (role: nginx_user, apache2_user).
+	User string `yaml:"user"`
+	// Group is the web server's group; it alone may read the TLS key and
+	// the application socket (role: nginx_group, apache2_group).
+	Group string `yaml:"group"`
+	// CheckCommand tests a configuration before it is enabled (role:
+	// nginx_binary_name, apache2_check_binary_name).
+	CheckCommand string `yaml:"check_command"`
+	// ClientMaxBodySize is the largest request body accepted, e.g. 30m.
+	ClientMaxBodySize string `yaml:"client_max_body_size"`
+}
+
+// TLS says where the site's certificate and private key come from.
+type TLS struct {
+	// Certificate is a PEM file relative to the project root, or
+	// "self-signed" for a certificate generated on the host. Empty means
+	// plain HTTP (role: site_certificate).
+	Certificate string `yaml:"certificate"`
+	// KeySecret names the secret that holds the private key (role:
+	// site_key).
+	KeySecret string `yaml:"key_secret"`
+}
+
+// App configures the application server and the system user it runs as.
+type App struct {
+	// Workers is the number of worker processes (role:
+	// uwsgi_number_workers).
+	Workers int `yaml:"workers"`
+	// User is the system user the application runs as; created when
+	// missing (role: uwsgi_user).
+	User string `yaml:"user"`
+	// Group is the application's group (role: uwsgi_group).
+	Group string `yaml:"group"`
+	// Timeout is the seconds a request may take before its worker is
+	// recycled.
+	Timeout int `yaml:"timeout"`
+	// UWSGIOptions are extra uWSGI ini lines, e.g. a Celery
+	// smart-attach-daemon2 (role: uwsgi_additional_options).
+	UWSGIOptions []string `yaml:"uwsgi_options"`
+}
+
+// Database is the site's database.
+type Database struct {
+	// Engine is sqlite or postgres.
+	Engine string `yaml:"engine"`
+	// Path is the sqlite file's name inside shared/db/.
+	Path string `yaml:"path"`
+	// Name is the PostgreSQL database.
+	Name string `yaml:"name"`
+	// User is the PostgreSQL role.
+	User string `yaml:"user"`
+	// Host is the PostgreSQL server; empty for the local socket.
+	Host string `yaml:"host"`
+	// Port is the PostgreSQL port.
+	Port int `yaml:"port"`
+	// PasswordSecret names the secret that holds the PostgreSQL password.
+	PasswordSecret string `yaml:"password_secret"`
+}
+
+// Secrets lists the secret values the site needs. The values themselves
+// live encrypted beside the site file, never in it.
+type Secrets struct {
+	// Keys are the names the secret file must define, such as SECRET_KEY
+	// (role: django_environment_variables).
+	Keys []string `yaml:"keys"`
+}
+
+// file is the whole site file as written: shared settings and the
+// environments.
+type file struct {
+	Settings     `yaml:",inline"`
+	Environments map[string]environmentFile `yaml:"environments"`
+}
+
+// environmentFile is one entry under environments: overrides and hosts.
+type environmentFile struct {
+	Settings `yaml:",inline"`
+	Hosts    []hostEntry `yaml:"hosts"`
+}
+
+// hostEntry is one host: either "user@host:port" or a mapping with an
+// address and overrides.
+type hostEntry struct {
+	Address  string `yaml:"address"`
+	Settings `yaml:",inline"`
+}
+
+// releaseKeys shape the tarball, which is built once for all environments;
+// environments and hosts may not override them.
+var releaseKeys = map[string]bool{"project": true, "source": true, "revision_pattern": true}

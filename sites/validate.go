@@ -1,0 +1,372 @@
+package sites
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Enumerated values.
+var (
+	Webservers  = []string{"nginx", "apache2"}
+	AppServers  = []string{"uwsgi", "gunicorn"}
+	Engines     = []string{"sqlite", "postgres"}
+	Connections = []string{"ssh", "local"}
+)
+
+// DefaultRevisionPattern is the tarball name when the site sets none;
+// <project> stands for the project name.
+const DefaultRevisionPattern = "<project>-r${REVISION}.tar.gz"
+
+// ArchiveExtensions are the tarball formats `mage release` writes.
+var ArchiveExtensions = []string{".tar.gz", ".tar.bz2", ".tar.zst"}
+
+// applyDefaults fills every unset value with its documented default.
+func (s *Settings) applyDefaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&s.Python, "/usr/bin/python3")
+	if s.KeepReleases == 0 {
+		s.KeepReleases = 5
+	}
+	def(&s.Connection, "ssh")
+	// Values derived from the project name only when it is usable, so that
+	// a bad name is reported once, not again through everything it names.
+	validProject := projectName.MatchString(s.Project)
+	if validProject {
+		def(&s.RevisionPattern, strings.Replace(DefaultRevisionPattern, "<project>", s.Project, 1))
+	}
+	def(&s.Webserver, "nginx")
+	def(&s.Web.User, "www-data")
+	def(&s.Web.Group, "www-data")
+	if s.Webserver == "apache2" {
+		def(&s.Web.CheckCommand, "/usr/sbin/apache2ctl")
+	} else {
+		def(&s.Web.CheckCommand, "/usr/sbin/nginx")
+	}
+	def(&s.Web.ClientMaxBodySize, "30m")
+	if s.TLS.Certificate != "" {
+		def(&s.TLS.KeySecret, "TLS_KEY")
+	}
+	def(&s.AppServer, "uwsgi")
+	if s.App.Workers == 0 {
+		s.App.Workers = 2
+	}
+	if validProject {
+		def(&s.App.User, s.Project)
+	}
+	def(&s.App.Group, s.App.User)
+	if s.App.Timeout == 0 {
+		s.App.Timeout = 60
+	}
+	def(&s.Database.Engine, "sqlite")
+	if s.Database.Engine == "sqlite" {
+		def(&s.Database.Path, "db.sqlite3")
+	} else if validProject {
+		def(&s.Database.Name, s.Project)
+		def(&s.Database.User, s.Project)
+		if s.Database.Port == 0 {
+			s.Database.Port = 5432
+		}
+		def(&s.Database.PasswordSecret, "DATABASE_PASSWORD")
+	}
+}
+
+var (
+	projectName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	pythonName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dottedName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	envVarName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	sizeValue    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	variableRef  = regexp.MustCompile(`\$\{([^}]*)\}`)
+	fileNameSafe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+)
+
+// reservedEnvironment are variables djship sets itself.
+var reservedEnvironment = map[string]bool{"DJANGO_SETTINGS_MODULE": true, "DJANGO_SETTINGS_SECRET_FILE": true}
+
+// checker reports problems about one merged settings value.
+type checker struct {
+	v     *validator
+	node  *yaml.Node
+	where string
+	line  int
+}
+
+// at returns the line of the key at path and whether it is written; when
+// it is not, the line is where the settings begin.
+func (c checker) at(keyPath string) (int, bool) {
+	parent, key := "", keyPath
+	if i := strings.LastIndex(keyPath, "."); i >= 0 {
+		parent, key = keyPath[:i], keyPath[i+1:]
+	}
+	n := c.node
+	if parent != "" {
+		n = lookupPath(n, parent)
+	}
+	if n != nil {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i].Line, true
+			}
+		}
+	}
+	return c.line, false
+}
+
+// problem reports a problem at the key's line. A key that is written is
+// reported at its own line once, however many environments share it; a
+// missing key is reported where the environment begins, with its name.
+func (c checker) problem(keyPath, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	line, written := c.at(keyPath)
+	if !written && c.where != "" {
+		msg = c.where + ": " + msg
+	}
+	c.v.add(line, "%s", msg)
+}
+
+func (c checker) required(keyPath, value, hint string) bool {
+	if value != "" {
+		return true
+	}
+	c.problem(keyPath, "%s is required: %s", keyPath, hint)
+	return false
+}
+
+func (c checker) oneOf(keyPath, value string, allowed []string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	msg := fmt.Sprintf("%s %q is not one of %s", keyPath, value, strings.Join(allowed, ", "))
+	if best := nearest(value, allowed); best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	c.problem(keyPath, "%s", msg)
+}
+
+// checkSettings validates one merged settings value. Problems of the
+// shared settings are found again in every environment; the validator
+// reports each (line, message) once.
+func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, line int) {
+	c := checker{v: v, node: node, where: where, line: line}
+
+	if c.required("url", s.URL, "the public host name, e.g. url: www.example.com") {
+		if !hostName.MatchString(s.URL) || !strings.Contains(s.URL, ".") && s.URL != "localhost" {
+			c.problem("url", "url %q must be a bare host name such as www.example.com (no scheme, port or path)", s.URL)
+		}
+	}
+	if c.required("root", s.Root, "the folder on the host that holds the sites, e.g. root: /srv/www") && !path.IsAbs(s.Root) {
+		c.problem("root", "root %q must be an absolute path such as /srv/www", s.Root)
+	}
+	if !path.IsAbs(s.Python) {
+		c.problem("python", "python %q must be an absolute path such as /usr/bin/python3", s.Python)
+	}
+	if s.KeepReleases < 2 {
+		c.problem("keep_releases", "keep_releases must be at least 2 (the live release and the one to roll back to), not %d", s.KeepReleases)
+	}
+	c.oneOf("connection", s.Connection, Connections)
+
+	c.checkDjango(s.Django)
+	for i, p := range s.Packages {
+		if !debianPackage.MatchString(p) {
+			c.problem("packages", "packages[%d] %q is not a Debian package name", i, p)
+		}
+	}
+	if s.Proxy != "" {
+		if u, err := url.Parse(s.Proxy); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.problem("proxy", "proxy %q must be a URL such as http://proxy.example.com:3128", s.Proxy)
+		}
+	}
+	c.oneOf("webserver", s.Webserver, Webservers)
+	if !sizeValue.MatchString(s.Web.ClientMaxBodySize) {
+		c.problem("web.client_max_body_size", "web.client_max_body_size %q must be a size such as 30m", s.Web.ClientMaxBodySize)
+	}
+	for _, k := range []struct{ path, value string }{{"web.user", s.Web.User}, {"web.group", s.Web.Group}, {"app.user", s.App.User}, {"app.group", s.App.Group}} {
+		if k.value != "" && !userName.MatchString(k.value) {
+			c.problem(k.path, "%s %q is not a valid user or group name", k.path, k.value)
+		}
+	}
+	if s.App.User == "root" {
+		c.problem("app.user", "app.user must not be root: the application runs as its own system user")
+	} else if s.App.User != "" && s.App.User == s.Web.User {
+		c.problem("app.user", "app.user %q is also web.user: the web server would share the application's files and the application could read the TLS key; give the application its own user", s.App.User)
+	}
+	c.oneOf("app_server", s.AppServer, AppServers)
+	if s.App.Workers < 1 {
+		c.problem("app.workers", "app.workers must be at least 1, not %d", s.App.Workers)
+	}
+	if s.App.Timeout < 1 {
+		c.problem("app.timeout", "app.timeout must be at least 1 second, not %d", s.App.Timeout)
+	}
+	if len(s.App.UWSGIOptions) > 0 && s.AppServer != "uwsgi" {
+		c.problem("app.uwsgi_options", "app.uwsgi_options only applies to app_server: uwsgi, not %s", s.AppServer)
+	}
+	for i, o := range s.App.UWSGIOptions {
+		if strings.ContainsAny(o, "\n\r") || !strings.Contains(o, "=") {
+			c.problem("app.uwsgi_options", "app.uwsgi_options[%d] %q must be one ini line such as smart-attach-daemon2 = …", i, o)
+		}
+	}
+	c.checkDatabase(s)
+	if s.TLS.Certificate != "" && s.TLS.Certificate != "self-signed" && !strings.HasSuffix(s.TLS.Certificate, ".pem") && !strings.HasSuffix(s.TLS.Certificate, ".crt") {
+		c.problem("tls.certificate", "tls.certificate %q must be a .pem or .crt file, or self-signed", s.TLS.Certificate)
+	}
+	for _, k := range []struct{ path, value string }{{"tls.key_secret", s.TLS.KeySecret}, {"database.password_secret", s.Database.PasswordSecret}} {
+		if k.value != "" && !envVarName.MatchString(k.value) {
+			c.problem(k.path, "%s %q must be a secret name such as TLS_KEY", k.path, k.value)
+		}
+	}
+	for i, k := range s.Secrets.Keys {
+		if !envVarName.MatchString(k) {
+			c.problem("secrets.keys", "secrets.keys[%d] %q must be a name such as SECRET_KEY (letters, digits, _)", i, k)
+		}
+	}
+}
+
+var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+func (c checker) checkDjango(d Django) {
+	c.required("django.source_folder", d.SourceFolder, "the folder holding manage.py inside the release, e.g. source_folder: . (the archive's top)")
+	if d.SourceFolder != "" {
+		c.relative("django.source_folder", d.SourceFolder)
+	}
+	if c.required("django.settings_folder", d.SettingsFolder, "the package that holds wsgi.py, e.g. settings_folder: mysite") && !pythonName.MatchString(d.SettingsFolder) {
+		c.problem("django.settings_folder", "django.settings_folder %q must be a Python package name such as mysite", d.SettingsFolder)
+	}
+	if c.required("django.settings_module", d.SettingsModule, "the settings module used on the host, e.g. settings_module: mysite.settings") && !dottedName.MatchString(d.SettingsModule) {
+		c.problem("django.settings_module", "django.settings_module %q must be a dotted module name such as mysite.settings (no .py)", d.SettingsModule)
+	}
+	for i, dep := range d.Dependencies {
+		if strings.TrimSpace(dep) == "" || strings.HasPrefix(strings.TrimSpace(dep), "-") || strings.ContainsAny(dep, "\n\r") {
+			c.problem("django.dependencies", "django.dependencies[%d] %q must be a pip requirement such as Django>=4.2,<5 (no options)", i, dep)
+		}
+	}
+	for i, a := range d.ArchivesToDeflate {
+		key := fmt.Sprintf("django.archives_to_deflate[%d]", i)
+		if a.Archive == "" || a.Into == "" {
+			c.problem("django.archives_to_deflate", "%s needs both archive: and into:", key)
+			continue
+		}
+		c.relative("django.archives_to_deflate", a.Archive)
+		c.relative("django.archives_to_deflate", a.Into)
+	}
+	for name := range d.Environment {
+		switch {
+		case !envVarName.MatchString(name):
+			c.problem("django.environment", "django.environment: %q is not a valid environment variable name", name)
+		case reservedEnvironment[name]:
+			c.problem("django.environment", "django.environment: %s is set by djship from django.settings_module and the secret file; remove it", name)
+		}
+	}
+}
+
+// relative reports a path that is absolute or climbs out of the release.
+func (c checker) relative(keyPath, p string) {
+	clean := path.Clean(p)
+	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
+		c.problem(keyPath, "%s %q must be a path inside the release (relative, without ..)", keyPath, p)
+	}
+}
+
+func (c checker) checkDatabase(s Settings) {
+	d := s.Database
+	c.oneOf("database.engine", d.Engine, Engines)
+	switch d.Engine {
+	case "sqlite":
+		if d.Path == "" || strings.Contains(d.Path, "/") || strings.HasPrefix(d.Path, ".") {
+			c.problem("database.path", "database.path %q must be a file name; the database lives in shared/db/ on the host", d.Path)
+		}
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"name", d.Name != ""}, {"user", d.User != ""}, {"host", d.Host != ""}, {"port", d.Port != 0}, {"password_secret", d.PasswordSecret != ""}} {
+			if k.set {
+				c.problem("database."+k.key, "database.%s only applies to engine: postgres", k.key)
+			}
+		}
+	case "postgres":
+		if d.Path != "" {
+			c.problem("database.path", "database.path only applies to engine: sqlite")
+		}
+		for _, k := range []struct{ key, value string }{{"name", d.Name}, {"user", d.User}} {
+			if k.value != "" && !pythonName.MatchString(k.value) {
+				c.problem("database."+k.key, "database.%s %q must be a PostgreSQL identifier (letters, digits, _)", k.key, k.value)
+			}
+		}
+		if d.Port < 1 || d.Port > 65535 {
+			c.problem("database.port", "database.port must be from 1 to 65535, not %d", d.Port)
+		}
+	}
+}
+
+// checkRelease validates the settings that shape the release: the project
+// name, the source and the revision pattern. They live at the top level.
+func (v *validator) checkRelease(s Settings, node *yaml.Node) {
+	c := checker{v: v, node: node, line: node.Line}
+	if c.required("project", s.Project, "the project name names the folders, configs and certificate files, e.g. project: mysite") && !projectName.MatchString(s.Project) {
+		c.problem("project", "project %q is not safe as a file and user name: use lower-case letters, digits, - and _ (at most 32, starting with a letter or digit)", s.Project)
+	}
+	src := s.Source
+	switch {
+	case src.Path == "" && src.Git == "":
+		c.problem("source", "source is required: source: {path: src} for a folder of this repository, or source: {git: URL, ref: main}")
+	case src.Path != "" && src.Git != "":
+		c.problem("source.git", "source has both path and git: keep one")
+	case src.Path != "" && src.Ref != "":
+		c.problem("source.ref", "source.ref only applies to source.git")
+	}
+	for i, p := range append(append([]string{}, src.Exclude...), src.Include...) {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			c.problem("source", "source pattern %q (entry %d) is not a valid pattern: use *, ? and [abc]", p, i)
+		}
+	}
+	if s.RevisionPattern != "" {
+		for _, msg := range PatternProblems(s.RevisionPattern) {
+			c.problem("revision_pattern", "revision_pattern %q %s", s.RevisionPattern, msg)
+		}
+	}
+}
+
+// PatternProblems lists what keeps a revision pattern from ever expanding
+// to a usable tarball name.
+func PatternProblems(pattern string) []string {
+	var out []string
+	if strings.Contains(pattern, "/") {
+		out = append(out, "must be a file name, without /")
+	}
+	ok := false
+	for _, ext := range ArchiveExtensions {
+		if strings.HasSuffix(pattern, ext) {
+			ok = true
+		}
+	}
+	if !ok {
+		out = append(out, "must end with "+strings.Join(ArchiveExtensions, ", "))
+	}
+	refs := variableRef.FindAllStringSubmatch(pattern, -1)
+	for _, m := range refs {
+		if !envVarName.MatchString(m[1]) {
+			out = append(out, fmt.Sprintf("has ${%s}, which is not a variable name: write ${REVISION} or ${NAME}", m[1]))
+		}
+	}
+	rest := variableRef.ReplaceAllString(pattern, "x")
+	if strings.Contains(rest, "$") {
+		out = append(out, "has a $ outside ${NAME}: write variables as ${NAME}")
+	}
+	if len(refs) == 0 {
+		out = append(out, "has no ${VAR}: every release would get the same name; add ${REVISION}")
+	}
+	if !fileNameSafe.MatchString(rest) {
+		out = append(out, "must start with a letter or digit and use only letters, digits, ., _, + and -")
+	}
+	return out
+}

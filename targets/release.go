@@ -1,0 +1,227 @@
+// Package targets is djship's library of targets: packaging a release and,
+// built on the remote package, everything done to hosts. Magefiles call it;
+// other repositories can import it to add targets of their own.
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/sites"
+	"github.com/djship/djship/templates"
+)
+
+// ReleaseOptions tune Release.
+type ReleaseOptions struct {
+	// Dist is the folder the tarball is written to; "dist" when empty.
+	Dist string
+	// Getenv looks up ${VAR} values and SOURCE_DATE_EPOCH; os.LookupEnv
+	// when nil.
+	Getenv func(string) (string, bool)
+	// Out receives the progress lines; nothing is printed when nil.
+	Out io.Writer
+}
+
+// Artifact is a release tarball written by Release.
+type Artifact struct {
+	// Path is where the tarball is, e.g. dist/example-r1a2b3c4.tar.gz.
+	Path string
+	// Size is the tarball's size in bytes.
+	Size int64
+	// SHA256 is the tarball's sha256, hex-encoded.
+	SHA256 string
+	// Manifest is the manifest packaged at the tarball's top.
+	Manifest templates.Manifest
+}
+
+// defaultEpoch is the entries' time when neither SOURCE_DATE_EPOCH nor a
+// git commit gives one.
+var defaultEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Release packages the site's Django source into a reproducible tarball
+// in dist/: the same files give a byte-identical tarball, whatever their
+// times, owners or the order the disk lists them in.
+func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artifact, error) {
+	if opts.Dist == "" {
+		opts.Dist = "dist"
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.LookupEnv
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	src := site.Settings.Source
+	f := newFilter(src.Exclude, src.Include)
+	source, err := openSource(ctx, site, f)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+	defer source.cleanup()
+
+	t, err := scanTree(ctx, source.dir, f)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+	if t.files() == 0 {
+		return nil, fmt.Errorf("release %s: source %s has no files to package", site.Name, source.dir)
+	}
+	listHash := t.listHash()
+
+	revision, err := revisionOf(source, listHash, opts.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+	name, err := Expand(site.Settings.RevisionPattern, revision, opts.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %s: %w", site.Name, site.File, err)
+	}
+	mtime, err := entryTime(source, opts.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+
+	manifest := templates.Manifest{
+		Project:     site.Settings.Project,
+		Revision:    revision,
+		Source:      source.ref,
+		Files:       t.files(),
+		FilesSHA256: listHash,
+		Created:     mtime.Format(time.RFC3339),
+	}
+	manifestJSON, err := templates.RenderManifest(manifest)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(opts.Dist, 0o755); err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+	dest := filepath.Join(opts.Dist, name)
+	if err := writeAtomically(dest, func(w io.Writer) error {
+		return writeArchive(ctx, w, name, t, manifestJSON, mtime)
+	}); err != nil {
+		return nil, fmt.Errorf("release %s: write %s: %w", site.Name, dest, err)
+	}
+	sum, err := fileSHA256(dest)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(dest)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(dest+".sha256", []byte(sum+"  "+name+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
+	a := &Artifact{Path: dest, Size: st.Size(), SHA256: sum, Manifest: manifest}
+	printArtifact(out, a, t.excluded, source.dirty)
+	return a, nil
+}
+
+// revisionOf is ${REVISION}: the REVISION variable when set, else the
+// commit's short hash (with -dirty and a content hash when packaged files
+// differ from it), else the first 12 hex digits of the content hash.
+func revisionOf(s *source, listHash string, getenv func(string) (string, bool)) (string, error) {
+	if v, ok := getenv("REVISION"); ok && v != "" {
+		if !safeName.MatchString(v) {
+			return "", fmt.Errorf("REVISION=%q: use letters, digits, ., _ and - only", v)
+		}
+		return v, nil
+	}
+	switch {
+	case s.gitRevision != "" && s.dirty:
+		return s.gitRevision + "-dirty-" + listHash[:7], nil
+	case s.gitRevision != "":
+		return s.gitRevision, nil
+	}
+	return listHash[:12], nil
+}
+
+// entryTime is the time given to every entry: SOURCE_DATE_EPOCH when set,
+// else the commit's time, else 1980-01-01.
+func entryTime(s *source, getenv func(string) (string, bool)) (time.Time, error) {
+	if v, ok := getenv("SOURCE_DATE_EPOCH"); ok && v != "" {
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || sec < 0 {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q must be seconds since 1970", v)
+		}
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	if !s.commitTime.IsZero() {
+		return s.commitTime, nil
+	}
+	return defaultEpoch, nil
+}
+
+var (
+	variable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+)
+
+// Expand turns a revision pattern into a tarball name: ${REVISION} becomes
+// revision, any other ${VAR} the environment's value. Every unset variable
+// is named in the error, and the result must be a safe file name.
+func Expand(pattern, revision string, getenv func(string) (string, bool)) (string, error) {
+	if problems := sites.PatternProblems(pattern); len(problems) > 0 {
+		return "", fmt.Errorf("revision_pattern %q %s", pattern, strings.Join(problems, "; "))
+	}
+	missing := map[string]bool{}
+	name := variable.ReplaceAllStringFunc(pattern, func(ref string) string {
+		key := ref[2 : len(ref)-1]
+		if key == "REVISION" {
+			return revision
+		}
+		v, ok := getenv(key)
+		if !ok || v == "" {
+			missing[key] = true
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		keys := make([]string, 0, len(missing))
+		for k := range missing {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return "", fmt.Errorf("revision_pattern %q needs %s from the environment: set it (CI usually provides it) or change revision_pattern", pattern, strings.Join(keys, ", "))
+	}
+	if !safeName.MatchString(name) || strings.Contains(name, "..") {
+		return "", fmt.Errorf("revision_pattern %q expands to %q, which is not a safe file name: the variables may hold only letters, digits, ., _, + and -", pattern, name)
+	}
+	return name, nil
+}
+
+// writeAtomically writes a file through a temporary name in the same
+// folder and renames it into place, so no reader ever sees half of it.
+func writeAtomically(dest string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dest)
+}
