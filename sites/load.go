@@ -138,6 +138,9 @@ func Parse(path string, data []byte) (*Site, error) {
 	if filepath.Base(root) == "sites" {
 		root = filepath.Dir(root)
 	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
 	site := &Site{Name: name, File: path, Root: root, Environments: map[string]*Environment{}}
 	v := &validator{}
 

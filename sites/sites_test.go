@@ -89,7 +89,7 @@ func TestValidSiteDefaultsAndOverrides(t *testing.T) {
 		{"app group default", s.Settings.App.Group, "shop"},
 		{"database default", s.Settings.Database.Engine, "sqlite"},
 		{"sqlite path default", s.Settings.Database.Path, "db.sqlite3"},
-		{"root is the folder holding sites/ or the file's folder", s.Root, "testdata/valid"},
+		{"root is the folder holding sites/ or the file's folder", s.Root, mustAbs(t, "testdata/valid")},
 		{"production host", s.Environments["production"].Hosts[0].String(), "deploy@shop.example.com:2222"},
 		{"ipv6 host", s.Environments["production"].Hosts[1].String(), "[2001:db8::1]"},
 		{"environment override", s.Environments["staging"].Settings.Webserver, "apache2"},
@@ -215,4 +215,13 @@ func TestPatternProblems(t *testing.T) {
 			t.Errorf("PatternProblems(%q) = %v, want ok=%v", tt.pattern, problems, tt.ok)
 		}
 	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

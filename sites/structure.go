@@ -176,14 +176,14 @@ func find(fields []field, key string) (field, bool) {
 // roleNames maps the Ansible role's variable names to their keys here, so
 // that people migrating get a precise hint.
 var roleNames = map[string]string{
-	"websiteproject":                  "project",
-	"django_deployment_root_folder":   "root",
-	"django_source_folder":            "django.source_folder",
-	"django_archives_to_deflate":      "django.archives_to_deflate",
-	"django_dependencies":             "django.dependencies",
-	"django_pip_install_requirements": "django.pip_install_requirements",
-	"django_settings_folder":          "django.settings_folder",
-	"django_settings_file":            "django.settings_module",
+	"websiteproject":                                        "project",
+	"django_deployment_root_folder":                         "root",
+	"django_source_folder":                                  "django.source_folder",
+	"django_archives_to_deflate":                            "django.archives_to_deflate",
+	"django_dependencies":                                   "django.dependencies",
+	"django_pip_install_requirements":                       "django.pip_install_requirements",
+	"django_settings_folder":                                "django.settings_folder",
+	"django_settings_file":                                  "django.settings_module",
 	"django_webapplication_additional_environment_settings": "django.environment",
 	"django_environment_variables":                          "secrets.keys",
 	"django_revision_file_pattern":                          "revision_pattern",
