@@ -464,4 +464,3 @@ func TestFilter(t *testing.T) {
 		}
 	}
 }
-
