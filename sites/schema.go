@@ -50,6 +50,8 @@ type Settings struct {
 	Database Database `yaml:"database"`
 	// Secrets lists the secret values the site needs on the host.
 	Secrets Secrets `yaml:"secrets"`
+	// SSH says how djship logs in to the hosts.
+	SSH SSH `yaml:"ssh"`
 }
 
 // Source is where `mage release` takes the Django source from: a local
@@ -171,6 +173,20 @@ type Secrets struct {
 	// Keys are the names the secret file must define, such as SECRET_KEY
 	// (role: django_environment_variables).
 	Keys []string `yaml:"keys"`
+}
+
+// SSH says how djship logs in to the hosts. What it leaves empty comes
+// from ~/.ssh/config, then from OpenSSH's defaults.
+type SSH struct {
+	// Identity is a private key file, relative to the project root or ~/.
+	Identity string `yaml:"identity"`
+	// KnownHosts is a known_hosts file of the project, consulted with
+	// ~/.ssh/known_hosts.
+	KnownHosts string `yaml:"known_hosts"`
+	// ProxyJump is a bastion (user@host:port, or a comma-separated chain).
+	ProxyJump string `yaml:"proxy_jump"`
+	// ConnectTimeout is the seconds allowed to connect and log in.
+	ConnectTimeout int `yaml:"connect_timeout"`
 }
 
 // file is the whole site file as written: shared settings and the

@@ -66,6 +66,9 @@ func (s *Settings) applyDefaults() {
 	if s.App.Timeout == 0 {
 		s.App.Timeout = 60
 	}
+	if s.SSH.ConnectTimeout == 0 {
+		s.SSH.ConnectTimeout = 10
+	}
 	def(&s.Database.Engine, "sqlite")
 	if s.Database.Engine == "sqlite" {
 		def(&s.Database.Path, "db.sqlite3")
@@ -224,6 +227,16 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 		if k.value != "" && !envVarName.MatchString(k.value) {
 			c.problem(k.path, "%s %q must be a secret name such as TLS_KEY", k.path, k.value)
 		}
+	}
+	if s.SSH.ProxyJump != "" {
+		for _, hop := range strings.Split(s.SSH.ProxyJump, ",") {
+			if _, problem := ParseHost(strings.TrimSpace(hop)); problem != "" {
+				c.problem("ssh.proxy_jump", "ssh.proxy_jump %q: %s", hop, problem)
+			}
+		}
+	}
+	if s.SSH.ConnectTimeout < 1 {
+		c.problem("ssh.connect_timeout", "ssh.connect_timeout must be at least 1 second, not %d", s.SSH.ConnectTimeout)
 	}
 	for i, k := range s.Secrets.Keys {
 		if !envVarName.MatchString(k) {

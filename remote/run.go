@@ -1,0 +1,160 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// streams collects a command's output and, unless quiet, prints it live
+// with the host's prefix.
+type streams struct {
+	stdout      bytes.Buffer
+	stderr      tail
+	liveOut     *lineWriter
+	liveErr     *lineWriter
+	stdoutW     io.Writer
+	stderrW     io.Writer
+	redactor    *Redactor
+	hostName    string
+	commandText string
+}
+
+func newStreams(out *Output, host string, quiet bool) *streams {
+	s := &streams{stderr: tail{max: 64 << 10}, hostName: host}
+	s.stdoutW, s.stderrW = &s.stdout, &s.stderr
+	if out != nil {
+		s.redactor = out.redactor
+		if !quiet {
+			s.liveOut = &lineWriter{out: out, host: host}
+			s.liveErr = &lineWriter{out: out, host: host}
+			s.stdoutW = io.MultiWriter(&s.stdout, s.liveOut)
+			s.stderrW = io.MultiWriter(&s.stderr, s.liveErr)
+		}
+	}
+	return s
+}
+
+// result flushes the live output and returns what was collected.
+func (s *streams) result() *Result {
+	if s.liveOut != nil {
+		s.liveOut.Flush()
+		s.liveErr.Flush()
+	}
+	return &Result{Stdout: s.stdout.Bytes(), Stderr: s.stderr.buf}
+}
+
+// exitError builds the error for a non-zero exit, redacted, recognising
+// sudo asking for a password.
+func (s *streams) exitError(script string, code int, loginUser string) error {
+	stderr := string(s.stderr.buf)
+	if code == 1 && (strings.Contains(stderr, "sudo: a password is required") || strings.Contains(stderr, "sudo: a terminal is required")) {
+		return sudoError(s.hostName, loginUser)
+	}
+	return &ExitError{
+		Host:     s.hostName,
+		Script:   s.redactor.Redact(script),
+		ExitCode: code,
+		Stderr:   s.redactor.Redact(stderr),
+	}
+}
+
+// runner is what the shared upload code needs from a host.
+type runner interface {
+	Host
+	// stage copies r to a new private file on the host and returns its
+	// path; the file is gone after cleanup.
+	stage(ctx context.Context, r io.Reader) (path string, cleanup func(), err error)
+}
+
+// upload is Upload for every kind of host: compare the checksum, mode and
+// owner of what is there; if they differ, stage the content, copy it next
+// to the destination under a temporary name, set mode and owner, verify
+// the checksum and rename it into place.
+func upload(ctx context.Context, h runner, u Upload) (bool, error) {
+	if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
+		return false, fmt.Errorf("upload to %q: the destination must be an absolute path", u.Path)
+	}
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(u.Data)), nil }
+	if u.LocalPath != "" {
+		open = func() (io.ReadCloser, error) { return os.Open(u.LocalPath) }
+	}
+	sum, err := checksum(open)
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	mode := fmt.Sprintf("%o", u.Mode.Perm())
+
+	probe := `f=$1
+if [ -f "$f" ] && [ ! -L "$f" ]; then
+  set -- $(sha256sum < "$f")
+  printf '%s ' "$1"
+  stat -c '%a %U %G' -- "$f"
+fi`
+	res, err := h.Run(ctx, Command{Script: Sh("sh", "-c", probe, "probe", u.Path), Become: u.Become, Quiet: true})
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	if fields := strings.Fields(string(res.Stdout)); len(fields) == 4 && fields[0] == sum && fields[1] == mode &&
+		(u.Owner == "" || fields[2] == u.Owner) && (u.Group == "" || fields[3] == u.Group) {
+		return false, nil
+	}
+
+	r, err := open()
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	staged, cleanup, err := h.stage(ctx, r)
+	r.Close()
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	defer cleanup()
+
+	owner := ""
+	if u.Owner != "" || u.Group != "" {
+		owner = u.Owner + ":" + u.Group
+	}
+	install := `set -e
+staged=$1 dest=$2 mode=$3 owner=$4 sum=$5
+tmp="$(dirname -- "$dest")/.$(basename -- "$dest").djship-$$"
+trap 'rm -f -- "$tmp"' EXIT
+cat -- "$staged" > "$tmp"
+chmod "$mode" -- "$tmp"
+if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+set -- $(sha256sum < "$tmp")
+if [ "$1" != "$sum" ]; then echo "checksum mismatch after upload: got $1, want $sum" >&2; exit 1; fi
+mv -f -- "$tmp" "$dest"
+trap - EXIT`
+	if _, err := h.Run(ctx, Command{Script: Sh("sh", "-c", install, "install", staged, u.Path, mode, owner, sum), Become: u.Become, Quiet: true}); err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	return true, nil
+}
+
+func checksum(open func() (io.ReadCloser, error)) (string, error) {
+	r, err := open()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readFile is ReadFile for every kind of host.
+func readFile(ctx context.Context, h Host, path string, become bool) ([]byte, error) {
+	res, err := h.Run(ctx, Command{Script: Sh("cat", "--", path), Become: become, Quiet: true})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return res.Stdout, nil
+}
