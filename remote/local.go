@@ -15,9 +15,9 @@ import (
 // Local is this machine, for connection: local. It behaves as an SSH host
 // does: the same command line, sudo, uploads and output.
 type Local struct {
-	out   *Output
-	user  string
-	root  bool
+	out      *Output
+	user     string
+	root     bool
 	stageDir string
 }
 

@@ -214,7 +214,9 @@ func tempDirOn(t *testing.T, h Host) string {
 		t.Fatal(err)
 	}
 	dir := strings.TrimSpace(string(res.Stdout))
-	t.Cleanup(func() { h.Run(context.Background(), Command{Script: Sh("rm", "-rf", "--", dir), Become: true, Quiet: true}) })
+	t.Cleanup(func() {
+		h.Run(context.Background(), Command{Script: Sh("rm", "-rf", "--", dir), Become: true, Quiet: true})
+	})
 	return dir
 }
 
