@@ -8,7 +8,11 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"text/template"
+
+	"github.com/djship/djship/remote"
 )
 
 //go:embed *.tmpl
@@ -19,7 +23,44 @@ var all = template.Must(template.New("").Funcs(template.FuncMap{
 		b, err := json.Marshal(v)
 		return string(b), err
 	},
+	"uwsgi":   uwsgiValue,
+	"systemd": systemdValue,
+	"shell":   remote.Quote,
+	"bytes":   sizeInBytes,
 }).ParseFS(files, "*.tmpl"))
+
+// uwsgiValue escapes uWSGI's % magic variables. Values with $( or @(,
+// which uWSGI would expand from the environment or a file, are refused by
+// site validation before they get here.
+func uwsgiValue(s string) string {
+	return strings.ReplaceAll(s, "%", "%%")
+}
+
+// systemdValue quotes one Environment= assignment for a systemd unit:
+// double quotes with \ and \" escaped, % and $ doubled so that systemd
+// expands neither specifiers nor variables.
+func systemdValue(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// sizeInBytes turns an nginx size (30m, 512k, 1g, 100) into bytes.
+func sizeInBytes(size string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(strings.ToLower(size), "k"):
+		mult = 1 << 10
+	case strings.HasSuffix(strings.ToLower(size), "m"):
+		mult = 1 << 20
+	case strings.HasSuffix(strings.ToLower(size), "g"):
+		mult = 1 << 30
+	}
+	n, err := strconv.ParseInt(strings.TrimRight(size, "kKmMgG"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", size, err)
+	}
+	return n * mult, nil
+}
 
 // Render executes the named template with data.
 func Render(name string, data any) ([]byte, error) {
@@ -52,3 +93,46 @@ type Manifest struct {
 func RenderManifest(m Manifest) ([]byte, error) {
 	return Render("manifest.json.tmpl", m)
 }
+
+// Site is what the host configuration templates need to know about a
+// site on one host.
+type Site struct {
+	// Project is the project name; ID is the same as a safe identifier.
+	Project, ID string
+	// URL is the public host name.
+	URL string
+	// Base is <root>/<project> on the host.
+	Base string
+	// Src, Venv are the Django folder and virtualenv through current.
+	Src, Venv string
+	// WebUser, WebGroup, AppUser, AppGroup are the two identities.
+	WebUser, WebGroup, AppUser, AppGroup string
+	// HTTPPort, HTTPSPort are the ports the web server listens on.
+	HTTPPort, HTTPSPort int
+	// TLS turns HTTPS on; CertFile and KeyFile are the certificate's paths.
+	TLS               bool
+	CertFile, KeyFile string
+	ClientMaxBodySize string
+	AppServer         string
+	Socket, RunDir    string
+	SettingsFolder    string
+	Env               []EnvVar
+	Workers, Timeout  int
+	UWSGIOptions      []string
+	ReloadFile        string
+}
+
+// EnvVar is one environment variable of the application.
+type EnvVar struct {
+	Name, Value string
+}
+
+// Host configuration file names, as Render knows them.
+const (
+	NginxSite      = "nginx.conf.tmpl"
+	Apache2Site    = "apache2.conf.tmpl"
+	UWSGIApp       = "uwsgi.ini.tmpl"
+	GunicornSocket = "gunicorn.socket.tmpl"
+	GunicornUnit   = "gunicorn.service.tmpl"
+	GunicornInit   = "gunicorn.init.tmpl"
+)

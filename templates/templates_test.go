@@ -50,3 +50,68 @@ func TestManifest(t *testing.T) {
 		t.Errorf("round trip: got %+v, want %+v", back, m)
 	}
 }
+
+// sample is a site with values that exercise escaping.
+func sample(appServer string, tls bool) Site {
+	return Site{
+		Project: "shop", ID: "shop", URL: "shop.example.com", Base: "/srv/www/shop",
+		Src: "/srv/www/shop/current/src", Venv: "/srv/www/shop/current/venv",
+		WebUser: "www-data", WebGroup: "www-data", AppUser: "shop", AppGroup: "shop",
+		HTTPPort: 80, HTTPSPort: 443, TLS: tls,
+		CertFile: "/etc/nginx/ssl/shop.crt", KeyFile: "/etc/nginx/ssl/shop.key",
+		ClientMaxBodySize: "30m", AppServer: appServer,
+		Socket: "/run/uwsgi/app/shop/socket", RunDir: "/run/gunicorn-shop",
+		SettingsFolder: "shop",
+		Env: []EnvVar{
+			{"DJANGO_SETTINGS_MODULE", "shop.settings"},
+			{"DJANGO_SETTINGS_SECRET_FILE", "/srv/www/shop/secrets.py"},
+			{"GREETING", `100% "quoted" $HOME \ it's`},
+		},
+		Workers: 3, Timeout: 60,
+		UWSGIOptions: []string{"smart-attach-daemon2 = /run/shop-celery.pid /srv/www/shop/current/venv/bin/celery -A shop worker --pidfile=/run/shop-celery.pid"},
+		ReloadFile:   "/srv/www/shop/reload",
+	}
+}
+
+func TestHostTemplates(t *testing.T) {
+	tests := []struct {
+		golden, template string
+		site             Site
+	}{
+		{"nginx-uwsgi-tls.conf", NginxSite, sample("uwsgi", true)},
+		{"nginx-gunicorn-plain.conf", NginxSite, func() Site { s := sample("gunicorn", false); s.HTTPPort = 8080; s.Socket = "/run/gunicorn-shop/socket"; return s }()},
+		{"apache2-uwsgi-tls.conf", Apache2Site, func() Site { s := sample("uwsgi", true); s.HTTPSPort = 8443; return s }()},
+		{"apache2-gunicorn-plain.conf", Apache2Site, sample("gunicorn", false)},
+		{"uwsgi.ini", UWSGIApp, sample("uwsgi", true)},
+		{"gunicorn.socket", GunicornSocket, sample("gunicorn", true)},
+		{"gunicorn.service", GunicornUnit, sample("gunicorn", true)},
+		{"gunicorn.init", GunicornInit, sample("gunicorn", true)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			got, err := Render(tt.template, tt.site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.golden, got)
+			again, _ := Render(tt.template, tt.site)
+			if string(again) != string(got) {
+				t.Error("rendering is not deterministic")
+			}
+		})
+	}
+}
+
+func TestEscapes(t *testing.T) {
+	if got := uwsgiValue("100% %(x)"); got != "100%% %%(x)" {
+		t.Errorf("uwsgiValue = %q", got)
+	}
+	if got := systemdValue(`a "b" \ 50% $X`); got != `"a \"b\" \\ 50%% $X"` {
+		t.Errorf("systemdValue = %q", got)
+	}
+	for in, want := range map[string]int64{"30m": 30 << 20, "512k": 512 << 10, "1g": 1 << 30, "100": 100} {
+		if got, err := sizeInBytes(in); err != nil || got != want {
+			t.Errorf("sizeInBytes(%q) = %d, %v", in, got, err)
+		}
+	}
+}
