@@ -79,7 +79,12 @@ func TestHostTemplates(t *testing.T) {
 		site             Site
 	}{
 		{"nginx-uwsgi-tls.conf", NginxSite, sample("uwsgi", true)},
-		{"nginx-gunicorn-plain.conf", NginxSite, func() Site { s := sample("gunicorn", false); s.HTTPPort = 8080; s.Socket = "/run/gunicorn-shop/socket"; return s }()},
+		{"nginx-gunicorn-plain.conf", NginxSite, func() Site {
+			s := sample("gunicorn", false)
+			s.HTTPPort = 8080
+			s.Socket = "/run/gunicorn-shop/socket"
+			return s
+		}()},
 		{"apache2-uwsgi-tls.conf", Apache2Site, func() Site { s := sample("uwsgi", true); s.HTTPSPort = 8443; return s }()},
 		{"apache2-gunicorn-plain.conf", Apache2Site, sample("gunicorn", false)},
 		{"uwsgi.ini", UWSGIApp, sample("uwsgi", true)},
