@@ -13,7 +13,49 @@ import (
 
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/targets"
+	"github.com/magefile/mage/mg"
 )
+
+// Provision prepares hosts and configures their web and application servers.
+type Provision mg.Namespace
+
+// Production prepares the production hosts: packages, user, folders, ACLs, TLS, web and app server.
+func (Provision) Production(ctx context.Context) error { return provision(ctx, "production") }
+
+// Staging prepares the staging hosts: packages, user, folders, ACLs, TLS, web and app server.
+func (Provision) Staging(ctx context.Context) error { return provision(ctx, "staging") }
+
+// Env prepares the hosts of the named environment, as in mage provision:env demo.
+func (Provision) Env(ctx context.Context, name string) error { return provision(ctx, name) }
+
+func provision(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	return targets.Provision(ctx, site, env, targets.Options{})
+}
+
+// Plan shows what provision would change, with a diff of every file, and changes nothing.
+type Plan mg.Namespace
+
+// Production shows what provision:production would change, and changes nothing.
+func (Plan) Production(ctx context.Context) error { return plan(ctx, "production") }
+
+// Staging shows what provision:staging would change, and changes nothing.
+func (Plan) Staging(ctx context.Context) error { return plan(ctx, "staging") }
+
+// Env shows what provision would change on the named environment, and changes nothing.
+func (Plan) Env(ctx context.Context, name string) error { return plan(ctx, name) }
+
+func plan(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	_, err = targets.Plan(ctx, site, env, targets.Options{})
+	return err
+}
 
 // Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.
 func Release(ctx context.Context) error {

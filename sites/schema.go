@@ -118,6 +118,10 @@ type Web struct {
 	CheckCommand string `yaml:"check_command"`
 	// ClientMaxBodySize is the largest request body accepted, e.g. 30m.
 	ClientMaxBodySize string `yaml:"client_max_body_size"`
+	// HTTPPort is the plain HTTP port.
+	HTTPPort int `yaml:"http_port"`
+	// HTTPSPort is the HTTPS port.
+	HTTPSPort int `yaml:"https_port"`
 }
 
 // TLS says where the site's certificate and private key come from.

@@ -52,6 +52,12 @@ func (s *Settings) applyDefaults() {
 		def(&s.Web.CheckCommand, "/usr/sbin/nginx")
 	}
 	def(&s.Web.ClientMaxBodySize, "30m")
+	if s.Web.HTTPPort == 0 {
+		s.Web.HTTPPort = 80
+	}
+	if s.Web.HTTPSPort == 0 {
+		s.Web.HTTPSPort = 443
+	}
 	if s.TLS.Certificate != "" {
 		def(&s.TLS.KeySecret, "TLS_KEY")
 	}
@@ -193,6 +199,24 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	c.oneOf("webserver", s.Webserver, Webservers)
 	if !sizeValue.MatchString(s.Web.ClientMaxBodySize) {
 		c.problem("web.client_max_body_size", "web.client_max_body_size %q must be a size such as 30m", s.Web.ClientMaxBodySize)
+	}
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"web.http_port", s.Web.HTTPPort}, {"web.https_port", s.Web.HTTPSPort}} {
+		if p.port < 1 || p.port > 65535 {
+			c.problem(p.key, "%s must be from 1 to 65535, not %d", p.key, p.port)
+		}
+	}
+	if s.Web.HTTPPort == s.Web.HTTPSPort && s.TLS.Certificate != "" {
+		c.problem("web.https_port", "web.http_port and web.https_port are both %d", s.Web.HTTPPort)
+	}
+	for name, value := range s.Django.Environment {
+		if strings.ContainsAny(value, "\n\r\x00") {
+			c.problem("django.environment", "django.environment: %s must be one line (put multi-line values in the secrets)", name)
+		} else if s.AppServer == "uwsgi" && (strings.Contains(value, "$(") || strings.Contains(value, "@(")) {
+			c.problem("django.environment", "django.environment: %s contains $( or @(, which uWSGI would expand; put the value in the secrets", name)
+		}
 	}
 	for _, k := range []struct{ path, value string }{{"web.user", s.Web.User}, {"web.group", s.Web.Group}, {"app.user", s.App.User}, {"app.group", s.App.Group}} {
 		if k.value != "" && !userName.MatchString(k.value) {

@@ -1,0 +1,140 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// Options tune the targets that work on hosts.
+type Options struct {
+	// Out receives progress, plans and the summary; os.Stdout when nil.
+	Out io.Writer
+	// TrustNewHosts records unknown host keys instead of refusing them.
+	TrustNewHosts bool
+	// Secrets are the environment's decrypted secret values.
+	Secrets map[string]string
+	// Parallel is how many hosts are worked on at once; all when 0.
+	Parallel int
+}
+
+// hostWork is what one target does on one host.
+type hostWork func(ctx context.Context, d *Deploy) ([]StepResult, error)
+
+// onHosts connects to every host of the environment, runs work on each in
+// parallel, prints the summary table and returns an error naming every
+// host that failed.
+func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts Options, check bool, work hostWork) ([]*Deploy, error) {
+	env, err := site.Environment(envName)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	redactor := &remote.Redactor{}
+	for _, v := range opts.Secrets {
+		redactor.Add(v)
+	}
+	out := remote.NewOutput(opts.Out, redactor)
+	hosts, err := Connect(ctx, site, env, ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	deploys := make([]*Deploy, len(hosts))
+	index := map[remote.Host]int{}
+	for i, h := range hosts {
+		index[h] = i
+		deploys[i] = NewDeploy(site, env, env.Hosts[i].Settings, h, out)
+		deploys[i].Check = check
+		for k, v := range opts.Secrets {
+			deploys[i].Secrets[k] = v
+		}
+	}
+	rows := make([]SummaryRow, len(hosts))
+	results := remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
+		i := index[h]
+		steps, err := work(ctx, deploys[i])
+		rows[i].Changed = Changed(steps)
+		return err
+	})
+	var failed []error
+	for i, r := range results {
+		rows[i].Host, rows[i].Duration, rows[i].Err = r.Host, r.Duration, r.Err
+		rows[i].Release = "-"
+		if r.Err != nil {
+			failed = append(failed, r.Err)
+		}
+	}
+	if check {
+		for _, d := range deploys {
+			printPlan(opts.Out, d)
+		}
+	}
+	PrintSummary(opts.Out, title, rows, check)
+	if len(failed) > 0 {
+		return deploys, fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", title, envName, len(failed), len(hosts), errors.Join(failed...))
+	}
+	return deploys, nil
+}
+
+// Provision prepares and configures every host of the environment.
+func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
+	_, err := onHosts(ctx, site, env, "provision", opts, false, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		return RunSteps(ctx, d, ProvisionSteps())
+	})
+	return err
+}
+
+// Plan shows what Provision would change on every host of the
+// environment, with a diff of every file, and changes nothing.
+func Plan(ctx context.Context, site *sites.Site, env string, opts Options) ([]*Deploy, error) {
+	return onHosts(ctx, site, env, "plan", opts, true, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		return RunSteps(ctx, d, ProvisionSteps())
+	})
+}
+
+// printPlan prints what a host's steps would do.
+func printPlan(w io.Writer, d *Deploy) {
+	fmt.Fprintf(w, "\n%s %s\n", bold("plan for"), bold(d.Host.Name()))
+	if len(d.Planned) == 0 {
+		fmt.Fprintln(w, "  nothing to change")
+		return
+	}
+	for _, p := range d.Planned {
+		if strings.HasPrefix(p, "--- ") {
+			for _, l := range strings.Split(p, "\n") {
+				switch {
+				case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+					l = green(l)
+				case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+					l = red(l)
+				}
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "  %s %s\n", yellow("~"), p)
+	}
+}
+
+// SummaryRow is one host's line of the summary table.
+type SummaryRow struct {
+	Host     string
+	Release  string
+	Changed  int
+	Duration time.Duration
+	Err      error
+}

@@ -1,0 +1,336 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/templates"
+)
+
+// ProvisionSteps prepares a host and configures the web and application
+// servers: what the prepare-host role and the configuration half of the
+// deployment role did, validated and idempotent.
+func ProvisionSteps() []Step {
+	return []Step{
+		factsStep{},
+		packagesStep{},
+		appUserStep{},
+		foldersStep{},
+		tlsStep{},
+		secretFileStep{},
+		appServerStep{},
+		webServerStep{},
+		servicesStep{},
+	}
+}
+
+// factsStep finds the init system and whether a release is live.
+type factsStep struct{}
+
+func (factsStep) Name() string { return "facts" }
+
+func (factsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d /run/systemd/system ]; then echo systemd; else echo sysv; fi
+if [ -x "$1/venv/bin/python" ]; then echo live; fi`, "facts", d.Paths.Current))
+	if err != nil {
+		return false, err
+	}
+	lines := strings.Split(out, "\n")
+	d.init = lines[0]
+	d.live = len(lines) > 1 && lines[1] == "live"
+	return false, nil
+}
+
+// packagesStep installs the Debian packages the site needs.
+type packagesStep struct{}
+
+func (packagesStep) Name() string { return "packages" }
+
+// packages lists what the site needs on a host.
+func (d *Deploy) packages() []string {
+	s := d.Settings
+	pkgs := []string{"python3-venv", "acl", "unzip", "openssl", "curl"}
+	pkgs = append(pkgs, s.Webserver)
+	if s.AppServer == "uwsgi" {
+		pkgs = append(pkgs, "uwsgi", "uwsgi-plugin-python3")
+	} else {
+		pkgs = append(pkgs, "gunicorn")
+	}
+	if s.Database.Engine == "postgres" {
+		pkgs = append(pkgs, "postgresql-client")
+	} else {
+		pkgs = append(pkgs, "sqlite3")
+	}
+	pkgs = append(pkgs, s.Packages...)
+	sort.Strings(pkgs)
+	return pkgs
+}
+
+func (packagesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	pkgs := d.packages()
+	out, err := d.probe(ctx, remote.Sh(append([]string{"sh", "-c", `dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true`, "probe"}, pkgs...)...))
+	if err != nil {
+		return false, err
+	}
+	installed := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if name, status, ok := strings.Cut(l, " "); ok && status == "installed" {
+			installed[strings.SplitN(name, ":", 2)[0]] = true
+		}
+	}
+	var missing []string
+	for _, p := range pkgs {
+		if !installed[p] {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return false, nil
+	}
+	if d.Check {
+		d.plan("install packages: %s", strings.Join(missing, " "))
+		return true, nil
+	}
+	// apt-get update only when the package lists are more than a day old.
+	script := `set -e
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+  apt-get update -q
+fi
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "$@"`
+	cmd := remote.Command{Script: remote.Sh(append([]string{"sh", "-c", script, "install"}, missing...)...), Become: true}
+	if d.Settings.Proxy != "" {
+		cmd.Env = map[string]string{"http_proxy": d.Settings.Proxy, "https_proxy": d.Settings.Proxy}
+	}
+	d.note("installing %s", strings.Join(missing, " "))
+	if _, err := d.Host.Run(ctx, cmd); err != nil {
+		return false, fmt.Errorf("install %s: %w", strings.Join(missing, " "), err)
+	}
+	return true, nil
+}
+
+// appUserStep creates the application's system user and group.
+type appUserStep struct{}
+
+func (appUserStep) Name() string { return "app user" }
+
+func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	u, g := d.Settings.App.User, d.Settings.App.Group
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `getent group "$2" >/dev/null && echo group; id -u "$1" >/dev/null 2>&1 && echo user; true`, "probe", u, g))
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	if !strings.Contains(out, "group") {
+		changed = true
+		if err := d.do(ctx, "create group "+g, remote.Sh("groupadd", "--system", "--", g)); err != nil {
+			return false, err
+		}
+	}
+	if !strings.Contains(out, "user") {
+		changed = true
+		if err := d.do(ctx, "create system user "+u, remote.Sh("useradd", "--system", "--gid", g, "--no-create-home", "--home-dir", d.Paths.Base, "--shell", "/usr/sbin/nologin", "--", u)); err != nil {
+			return false, err
+		}
+	}
+	return changed, nil
+}
+
+// foldersStep lays out the site's folders with their owners, modes and
+// ACLs. The web server's group may pass through to the static files and
+// read the uploads; only the application writes media, logs and the
+// database; code is the application's to read, nobody else's.
+type foldersStep struct{}
+
+func (foldersStep) Name() string { return "folders" }
+
+// folders is the host layout with its permissions.
+func (d *Deploy) folders() []dir {
+	p, app, appGroup, web := d.Paths, d.Settings.App.User, d.Settings.App.Group, d.Settings.Web.Group
+	traverse := []string{"group:" + web + ":--x"}
+	return []dir{
+		{Path: d.Settings.Root, Owner: "root", Group: "root", Mode: 0o755, KeepExisting: true},
+		{Path: p.Base, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse},
+		{Path: p.Releases, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse,
+			Default: []string{"user::rwx", "group::r-x", "group:" + appGroup + ":r-x", "group:" + web + ":--x", "mask::r-x", "other::---"}},
+		{Path: p.Shared, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse},
+		{Path: p.Media, Owner: app, Group: appGroup, Mode: fs.ModeSetgid | 0o770, Named: []string{"group:" + web + ":r-x"},
+			Default: []string{"user::rwx", "group::rwx", "group:" + web + ":r-x", "mask::rwx", "other::---"}},
+		{Path: p.Logs, Owner: app, Group: appGroup, Mode: 0o750},
+		{Path: p.DB, Owner: app, Group: appGroup, Mode: 0o750},
+		{Path: p.Snapshots, Owner: "root", Group: "root", Mode: 0o700},
+		{Path: p.Versions, Owner: "root", Group: "root", Mode: 0o750},
+	}
+}
+
+func (foldersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	changed := false
+	for _, f := range d.folders() {
+		c, err := d.ensureDir(ctx, f)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+// webServer knows where a web server keeps its site files.
+type webServer struct {
+	name, confDir, service string
+}
+
+func (d *Deploy) web() webServer {
+	if d.Settings.Webserver == "apache2" {
+		return webServer{name: "apache2", confDir: "/etc/apache2", service: "apache2"}
+	}
+	return webServer{name: "nginx", confDir: "/etc/nginx", service: "nginx"}
+}
+
+func (w webServer) certFile(project string) string { return path.Join(w.confDir, "ssl", project+".crt") }
+func (w webServer) keyFile(project string) string  { return path.Join(w.confDir, "ssl", project+".key") }
+func (w webServer) siteFile(project string) string {
+	return path.Join(w.confDir, "sites-available", project+".conf")
+}
+func (w webServer) enabledFile(project string) string {
+	return path.Join(w.confDir, "sites-enabled", project+".conf")
+}
+
+// tlsStep installs the certificate and key: a generated self-signed pair
+// (kept across runs), or the site's certificate with its key from the
+// secrets. The key is root's, readable by the web server's group alone.
+type tlsStep struct{}
+
+func (tlsStep) Name() string { return "tls" }
+
+func (tlsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	s, w := d.Settings, d.web()
+	cert, key := w.certFile(s.Project), w.keyFile(s.Project)
+	switch s.TLS.Certificate {
+	case "":
+		d.note("no tls.certificate: the site is served over plain HTTP on port %d", s.Web.HTTPPort)
+		return false, nil
+	case "self-signed":
+		changed, err := d.ensureDir(ctx, dir{Path: path.Dir(cert), Owner: "root", Group: "root", Mode: 0o755})
+		if err != nil {
+			return false, err
+		}
+		subject, err := d.probe(ctx, remote.Sh("sh", "-c", `[ -s "$2" ] && openssl x509 -noout -subject -nameopt RFC2253 -in "$1" 2>/dev/null || true`, "probe", cert, key))
+		if err != nil {
+			return false, err
+		}
+		if subject != "subject=CN="+s.URL {
+			script := `set -e
+umask 077
+openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$3" -addext "subjectAltName=DNS:$3" -keyout "$2.djship-new" -out "$1.djship-new" 2>/dev/null
+chown root:"$4" "$2.djship-new" && chmod 0640 "$2.djship-new"
+chmod 0644 "$1.djship-new"
+mv -f "$2.djship-new" "$2" && mv -f "$1.djship-new" "$1"`
+			if err := d.do(ctx, "generate a self-signed certificate for "+s.URL, remote.Sh("sh", "-c", script, "tls", cert, key, s.URL, s.Web.Group)); err != nil {
+				return false, err
+			}
+			d.reload["web"] = true
+			return true, nil
+		}
+		// The pair exists: keep it, and its permissions right.
+		c, err := d.ensureMode(ctx, key, "640 root "+s.Web.Group, "root:"+s.Web.Group, "0640")
+		return changed || c, err
+	}
+	keyPEM, ok := d.Secrets[s.TLS.KeySecret]
+	if !ok {
+		return false, fmt.Errorf("tls.certificate is %s, but the secrets of %s have no %s holding its private key", s.TLS.Certificate, d.Env.Name, s.TLS.KeySecret)
+	}
+	certPEM, err := os.ReadFile(d.Site.Path(s.TLS.Certificate))
+	if err != nil {
+		return false, fmt.Errorf("tls.certificate: %w", err)
+	}
+	changed, err := d.ensureDir(ctx, dir{Path: path.Dir(cert), Owner: "root", Group: "root", Mode: 0o755})
+	if err != nil {
+		return false, err
+	}
+	c1, err := d.ensureFile(ctx, file{Path: cert, Data: certPEM, Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	c2, err := d.ensureFile(ctx, file{Path: key, Data: []byte(keyPEM), Mode: 0o640, Owner: "root", Group: s.Web.Group, Secret: true})
+	if err != nil {
+		return false, err
+	}
+	if c1 || c2 {
+		d.reload["web"] = true
+	}
+	return changed || c1 || c2, nil
+}
+
+// ensureMode corrects a file's owner and mode when they differ from want
+// ("640 root www-data").
+func (d *Deploy) ensureMode(ctx context.Context, p, want, owner, mode string) (bool, error) {
+	got, err := d.probe(ctx, remote.Sh("stat", "-c", "%a %U %G", "--", p))
+	if err != nil || got == want {
+		return false, err
+	}
+	return true, d.do(ctx, fmt.Sprintf("set %s to %s (now %s)", p, want, got), remote.Sh("chown", "--", owner, p)+" && "+remote.Sh("chmod", "--", mode, p))
+}
+
+// templateSite is what the configuration templates need for this host.
+func (d *Deploy) templateSite() templates.Site {
+	s, p, w := d.Settings, d.Paths, d.web()
+	t := templates.Site{
+		Project: s.Project, ID: strings.ReplaceAll(s.Project, "-", "_"), URL: s.URL, Base: p.Base,
+		Src:      path.Join(p.Current, "src", path.Clean(s.Django.SourceFolder)),
+		Venv:     path.Join(p.Current, "venv"),
+		WebUser:  s.Web.User, WebGroup: s.Web.Group, AppUser: s.App.User, AppGroup: s.App.Group,
+		HTTPPort: s.Web.HTTPPort, HTTPSPort: s.Web.HTTPSPort,
+		TLS:      s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
+		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
+		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
+		UWSGIOptions: s.App.UWSGIOptions, ReloadFile: p.ReloadFile,
+		RunDir: "/run/gunicorn-" + s.Project,
+		Env:    d.appEnvironment(),
+	}
+	if s.AppServer == "uwsgi" {
+		t.Socket = "/run/uwsgi/app/" + s.Project + "/socket"
+	} else {
+		t.Socket = t.RunDir + "/socket"
+	}
+	return t
+}
+
+// appEnvironment is what the application finds in its environment: the
+// settings module, the secret file, where the shared data and database
+// are, and the site's own variables (which win over djship's).
+func (d *Deploy) appEnvironment() []templates.EnvVar {
+	s, p := d.Settings, d.Paths
+	env := map[string]string{
+		"DJANGO_SETTINGS_MODULE":      s.Django.SettingsModule,
+		"DJANGO_SETTINGS_SECRET_FILE": p.SecretPy,
+		"DJSHIP_DATA_DIR":             p.Shared,
+		"DATABASE_ENGINE":             s.Database.Engine,
+	}
+	if s.Database.Engine == "sqlite" {
+		env["DATABASE_PATH"] = path.Join(p.DB, s.Database.Path)
+	} else {
+		env["DATABASE_NAME"] = s.Database.Name
+		env["DATABASE_USER"] = s.Database.User
+		env["DATABASE_HOST"] = s.Database.Host
+		env["DATABASE_PORT"] = fmt.Sprint(s.Database.Port)
+	}
+	for k, v := range s.Django.Environment {
+		env[k] = v
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]templates.EnvVar, len(names))
+	for i, k := range names {
+		out[i] = templates.EnvVar{Name: k, Value: env[k]}
+	}
+	return out
+}

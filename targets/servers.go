@@ -1,0 +1,293 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/templates"
+)
+
+// validate runs a validator script with the new configuration on its
+// standard input; a failure carries the validator's own message.
+func (d *Deploy) validate(ctx context.Context, what string, data []byte, script string, args ...string) error {
+	_, err := d.Host.Run(ctx, remote.Command{
+		Script: remote.Sh(append([]string{"sh", "-c", script, "validate"}, args...)...),
+		Stdin:  bytes.NewReader(data),
+		Become: true,
+		Quiet:  true,
+	})
+	if err != nil {
+		return fmt.Errorf("the new %s does not validate, the old one stays active: %w", what, err)
+	}
+	return nil
+}
+
+// appServerStep writes the application server's configuration after
+// validating it: a uWSGI app in apps-available/apps-enabled, or gunicorn
+// as systemd socket and service units or, without systemd, an init script.
+type appServerStep struct{}
+
+func (appServerStep) Name() string { return "app server config" }
+
+func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	site := d.templateSite()
+	if d.Settings.AppServer == "uwsgi" {
+		return d.uwsgiConfig(ctx, site)
+	}
+	if d.init == "systemd" {
+		return d.gunicornUnits(ctx, site)
+	}
+	return d.gunicornInit(ctx, site)
+}
+
+func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, error) {
+	ini, err := templates.Render(templates.UWSGIApp, site)
+	if err != nil {
+		return false, err
+	}
+	available := "/etc/uwsgi/apps-available/" + site.Project + ".ini"
+	if err := d.validate(ctx, "uWSGI configuration "+available, ini,
+		`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get socket >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
+		return false, err
+	}
+	changed, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	linked, err := d.ensureLink(ctx, "/etc/uwsgi/apps-enabled/"+site.Project+".ini", "../apps-available/"+site.Project+".ini")
+	if err != nil {
+		return false, err
+	}
+	if changed || linked {
+		d.reload["app"] = true
+	}
+	return changed || linked, nil
+}
+
+func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, error) {
+	socket, err := templates.Render(templates.GunicornSocket, site)
+	if err != nil {
+		return false, err
+	}
+	service, err := templates.Render(templates.GunicornUnit, site)
+	if err != nil {
+		return false, err
+	}
+	name := "gunicorn-" + site.Project
+	// Before the first release the virtualenv does not exist yet, so
+	// systemd's complaint about ExecStart is expected then.
+	verify := `set -e
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+cat > "$t/all"
+sed '/^#--djship-split--$/,$d' "$t/all" > "$t/$1.socket"
+sed '1,/^#--djship-split--$/d' "$t/all" > "$t/$1.service"
+out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$t/$1.socket" "$t/$1.service" 2>&1 || true)
+out=$(printf '%s\n' "$out" | grep -F "$1" | grep -v 'is not executable' || true)
+if [ -n "$out" ]; then printf '%s\n' "$out" >&2; exit 1; fi`
+	both := append(append(append([]byte{}, socket...), []byte("#--djship-split--\n")...), service...)
+	if err := d.validate(ctx, "gunicorn units", both, verify, name); err != nil {
+		return false, err
+	}
+	c1, err := d.ensureFile(ctx, file{Path: "/etc/systemd/system/" + name + ".socket", Data: socket, Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	c2, err := d.ensureFile(ctx, file{Path: "/etc/systemd/system/" + name + ".service", Data: service, Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	if c1 || c2 {
+		if err := d.do(ctx, "systemctl daemon-reload", "systemctl daemon-reload"); err != nil {
+			return false, err
+		}
+		d.reload["app"] = true
+	}
+	return c1 || c2, nil
+}
+
+func (d *Deploy) gunicornInit(ctx context.Context, site templates.Site) (bool, error) {
+	script, err := templates.Render(templates.GunicornInit, site)
+	if err != nil {
+		return false, err
+	}
+	name := "gunicorn-" + site.Project
+	if err := d.validate(ctx, "init script", script, `sh -n`); err != nil {
+		return false, err
+	}
+	changed, err := d.ensureFile(ctx, file{Path: "/etc/init.d/" + name, Data: script, Mode: 0o755, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	if changed {
+		if err := d.do(ctx, "enable "+name+" at boot", remote.Sh("sh", "-c", `if command -v update-rc.d >/dev/null; then update-rc.d "$1" defaults >/dev/null; fi`, "enable", name)); err != nil {
+			return false, err
+		}
+		d.reload["app"] = true
+	}
+	return changed, nil
+}
+
+// webServerStep writes the site's nginx or Apache configuration. The new
+// file is first tested in a copy of the web server's configuration
+// folder; the live files change only when it passes.
+type webServerStep struct{}
+
+func (webServerStep) Name() string { return "web server config" }
+
+// apacheModules are the modules the Apache site uses.
+func (d *Deploy) apacheModules() []string {
+	mods := []string{"headers", "expires", "proxy", "http2"}
+	if d.Settings.TLS.Certificate != "" {
+		mods = append(mods, "ssl")
+	}
+	if d.Settings.AppServer == "uwsgi" {
+		return append(mods, "proxy_uwsgi")
+	}
+	return append(mods, "proxy_http")
+}
+
+func (webServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	site, w, s := d.templateSite(), d.web(), d.Settings
+	name := templates.NginxSite
+	if w.name == "apache2" {
+		name = templates.Apache2Site
+	}
+	conf, err := templates.Render(name, site)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	if w.name == "apache2" {
+		c, err := d.enableApacheModules(ctx)
+		if err != nil {
+			return false, err
+		}
+		changed = c
+	}
+	// In check mode nothing new is tested: the certificate of a fresh host
+	// does not exist yet. Provision tests before it changes anything.
+	if !d.Check {
+		if err := d.testWebConfig(ctx, w, s.Project, s.Web.CheckCommand, conf); err != nil {
+			return false, err
+		}
+	}
+	c, err := d.ensureFile(ctx, file{Path: w.siteFile(s.Project), Data: conf, Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	linked, err := d.ensureLink(ctx, w.enabledFile(s.Project), "../sites-available/"+s.Project+".conf")
+	if err != nil {
+		return false, err
+	}
+	changed = changed || c || linked
+	if changed {
+		d.reload["web"] = true
+	}
+	return changed, nil
+}
+
+// testWebConfig checks the new site file inside a copy of the web
+// server's configuration folder, with the same validator as the live one.
+func (d *Deploy) testWebConfig(ctx context.Context, w webServer, project, check string, conf []byte) error {
+	if w.name == "apache2" {
+		script := `set -e
+name=$1 check=$2; shift 2
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+cp -a /etc/apache2/. "$t/"
+cat > "$t/sites-available/$name.conf"
+ln -sfn "../sites-available/$name.conf" "$t/sites-enabled/$name.conf"
+for m in "$@"; do for ext in load conf; do
+  if [ -f "$t/mods-available/$m.$ext" ]; then ln -sfn "../mods-available/$m.$ext" "$t/mods-enabled/$m.$ext"; fi
+done; done
+if ! out=$(APACHE_CONFDIR="$t" "$check" configtest 2>&1); then printf '%s\n' "$out" >&2; exit 1; fi`
+		return d.validate(ctx, "Apache site", conf, script, append([]string{project, check}, d.apacheModules()...)...)
+	}
+	script := `set -e
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+cp -a /etc/nginx/. "$t/"
+sed -i "s#/etc/nginx/#$t/#g" "$t/nginx.conf"
+rm -f "$t/sites-enabled/$1.conf"
+cat > "$t/sites-available/$1.conf"
+ln -s "$t/sites-available/$1.conf" "$t/sites-enabled/$1.conf"
+if ! out=$("$2" -t -q -c "$t/nginx.conf" 2>&1); then printf '%s\n' "$out" | sed "s#$t/#/etc/nginx/#g" >&2; exit 1; fi`
+	return d.validate(ctx, "nginx site", conf, script, project, check)
+}
+
+func (d *Deploy) enableApacheModules(ctx context.Context) (bool, error) {
+	mods := d.apacheModules()
+	out, err := d.probe(ctx, remote.Sh(append([]string{"sh", "-c", `for m in "$@"; do [ -e "/etc/apache2/mods-enabled/$m.load" ] || echo "$m"; done`, "probe"}, mods...)...))
+	if err != nil || out == "" {
+		return false, err
+	}
+	missing := strings.Fields(out)
+	return true, d.do(ctx, "enable Apache modules "+strings.Join(missing, " "), remote.Sh(append([]string{"a2enmod", "-q"}, missing...)...))
+}
+
+// servicesStep starts or gracefully reloads what changed: the web server,
+// and the application server once a release is live. Nothing is
+// restarted, and nothing unchanged is touched.
+type servicesStep struct{}
+
+func (servicesStep) Name() string { return "services" }
+
+func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	changed := false
+	w := d.web()
+	c, err := d.control(ctx, service{name: w.service, status: remote.Sh("service", w.service, "status"),
+		start: remote.Sh("service", w.service, "start"), reload: remote.Sh("service", w.service, "reload")}, d.reload["web"])
+	if err != nil {
+		return false, err
+	}
+	changed = changed || c
+	if !d.live {
+		d.note("no release is live yet: %s starts with the first one", d.Settings.AppServer)
+		return changed, nil
+	}
+	c, err = d.control(ctx, d.appService(), d.reload["app"])
+	return changed || c, err
+}
+
+// service is how to ask about, start and reload one service.
+type service struct {
+	name, status, start, reload string
+}
+
+// appService is the application server's service for the host's init
+// system: Debian's uWSGI init script serves both; gunicorn has systemd
+// units or djship's init script.
+func (d *Deploy) appService() service {
+	p := d.Settings.Project
+	if d.Settings.AppServer == "uwsgi" {
+		return service{name: "uwsgi " + p,
+			status: remote.Sh("/etc/init.d/uwsgi", "status", p),
+			start:  remote.Sh("/etc/init.d/uwsgi", "start", p),
+			reload: remote.Sh("/etc/init.d/uwsgi", "reload", p)}
+	}
+	unit := "gunicorn-" + p
+	if d.init == "systemd" {
+		return service{name: unit,
+			status: remote.Sh("systemctl", "is-active", "--quiet", unit+".socket"),
+			start:  remote.Sh("systemctl", "enable", "--now", unit+".socket"),
+			reload: remote.Sh("systemctl", "reload-or-restart", unit+".service")}
+	}
+	script := path.Join("/etc/init.d", unit)
+	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"), reload: remote.Sh(script, "reload")}
+}
+
+// control starts a stopped service, or reloads a running one whose
+// configuration changed.
+func (d *Deploy) control(ctx context.Context, s service, changed bool) (bool, error) {
+	_, err := d.run(ctx, s.status)
+	running := err == nil
+	switch {
+	case !running:
+		return true, d.do(ctx, "start "+s.name, s.start)
+	case changed:
+		return true, d.do(ctx, "reload "+s.name, s.reload)
+	}
+	return false, nil
+}

@@ -1,0 +1,172 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// Step is one small piece of work on a host. Provisioning and the upgrade
+// sequence are ordered lists of steps; one runner times, prints and stops
+// them, and plan walks the same list in check mode.
+type Step interface {
+	// Name is what the progress output calls the step.
+	Name() string
+	// Run does the step, or in check mode (d.Check) only works out what it
+	// would change, and reports whether anything changed (or would).
+	Run(ctx context.Context, d *Deploy) (changed bool, err error)
+}
+
+// Deploy is the work on one host: the site, the host's settings, the
+// connection, and what earlier steps found out.
+type Deploy struct {
+	// Site is the site being worked on.
+	Site *sites.Site
+	// Env is the environment the host belongs to.
+	Env *sites.Environment
+	// Settings are the host's settings.
+	Settings sites.Settings
+	// Host is the connection.
+	Host remote.Host
+	// Out prints progress.
+	Out *remote.Output
+	// Check asks steps to change nothing and record what they would do.
+	Check bool
+	// Secrets are the decrypted secret values for the environment.
+	Secrets map[string]string
+	// Paths is where everything lives on the host.
+	Paths Paths
+
+	// Planned holds, in check mode, what the steps would do: one line per
+	// action and a unified diff per file.
+	Planned []string
+	// init is "systemd" or "sysv", found by the facts step.
+	init string
+	// live reports whether a release is live (current points to one).
+	live bool
+	// reload names the services whose configuration changed.
+	reload map[string]bool
+}
+
+// NewDeploy prepares the work on one host of env.
+func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings, host remote.Host, out *remote.Output) *Deploy {
+	return &Deploy{
+		Site: site, Env: env, Settings: settings, Host: host, Out: out,
+		Paths:   NewPaths(settings),
+		Secrets: map[string]string{},
+		reload:  map[string]bool{},
+	}
+}
+
+// Paths are the places of the host layout (DESIGN.md, "Host layout").
+type Paths struct {
+	Base, Releases, Current, Shared, Media, Logs, DB, Snapshots, Versions string
+	SecretPy, SecretEnv, Lock, Log, ReloadFile                            string
+}
+
+// NewPaths computes the host layout of a site.
+func NewPaths(s sites.Settings) Paths {
+	base := path.Join(s.Root, s.Project)
+	return Paths{
+		Base:       base,
+		Releases:   path.Join(base, "releases"),
+		Current:    path.Join(base, "current"),
+		Shared:     path.Join(base, "shared"),
+		Media:      path.Join(base, "shared", "media"),
+		Logs:       path.Join(base, "shared", "logs"),
+		DB:         path.Join(base, "shared", "db"),
+		Snapshots:  path.Join(base, "snapshots"),
+		Versions:   path.Join(base, "versions"),
+		SecretPy:   path.Join(base, "secrets.py"),
+		SecretEnv:  path.Join(base, "secrets.env"),
+		Lock:       path.Join(base, "deploy.lock"),
+		Log:        path.Join(base, "deploy.log"),
+		ReloadFile: path.Join(base, "reload"),
+	}
+}
+
+// StepResult is how one step ended.
+type StepResult struct {
+	Name     string
+	Changed  bool
+	Err      error
+	Duration time.Duration
+}
+
+// RunSteps runs steps in order on d's host, printing each with its
+// duration and status, and stops at the first failure.
+func RunSteps(ctx context.Context, d *Deploy, steps []Step) ([]StepResult, error) {
+	var results []StepResult
+	for _, s := range steps {
+		start := time.Now()
+		changed, err := s.Run(ctx, d)
+		r := StepResult{Name: s.Name(), Changed: changed, Err: err, Duration: time.Since(start)}
+		results = append(results, r)
+		status := remote.StatusOK
+		switch {
+		case err != nil:
+			status = remote.StatusFailed
+		case changed && d.Check:
+			status = "planned"
+		case changed:
+			status = remote.StatusChanged
+		}
+		d.Out.Step(d.Host.Name(), s.Name(), r.Duration, status, err)
+		if err != nil {
+			return results, fmt.Errorf("%s: step %q: %w", d.Host.Name(), s.Name(), err)
+		}
+	}
+	return results, nil
+}
+
+// Changed counts the steps that changed something.
+func Changed(results []StepResult) int {
+	n := 0
+	for _, r := range results {
+		if r.Changed {
+			n++
+		}
+	}
+	return n
+}
+
+// run runs a script as root without printing its output.
+func (d *Deploy) run(ctx context.Context, script string) (*remote.Result, error) {
+	return d.Host.Run(ctx, remote.Command{Script: script, Become: true, Quiet: true})
+}
+
+// probe runs a read-only script and returns its trimmed output.
+func (d *Deploy) probe(ctx context.Context, script string) (string, error) {
+	res, err := d.run(ctx, script)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
+
+// plan records an action that check mode would take.
+func (d *Deploy) plan(format string, args ...any) {
+	d.Planned = append(d.Planned, fmt.Sprintf(format, args...))
+}
+
+// do runs an action's script, or records it in check mode.
+func (d *Deploy) do(ctx context.Context, description, script string) error {
+	if d.Check {
+		d.plan("%s", description)
+		return nil
+	}
+	if _, err := d.run(ctx, script); err != nil {
+		return fmt.Errorf("%s: %w", description, err)
+	}
+	return nil
+}
+
+// note prints an informational line for the host.
+func (d *Deploy) note(format string, args ...any) {
+	d.Out.Line(d.Host.Name(), fmt.Sprintf(format, args...))
+}
