@@ -192,8 +192,10 @@ func (d *Deploy) web() webServer {
 	return webServer{name: "nginx", confDir: "/etc/nginx", service: "nginx"}
 }
 
-func (w webServer) certFile(project string) string { return path.Join(w.confDir, "ssl", project+".crt") }
-func (w webServer) keyFile(project string) string  { return path.Join(w.confDir, "ssl", project+".key") }
+func (w webServer) certFile(project string) string {
+	return path.Join(w.confDir, "ssl", project+".crt")
+}
+func (w webServer) keyFile(project string) string { return path.Join(w.confDir, "ssl", project+".key") }
 func (w webServer) siteFile(project string) string {
 	return path.Join(w.confDir, "sites-available", project+".conf")
 }
@@ -282,11 +284,11 @@ func (d *Deploy) templateSite() templates.Site {
 	s, p, w := d.Settings, d.Paths, d.web()
 	t := templates.Site{
 		Project: s.Project, ID: strings.ReplaceAll(s.Project, "-", "_"), URL: s.URL, Base: p.Base,
-		Src:      path.Join(p.Current, "src", path.Clean(s.Django.SourceFolder)),
-		Venv:     path.Join(p.Current, "venv"),
-		WebUser:  s.Web.User, WebGroup: s.Web.Group, AppUser: s.App.User, AppGroup: s.App.Group,
+		Src:     path.Join(p.Current, "src", path.Clean(s.Django.SourceFolder)),
+		Venv:    path.Join(p.Current, "venv"),
+		WebUser: s.Web.User, WebGroup: s.Web.Group, AppUser: s.App.User, AppGroup: s.App.Group,
 		HTTPPort: s.Web.HTTPPort, HTTPSPort: s.Web.HTTPSPort,
-		TLS:      s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
+		TLS: s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
 		UWSGIOptions: s.App.UWSGIOptions, ReloadFile: p.ReloadFile,
