@@ -7,11 +7,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/djship/djship/sites"
+	"github.com/djship/djship/sites/secrets"
 	"github.com/djship/djship/targets"
 	"github.com/magefile/mage/mg"
 )
@@ -33,7 +35,11 @@ func provision(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	return targets.Provision(ctx, site, env, targets.Options{})
+	values, err := targets.LoadSecrets(site, env)
+	if err != nil {
+		return err
+	}
+	return targets.Provision(ctx, site, env, targets.Options{Secrets: values})
 }
 
 // Plan shows what provision would change, with a diff of every file, and changes nothing.
@@ -53,8 +59,93 @@ func plan(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	_, err = targets.Plan(ctx, site, env, targets.Options{})
+	values, err := targets.LoadSecrets(site, env)
+	if err != nil {
+		return err
+	}
+	_, err = targets.Plan(ctx, site, env, targets.Options{Secrets: values})
 	return err
+}
+
+// Secrets keeps each environment's secrets encrypted with age beside the site file.
+type Secrets mg.Namespace
+
+// Edit decrypts an environment's secrets into $EDITOR and encrypts them again.
+func (Secrets) Edit(ctx context.Context, env string) error {
+	store, ids, err := secretStore(env)
+	if err != nil {
+		return err
+	}
+	return store.Edit(ctx, ids, os.Getenv("EDITOR"), os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Show lists an environment's secret names with masked values; -reveal=true shows the values.
+func (Secrets) Show(env string, reveal *bool) error {
+	store, ids, err := secretStore(env)
+	if err != nil {
+		return err
+	}
+	values, _, err := store.Load(ids)
+	if err != nil {
+		return err
+	}
+	return secrets.Show(os.Stdout, store.Path, values, reveal != nil && *reveal)
+}
+
+// Set stores one secret of an environment, reading its value from standard input.
+func (Secrets) Set(env, name string) error {
+	store, ids, err := secretStore(env)
+	if err != nil {
+		return err
+	}
+	value, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	if err := store.Set(ids, name, strings.TrimSuffix(string(value), "\n")); err != nil {
+		return err
+	}
+	fmt.Printf("set %s in %s\n", name, store.Path)
+	return nil
+}
+
+// Recipients encrypts every environment's secrets again for the recipients the site file lists now.
+func (Secrets) Recipients() error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	ids, err := secrets.Identities()
+	if err != nil {
+		return err
+	}
+	for _, name := range site.EnvironmentNames() {
+		store := targets.SecretStore(site, site.Environments[name])
+		if _, err := os.Stat(store.Path); err != nil {
+			continue
+		}
+		if err := store.Reencrypt(ids); err != nil {
+			return err
+		}
+		fmt.Printf("%s: encrypted for %d recipients\n", store.Path, len(store.Recipients))
+	}
+	return nil
+}
+
+func secretStore(env string) (secrets.Store, []secrets.Identity, error) {
+	site, err := sites.Select()
+	if err != nil {
+		return secrets.Store{}, nil, err
+	}
+	e, err := site.Environment(env)
+	if err != nil {
+		return secrets.Store{}, nil, err
+	}
+	ids, err := secrets.Identities()
+	if err != nil {
+		return secrets.Store{}, nil, err
+	}
+	return targets.SecretStore(site, e), ids, nil
 }
 
 // Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.

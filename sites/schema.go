@@ -177,6 +177,9 @@ type Secrets struct {
 	// Keys are the names the secret file must define, such as SECRET_KEY
 	// (role: django_environment_variables).
 	Keys []string `yaml:"keys"`
+	// Recipients are the age public keys (age1…) and SSH public keys of
+	// everyone who may read the environment's secrets.
+	Recipients []string `yaml:"recipients"`
 }
 
 // SSH says how djship logs in to the hosts. What it leaves empty comes

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/djship/djship/sites/secrets"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -261,6 +262,11 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	}
 	if s.SSH.ConnectTimeout < 1 {
 		c.problem("ssh.connect_timeout", "ssh.connect_timeout must be at least 1 second, not %d", s.SSH.ConnectTimeout)
+	}
+	for i, r := range s.Secrets.Recipients {
+		if _, err := secrets.ParseRecipient(r); err != nil {
+			c.problem("secrets.recipients", "secrets.recipients[%d]: %v", i, err)
+		}
 	}
 	for i, k := range s.Secrets.Keys {
 		if !envVarName.MatchString(k) {

@@ -267,6 +267,15 @@ func TestProvision(t *testing.T) {
 				}
 			}
 
+			for _, f := range []string{secret, NewPaths(site.Settings).SecretEnv} {
+				if out, err := exec.Command("stat", "-c", "%a %U %G", f).Output(); err != nil || strings.TrimSpace(string(out)) != "640 root "+app {
+					t.Errorf("%s: %q, %v; want 640 root %s", f, out, err, app)
+				}
+			}
+			if strings.Contains(out.String(), secrets["SECRET_KEY"]) {
+				t.Error("a secret value reached the output")
+			}
+
 			// plan after a change shows the diff and changes nothing.
 			env := site.Environments["test"]
 			env.Hosts[0].Settings.App.Workers = 3
@@ -301,6 +310,9 @@ func TestProvision(t *testing.T) {
 			err = provision()
 			if err == nil || !strings.Contains(err.Error(), "unknown config directive: cheapr") || !strings.Contains(err.Error(), "the old one stays active") {
 				t.Errorf("broken option: %v", err)
+			}
+			if strings.Contains(err.Error()+out.String(), secrets["SECRET_KEY"]) {
+				t.Error("a secret value reached the error or the output")
 			}
 			if after, _ := os.ReadFile(ini); !bytes.Equal(before, after) {
 				t.Error("the broken configuration replaced the old one")

@@ -2,59 +2,112 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/djship/djship/sites"
+	"github.com/djship/djship/sites/secrets"
 )
 
-// secretFileStep writes the secret file that settings read through
-// DJANGO_SETTINGS_SECRET_FILE: root's, readable by the application's group
-// only, never by the web server. Values are Python string literals (JSON
-// strings are valid ones), so no value can change the code around it.
+// SecretStore is the encrypted secrets file of one environment.
+func SecretStore(site *sites.Site, env *sites.Environment) secrets.Store {
+	return secrets.Store{Path: secrets.FileName(site.File, env.Name), Recipients: env.Settings.Secrets.Recipients}
+}
+
+// LoadSecrets decrypts an environment's secrets for shipping. It refuses
+// when git tracks a plaintext secrets file, and names every value the
+// site needs that the secrets lack.
+func LoadSecrets(site *sites.Site, envName string) (map[string]string, error) {
+	if err := secrets.Guard(site.Root); err != nil {
+		return nil, err
+	}
+	env, err := site.Environment(envName)
+	if err != nil {
+		return nil, err
+	}
+	store := SecretStore(site, env)
+	ids, err := secrets.Identities()
+	if err != nil {
+		return nil, err
+	}
+	needed := map[string]string{}
+	for _, h := range env.Hosts {
+		s := h.Settings
+		for _, k := range s.Secrets.Keys {
+			needed[k] = "secrets.keys"
+		}
+		if s.TLS.Certificate != "" && s.TLS.Certificate != "self-signed" {
+			needed[s.TLS.KeySecret] = "tls.key_secret"
+		}
+		if s.Database.Engine == "postgres" {
+			needed[s.Database.PasswordSecret] = "database.password_secret"
+		}
+	}
+	var values map[string]string
+	if len(needed) == 0 {
+		// Nothing is required: an absent file or a missing identity is
+		// not an error.
+		values, _, err = store.Load(ids)
+		if err != nil && len(ids) > 0 {
+			return nil, err
+		}
+		if values == nil {
+			values = map[string]string{}
+		}
+		return values, nil
+	}
+	values, _, err = store.Load(ids)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for k, why := range needed {
+		if _, ok := values[k]; !ok {
+			missing = append(missing, fmt.Sprintf("%s (%s)", k, why))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("the secrets of %s (%s) lack %s: add each with mage secrets:set %s NAME < value-file, or mage secrets:edit %s",
+			envName, store.Path, strings.Join(missing, ", "), envName, envName)
+	}
+	return values, nil
+}
+
+// secretFileStep writes the application's secrets in the two forms the
+// host needs, root's and readable by the application's group only, never
+// by the web server: secrets.py for DJANGO_SETTINGS_SECRET_FILE, and
+// secrets.env for systemd's EnvironmentFile=.
 type secretFileStep struct{}
 
 func (secretFileStep) Name() string { return "secret file" }
 
-// secretPython renders secrets as Python assignments.
-func secretPython(secrets map[string]string) ([]byte, error) {
-	var b strings.Builder
-	b.WriteString("# Managed by djship: secrets for the application, read through DJANGO_SETTINGS_SECRET_FILE.\n")
-	names := make([]string, 0, len(secrets))
-	for k := range secrets {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !pythonIdentifier(k) {
-			return nil, fmt.Errorf("secret name %q is not a Python identifier", k)
-		}
-		v, err := json.Marshal(secrets[k])
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&b, "%s = %s\n", k, v)
-	}
-	return []byte(b.String()), nil
-}
-
-func pythonIdentifier(s string) bool {
-	for i, r := range s {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return s != ""
-}
-
 func (secretFileStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	data, err := secretPython(d.Secrets)
+	py, err := secrets.PythonFile(d.Secrets)
 	if err != nil {
 		return false, err
 	}
-	changed, err := d.ensureFile(ctx, file{Path: d.Paths.SecretPy, Data: data, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true})
+	env, skipped, err := secrets.EnvFile(d.Secrets)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range skipped {
+		d.note("warning: %s contains a NUL byte, which no environment variable can hold; it is only in %s", k, d.Paths.SecretPy)
+	}
+	changed := false
+	for _, f := range []file{
+		{Path: d.Paths.SecretPy, Data: py, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
+		{Path: d.Paths.SecretEnv, Data: env, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
+	} {
+		c, err := d.ensureFile(ctx, f)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
 	if changed {
 		d.reload["app"] = true
 	}
-	return changed, err
+	return changed, nil
 }

@@ -1,0 +1,120 @@
+package secrets
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"filippo.io/age"
+	"filippo.io/age/agessh"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/term"
+)
+
+// Identity is a key that may open secrets files, with where it came from.
+type Identity struct {
+	age.Identity
+	// Source names the variable or file it came from.
+	Source string
+}
+
+// Identities gathers the keys that may open secrets files, in this
+// order: DJSHIP_AGE_KEY (the key itself, as CI passes it),
+// DJSHIP_AGE_IDENTITY (a file), ~/.config/djship/identity, then the
+// user's SSH keys ~/.ssh/id_ed25519 and ~/.ssh/id_rsa.
+func Identities() ([]Identity, error) {
+	var out []Identity
+	if key := os.Getenv("DJSHIP_AGE_KEY"); key != "" {
+		ids, err := parseIdentities([]byte(key), "", "DJSHIP_AGE_KEY")
+		if err != nil {
+			return nil, fmt.Errorf("DJSHIP_AGE_KEY: %w", err)
+		}
+		out = append(out, ids...)
+	}
+	if file := os.Getenv("DJSHIP_AGE_IDENTITY"); file != "" {
+		ids, err := identityFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("DJSHIP_AGE_IDENTITY: %w", err)
+		}
+		out = append(out, ids...)
+	}
+	home, _ := os.UserHomeDir()
+	for _, file := range []string{
+		filepath.Join(home, ".config", "djship", "identity"),
+		filepath.Join(home, ".ssh", "id_ed25519"),
+		filepath.Join(home, ".ssh", "id_rsa"),
+	} {
+		if _, err := os.Stat(file); err != nil {
+			continue
+		}
+		ids, err := identityFile(file)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
+
+func identityFile(file string) ([]Identity, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := parseIdentities(data, file, file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return ids, nil
+}
+
+// parseIdentities reads age identities or one SSH private key. An
+// encrypted SSH key needs its .pub beside it and asks for its passphrase
+// only when it is tried.
+func parseIdentities(data []byte, file, source string) ([]Identity, error) {
+	if bytes.Contains(data, []byte("AGE-SECRET-KEY-")) {
+		ids, err := age.ParseIdentities(bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Identity, len(ids))
+		for i, id := range ids {
+			out[i] = Identity{Identity: id, Source: source}
+		}
+		return out, nil
+	}
+	if !bytes.Contains(data, []byte("PRIVATE KEY")) {
+		return nil, errors.New("neither an age identity (AGE-SECRET-KEY-…) nor an SSH private key")
+	}
+	id, err := agessh.ParseIdentity(data)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		pub := missing.PublicKey
+		if pub == nil && file != "" {
+			if raw, rerr := os.ReadFile(file + ".pub"); rerr == nil {
+				pub, _, _, _, _ = ssh.ParseAuthorizedKey(raw)
+			}
+		}
+		if pub == nil {
+			return nil, errors.New("an encrypted SSH key without its .pub beside it")
+		}
+		id, err = agessh.NewEncryptedSSHIdentity(pub, data, func() ([]byte, error) { return passphrase(source) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []Identity{{Identity: id, Source: source}}, nil
+}
+
+// passphrase asks for an SSH key's passphrase on the terminal.
+func passphrase(source string) ([]byte, error) {
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, fmt.Errorf("%s is encrypted and there is no terminal to ask for its passphrase", source)
+	}
+	fmt.Fprintf(os.Stderr, "Passphrase for %s: ", source)
+	defer fmt.Fprintln(os.Stderr)
+	return term.ReadPassword(fd)
+}

@@ -1,0 +1,70 @@
+package secrets
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+func sortedNames(values map[string]string) []string {
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// PythonFile renders values as the Python assignments that settings read
+// through exec(open(os.environ["DJANGO_SETTINGS_SECRET_FILE"]).read(), d).
+// Each value is a JSON string, which is also a Python string literal that
+// evaluates to exactly the value: no quote, backslash, newline, NUL or
+// ”' can end it early or add code.
+func PythonFile(values map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# Managed by djship: the application's secrets, read through DJANGO_SETTINGS_SECRET_FILE.\n")
+	for _, k := range sortedNames(values) {
+		if err := CheckName(k); err != nil {
+			return nil, err
+		}
+		if !utf8.ValidString(values[k]) {
+			return nil, fmt.Errorf("secret %s is not valid UTF-8 text", k)
+		}
+		var lit bytes.Buffer
+		enc := json.NewEncoder(&lit)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(values[k]); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", k, err)
+		}
+		fmt.Fprintf(&b, "%s = %s", k, lit.Bytes())
+	}
+	return b.Bytes(), nil
+}
+
+// envEscaper escapes what is special inside double quotes to both the
+// shell and systemd's EnvironmentFile parser.
+var envEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
+
+// EnvFile renders values as an environment file (KEY="value") that both
+// systemd's EnvironmentFile= and a shell's "set -a; . FILE" read back
+// unchanged, newlines included. A value with a NUL byte cannot live in
+// any environment: it is left out and its name returned in skipped.
+func EnvFile(values map[string]string) (data []byte, skipped []string, err error) {
+	var b bytes.Buffer
+	b.WriteString("# Managed by djship: the application's secrets as environment variables.\n")
+	for _, k := range sortedNames(values) {
+		if err := CheckName(k); err != nil {
+			return nil, nil, err
+		}
+		v := values[k]
+		if strings.ContainsRune(v, 0) {
+			skipped = append(skipped, k)
+			continue
+		}
+		fmt.Fprintf(&b, "%s=\"%s\"\n", k, envEscaper.Replace(v))
+	}
+	return b.Bytes(), skipped, nil
+}

@@ -1,0 +1,154 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"unicode/utf8"
+)
+
+// Store is one environment's encrypted secrets file and who may read it.
+type Store struct {
+	// Path is the encrypted file.
+	Path string
+	// Recipients are the public keys from secrets.recipients.
+	Recipients []string
+}
+
+// Load decrypts the file; a file that does not exist yet holds nothing.
+func (s Store) Load(ids []Identity) (map[string]string, []byte, error) {
+	if _, err := os.Stat(s.Path); errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil, nil
+	}
+	plaintext, err := Decrypt(s.Path, ids, s.Recipients)
+	if err != nil {
+		return nil, nil, err
+	}
+	values, err := Parse(plaintext)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	return values, plaintext, nil
+}
+
+// Save checks plaintext and encrypts it for the recipients.
+func (s Store) Save(plaintext []byte) error {
+	if _, err := Parse(plaintext); err != nil {
+		return err
+	}
+	recipients, err := ParseRecipients(s.Recipients)
+	if err != nil {
+		return err
+	}
+	return Encrypt(s.Path, plaintext, recipients)
+}
+
+// Set adds or replaces one value.
+func (s Store) Set(ids []Identity, name, value string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("the value of %s is not valid UTF-8 text", name)
+	}
+	values, _, err := s.Load(ids)
+	if err != nil {
+		return err
+	}
+	values[name] = value
+	return s.Save(Format(values))
+}
+
+// Reencrypt encrypts the file again for the current recipients, after the
+// list changed.
+func (s Store) Reencrypt(ids []Identity) error {
+	_, plaintext, err := s.Load(ids)
+	if err != nil || plaintext == nil {
+		return err
+	}
+	return s.Save(plaintext)
+}
+
+// Edit decrypts the secrets into a private temporary file (0600, in a
+// 0700 folder), runs editor on it, and encrypts the result again. The
+// temporary file is removed on every path out: success, an editor that
+// fails, invalid YAML, Ctrl-C. When anything fails the encrypted file is
+// left as it was.
+func (s Store) Edit(ctx context.Context, ids []Identity, editor string, stdin io.Reader, stdout, stderr io.Writer) error {
+	values, plaintext, err := s.Load(ids)
+	if err != nil {
+		return err
+	}
+	if plaintext == nil {
+		plaintext = Format(values)
+	}
+	dir, err := os.MkdirTemp("", "djship-secrets-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	// Ctrl-C or a TERM while the editor runs: remove the plain text, then
+	// stop.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case sig := <-signals:
+			os.RemoveAll(dir)
+			fmt.Fprintf(stderr, "\nsecrets: interrupted; %s is unchanged\n", s.Path)
+			if n, ok := sig.(syscall.Signal); ok {
+				os.Exit(128 + int(n))
+			}
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+
+	file := filepath.Join(dir, filepath.Base(s.Path)+".yaml")
+	if err := os.WriteFile(file, plaintext, 0o600); err != nil {
+		return err
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", editor+` "$1"`, "editor", file)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("the editor (%s) failed, %s is unchanged: %w", editor, s.Path, err)
+	}
+	edited, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if string(edited) == string(plaintext) {
+		fmt.Fprintf(stdout, "no change: %s is unchanged\n", s.Path)
+		return nil
+	}
+	if err := s.Save(edited); err != nil {
+		return fmt.Errorf("%s is unchanged: %w", s.Path, err)
+	}
+	fmt.Fprintf(stdout, "encrypted %s for %d recipients\n", s.Path, len(s.Recipients))
+	return nil
+}
+
+// Show prints the names of the secrets, with values masked unless reveal.
+func Show(w io.Writer, path string, values map[string]string, reveal bool) error {
+	fmt.Fprintf(w, "%s: %d secrets\n", path, len(values))
+	for _, k := range sortedNames(values) {
+		v := "********"
+		if reveal {
+			v = values[k]
+		}
+		fmt.Fprintf(w, "  %s = %s\n", k, v)
+	}
+	return nil
+}
