@@ -18,6 +18,57 @@ import (
 	"github.com/magefile/mage/mg"
 )
 
+// Ship packages the release, prepares the hosts and upgrades them: release, then provision, then upgrade.
+type Ship mg.Namespace
+
+// Production ships to production: release, provision:production, upgrade:production.
+func (Ship) Production(ctx context.Context) error { return ship(ctx, "production") }
+
+// Staging ships to staging: release, provision:staging, upgrade:staging.
+func (Ship) Staging(ctx context.Context) error { return ship(ctx, "staging") }
+
+// Env ships to the named environment: release, provision, upgrade.
+func (Ship) Env(ctx context.Context, name string) error { return ship(ctx, name) }
+
+func ship(ctx context.Context, env string) error {
+	mg.SerialCtxDeps(ctx, Release, mg.F(provision, env), mg.F(upgrade, env))
+	return nil
+}
+
+// Upgrade ships the tarball mage release wrote last to the hosts: the upgrade sequence, with rollback on failure.
+type Upgrade mg.Namespace
+
+// Production upgrades the production hosts to the last release in dist/.
+func (Upgrade) Production(ctx context.Context) error { return upgrade(ctx, "production") }
+
+// Staging upgrades the staging hosts to the last release in dist/.
+func (Upgrade) Staging(ctx context.Context) error { return upgrade(ctx, "staging") }
+
+// Env upgrades the hosts of the named environment to the last release in dist/.
+func (Upgrade) Env(ctx context.Context, name string) error { return upgrade(ctx, name) }
+
+func upgrade(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	tarball, err := targets.LatestTarball("dist")
+	if err != nil {
+		return err
+	}
+	values, err := targets.LoadSecrets(site, env)
+	if err != nil {
+		return err
+	}
+	_, err = targets.Upgrade(ctx, site, env, tarball, targets.Options{Secrets: values})
+	return err
+}
+
+// Demo ships the example site to this machine (its demo environment) and prints the address where it answers.
+func Demo(ctx context.Context) error {
+	return targets.Demo(ctx, os.Stdout)
+}
+
 // Provision prepares hosts and configures their web and application servers.
 type Provision mg.Namespace
 

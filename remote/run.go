@@ -56,6 +56,10 @@ func (s *streams) exitError(script string, code int, loginUser string) error {
 	if code == 1 && (strings.Contains(stderr, "sudo: a password is required") || strings.Contains(stderr, "sudo: a terminal is required")) {
 		return sudoError(s.hostName, loginUser)
 	}
+	if strings.TrimSpace(stderr) == "" {
+		// Some tools (init scripts) say what went wrong on standard output.
+		stderr = lastLines(s.stdout.String(), 10)
+	}
 	return &ExitError{
 		Host:     s.hostName,
 		Script:   s.redactor.Redact(script),

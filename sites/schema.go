@@ -52,6 +52,26 @@ type Settings struct {
 	Secrets Secrets `yaml:"secrets"`
 	// SSH says how djship logs in to the hosts.
 	SSH SSH `yaml:"ssh"`
+	// Health is the check that a new release answers.
+	Health Health `yaml:"health"`
+}
+
+// Health is the request djship makes through the web server on each host
+// after switching to a new release.
+type Health struct {
+	// Path is the URL path requested.
+	Path string `yaml:"path"`
+	// Status is the HTTP status expected.
+	Status int `yaml:"status"`
+	// Timeout is the seconds one request may take.
+	Timeout int `yaml:"timeout"`
+	// Retries is how many times a failing request is repeated, a second
+	// apart, before the release is rolled back.
+	Retries int `yaml:"retries"`
+	// RevisionHeader is a response header that must carry the revision.
+	RevisionHeader string `yaml:"revision_header"`
+	// Revision is where the new revision must show: body, header or none.
+	Revision string `yaml:"revision"`
 }
 
 // Source is where `mage release` takes the Django source from: a local
@@ -90,6 +110,10 @@ type Django struct {
 	// SystemSitePackages lets the virtualenv see the host's Python packages
 	// (for example Debian's python3-django).
 	SystemSitePackages bool `yaml:"system_site_packages"`
+	// Wheelhouse is a folder of wheels inside the Django source folder; when
+	// set, pip installs from it alone (--no-index), for hosts without
+	// internet access.
+	Wheelhouse string `yaml:"wheelhouse"`
 	// ArchivesToDeflate are extra archives inside the sources to unpack
 	// (role: django_archives_to_deflate).
 	ArchivesToDeflate []Deflate `yaml:"archives_to_deflate"`

@@ -76,6 +76,18 @@ func (s *Settings) applyDefaults() {
 	if s.SSH.ConnectTimeout == 0 {
 		s.SSH.ConnectTimeout = 10
 	}
+	def(&s.Health.Path, "/")
+	if s.Health.Status == 0 {
+		s.Health.Status = 200
+	}
+	if s.Health.Timeout == 0 {
+		s.Health.Timeout = 10
+	}
+	if s.Health.Retries == 0 {
+		s.Health.Retries = 10
+	}
+	def(&s.Health.RevisionHeader, "X-Djship-Revision")
+	def(&s.Health.Revision, "body")
 	def(&s.Database.Engine, "sqlite")
 	if s.Database.Engine == "sqlite" {
 		def(&s.Database.Path, "db.sqlite3")
@@ -262,6 +274,19 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	}
 	if s.SSH.ConnectTimeout < 1 {
 		c.problem("ssh.connect_timeout", "ssh.connect_timeout must be at least 1 second, not %d", s.SSH.ConnectTimeout)
+	}
+	if !strings.HasPrefix(s.Health.Path, "/") || strings.ContainsAny(s.Health.Path, " \n") {
+		c.problem("health.path", "health.path %q must be a URL path starting with /", s.Health.Path)
+	}
+	if s.Health.Status < 100 || s.Health.Status > 599 {
+		c.problem("health.status", "health.status must be an HTTP status, not %d", s.Health.Status)
+	}
+	if s.Health.Timeout < 1 || s.Health.Retries < 1 {
+		c.problem("health.timeout", "health.timeout and health.retries must be at least 1")
+	}
+	c.oneOf("health.revision", s.Health.Revision, []string{"body", "header", "none"})
+	if s.Django.Wheelhouse != "" {
+		c.relative("django.wheelhouse", s.Django.Wheelhouse)
 	}
 	for i, r := range s.Secrets.Recipients {
 		if _, err := secrets.ParseRecipient(r); err != nil {

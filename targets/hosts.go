@@ -28,10 +28,11 @@ type Options struct {
 // hostWork is what one target does on one host.
 type hostWork func(ctx context.Context, d *Deploy) ([]StepResult, error)
 
-// onHosts connects to every host of the environment, runs work on each in
-// parallel, prints the summary table and returns an error naming every
+// onHosts connects to every host of the environment, runs before once
+// with every host's work prepared (when set), then work on each host in
+// parallel; it prints the summary table and returns an error naming every
 // host that failed.
-func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts Options, check bool, work hostWork) ([]*Deploy, error) {
+func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts Options, check bool, before func(context.Context, []*Deploy) error, work hostWork) ([]*Deploy, error) {
 	env, err := site.Environment(envName)
 	if err != nil {
 		return nil, err
@@ -63,6 +64,11 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 			deploys[i].Secrets[k] = v
 		}
 	}
+	if before != nil {
+		if err := before(ctx, deploys); err != nil {
+			return deploys, err
+		}
+	}
 	rows := make([]SummaryRow, len(hosts))
 	results := remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
 		i := index[h]
@@ -73,7 +79,10 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	var failed []error
 	for i, r := range results {
 		rows[i].Host, rows[i].Duration, rows[i].Err = r.Host, r.Duration, r.Err
-		rows[i].Release = "-"
+		rows[i].Release, rows[i].Revision = "-", "-"
+		if d := deploys[i]; d.Release != "" {
+			rows[i].Release, rows[i].Revision = d.Release, d.Tarball.Manifest.Revision
+		}
 		if r.Err != nil {
 			failed = append(failed, r.Err)
 		}
@@ -92,7 +101,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 
 // Provision prepares and configures every host of the environment.
 func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
-	_, err := onHosts(ctx, site, env, "provision", opts, false, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+	_, err := onHosts(ctx, site, env, "provision", opts, false, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
 		return RunSteps(ctx, d, ProvisionSteps())
 	})
 	return err
@@ -101,7 +110,7 @@ func Provision(ctx context.Context, site *sites.Site, env string, opts Options) 
 // Plan shows what Provision would change on every host of the
 // environment, with a diff of every file, and changes nothing.
 func Plan(ctx context.Context, site *sites.Site, env string, opts Options) ([]*Deploy, error) {
-	return onHosts(ctx, site, env, "plan", opts, true, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+	return onHosts(ctx, site, env, "plan", opts, true, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
 		return RunSteps(ctx, d, ProvisionSteps())
 	})
 }
@@ -134,6 +143,7 @@ func printPlan(w io.Writer, d *Deploy) {
 type SummaryRow struct {
 	Host     string
 	Release  string
+	Revision string
 	Changed  int
 	Duration time.Duration
 	Err      error

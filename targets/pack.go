@@ -174,8 +174,10 @@ func (t *tree) files() int {
 // compression picks the compressor from the tarball's name.
 func compression(name string) (archives.Compression, error) {
 	switch {
-	case strings.HasSuffix(name, ".tar.gz"):
+	case strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
 		return archives.Gz{}, nil
+	case strings.HasSuffix(name, ".tar.xz"):
+		return archives.Xz{}, nil
 	case strings.HasSuffix(name, ".tar.bz2"):
 		return archives.Bz2{}, nil
 	case strings.HasSuffix(name, ".tar.zst"):

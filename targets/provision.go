@@ -37,13 +37,17 @@ func (factsStep) Name() string { return "facts" }
 
 func (factsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d /run/systemd/system ]; then echo systemd; else echo sysv; fi
-if [ -x "$1/venv/bin/python" ]; then echo live; fi`, "facts", d.Paths.Current))
+if [ -x "$1/venv/bin/python" ]; then echo live; else echo none; fi
+readlink -- "$1" || true`, "facts", d.Paths.Current))
 	if err != nil {
 		return false, err
 	}
 	lines := strings.Split(out, "\n")
 	d.init = lines[0]
 	d.live = len(lines) > 1 && lines[1] == "live"
+	if d.live && len(lines) > 2 {
+		d.previous = path.Base(lines[2])
+	}
 	return false, nil
 }
 

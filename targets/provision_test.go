@@ -84,6 +84,13 @@ true`, p, site.Settings.Root)
 	exec.Command("sh", "-c", script).Run()
 }
 
+// stopWebServers stops nginx and Apache, which tests start on the ports
+// they share, so that what runs next finds the ports free.
+func stopWebServers() {
+	exec.Command("service", "nginx", "stop").Run()
+	exec.Command("service", "apache2", "stop").Run()
+}
+
 // needStack stops the test unless the web and app servers are installed.
 func needStack(t *testing.T) {
 	testenv.NeedRoot(t)
@@ -189,6 +196,7 @@ func canRead(user, file string) bool {
 func TestProvision(t *testing.T) {
 	needStack(t)
 	sshd := testenv.StartSSHD(t)
+	t.Cleanup(stopWebServers)
 	cases := []provisionCase{
 		{"nginx", "uwsgi", "ssh"},
 		{"nginx", "gunicorn", "local"},

@@ -123,6 +123,9 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 	if err := os.WriteFile(dest+".sha256", []byte(sum+"  "+name+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("release %s: %w", site.Name, err)
 	}
+	if err := os.WriteFile(filepath.Join(opts.Dist, LastRelease), []byte(name+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("release %s: %w", site.Name, err)
+	}
 	a := &Artifact{Path: dest, Size: st.Size(), SHA256: sum, Manifest: manifest}
 	printArtifact(out, a, t.excluded, source.dirty)
 	return a, nil

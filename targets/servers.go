@@ -240,6 +240,13 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	c, err := d.control(ctx, service{name: w.service, status: remote.Sh("service", w.service, "status"),
 		start: remote.Sh("service", w.service, "start"), reload: remote.Sh("service", w.service, "reload")}, d.reload["web"])
 	if err != nil {
+		log := "/var/log/nginx/error.log"
+		if w.name == "apache2" {
+			log = "/var/log/apache2/error.log"
+		}
+		if tail, _ := d.probe(ctx, remote.Sh("sh", "-c", `tail -n 4 -- "$1" 2>/dev/null || true`, "tail", log)); tail != "" {
+			err = fmt.Errorf("%w\n  %s says:\n    %s", err, log, strings.ReplaceAll(tail, "\n", "\n    "))
+		}
 		return false, err
 	}
 	changed = changed || c
@@ -251,9 +258,9 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return changed || c, err
 }
 
-// service is how to ask about, start and reload one service.
+// service is how to ask about, start, reload and stop one service.
 type service struct {
-	name, status, start, reload string
+	name, status, start, reload, stop string
 }
 
 // appService is the application server's service for the host's init
@@ -265,17 +272,19 @@ func (d *Deploy) appService() service {
 		return service{name: "uwsgi " + p,
 			status: remote.Sh("/etc/init.d/uwsgi", "status", p),
 			start:  remote.Sh("/etc/init.d/uwsgi", "start", p),
-			reload: remote.Sh("/etc/init.d/uwsgi", "reload", p)}
+			reload: remote.Sh("/etc/init.d/uwsgi", "reload", p),
+			stop:   remote.Sh("/etc/init.d/uwsgi", "stop", p)}
 	}
 	unit := "gunicorn-" + p
 	if d.init == "systemd" {
 		return service{name: unit,
 			status: remote.Sh("systemctl", "is-active", "--quiet", unit+".socket"),
 			start:  remote.Sh("systemctl", "enable", "--now", unit+".socket"),
-			reload: remote.Sh("systemctl", "reload-or-restart", unit+".service")}
+			reload: remote.Sh("systemctl", "reload-or-restart", unit+".service"),
+			stop:   remote.Sh("systemctl", "stop", unit+".service")}
 	}
 	script := path.Join("/etc/init.d", unit)
-	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"), reload: remote.Sh(script, "reload")}
+	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"), reload: remote.Sh(script, "reload"), stop: remote.Sh(script, "stop")}
 }
 
 // control starts a stopped service, or reloads a running one whose

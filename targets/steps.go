@@ -42,6 +42,10 @@ type Deploy struct {
 	// Paths is where everything lives on the host.
 	Paths Paths
 
+	// Tarball is the release being shipped; Release names its folder.
+	Tarball *Tarball
+	Release string
+
 	// Planned holds, in check mode, what the steps would do: one line per
 	// action and a unified diff per file.
 	Planned []string
@@ -51,6 +55,12 @@ type Deploy struct {
 	live bool
 	// reload names the services whose configuration changed.
 	reload map[string]bool
+	// lockInfo is what this run wrote into the lock it holds.
+	lockInfo string
+	// previous is the release that was live before this run.
+	previous string
+	// switched is set once current points to the new release.
+	switched bool
 }
 
 // NewDeploy prepares the work on one host of env.

@@ -55,13 +55,13 @@ func PrintSummary(w io.Writer, title string, rows []SummaryRow, check bool) {
 	}
 	fmt.Fprintf(w, "\n%s\n", bold(title))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "HOST\tRELEASE\t%s\tDURATION\tRESULT\n", changedHeader)
+	fmt.Fprintf(tw, "HOST\tRELEASE\tREVISION\t%s\tDURATION\tRESULT\n", changedHeader)
 	for _, r := range rows {
 		result := green("ok")
 		if r.Err != nil {
 			result = red("failed")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Host, r.Release, r.Changed, r.Duration.Round(time.Millisecond), result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Host, r.Release, r.Revision, r.Changed, r.Duration.Round(time.Millisecond), result)
 	}
 	tw.Flush()
 	total := 0

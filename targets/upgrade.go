@@ -1,0 +1,466 @@
+package targets
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/user"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/remote"
+)
+
+// UpgradeSteps is the upgrade sequence of DESIGN.md: steps up to
+// "permissions" change nothing a visitor sees; "switch" makes the release
+// live; a failure after it switches back.
+func UpgradeSteps() []Step {
+	return []Step{
+		lockStep{},
+		factsStep{},
+		uploadStep{},
+		releaseDirStep{},
+		unpackStep{},
+		venvStep{},
+		sharedStep{},
+		snapshotStep{},
+		djangoStep{},
+		permissionsStep{},
+		switchStep{},
+		reloadStep{},
+		healthStep{},
+		recordStep{},
+	}
+}
+
+// releaseDir is the folder of the release being shipped.
+func (d *Deploy) releaseDir() string { return path.Join(d.Paths.Releases, d.Release) }
+
+// srcDir is the Django folder (holding manage.py) of the release.
+func (d *Deploy) srcDir() string {
+	return path.Join(d.releaseDir(), "src", path.Clean(d.Settings.Django.SourceFolder))
+}
+
+// lockStep takes the deploy lock: mkdir is atomic, so of two deploys
+// only one gets it; the other is told who holds it.
+type lockStep struct{}
+
+func (lockStep) Name() string { return "lock" }
+
+// lockInfo describes this run for the lock and the deploy log.
+func lockInfo(target, revision string) string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision)
+}
+
+func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	info := lockInfo("upgrade:"+d.Env.Name, d.Tarball.Manifest.Revision)
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if mkdir -m 0700 -- "$1" 2>/dev/null; then printf '%s\n' "$2" > "$1/info"; echo taken; else cat -- "$1/info" 2>/dev/null; echo held; fi`, "lock", d.Paths.Lock, info))
+	if err != nil {
+		return false, err
+	}
+	if strings.HasSuffix(out, "taken") {
+		d.lockInfo = info
+		return true, nil
+	}
+	holder := strings.TrimSpace(strings.TrimSuffix(out, "held"))
+	if holder == "" {
+		holder = "an unknown process"
+	}
+	return false, fmt.Errorf("another deploy holds %s (%s): wait for it to finish; if it died, break the lock with mage unlock:%s", d.Paths.Lock, holder, d.Env.Name)
+}
+
+// unlock releases the lock if this run holds it.
+func (d *Deploy) unlock(ctx context.Context) {
+	if d.lockInfo == "" {
+		return
+	}
+	script := `if [ "$(cat -- "$1/info" 2>/dev/null)" = "$2" ]; then rm -rf -- "$1"; fi`
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := d.run(ctx, remote.Sh("sh", "-c", script, "unlock", d.Paths.Lock, d.lockInfo)); err != nil {
+		d.note("warning: could not release %s: %v", d.Paths.Lock, err)
+		return
+	}
+	d.lockInfo = ""
+}
+
+// uploadStep sends the tarball to versions/ unless it is there already.
+type uploadStep struct{}
+
+func (uploadStep) Name() string { return "upload" }
+
+func (uploadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return d.Host.Upload(ctx, remote.Upload{
+		Path: path.Join(d.Paths.Versions, d.Tarball.Name()), LocalPath: d.Tarball.Path,
+		Mode: 0o640, Owner: "root", Group: "root", Become: true,
+	})
+}
+
+// releaseDirStep makes a fresh releases/<release>/: a leftover of a failed
+// attempt is rebuilt, the live release is never touched.
+type releaseDirStep struct{}
+
+func (releaseDirStep) Name() string { return "release folder" }
+
+func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	out, err := d.probe(ctx, remote.Sh("readlink", "-f", "--", d.Paths.Current)+" || true")
+	if err != nil {
+		return false, err
+	}
+	if out != "" && path.Base(out) == d.Release {
+		return false, fmt.Errorf("release %s is live: djship never rebuilds the live release", d.Release)
+	}
+	script := `set -e
+rm -rf -- "$1"
+mkdir -p -- "$1/src"
+printf 'building\n' > "$1/.djship-state"`
+	_, err = d.run(ctx, remote.Sh("sh", "-c", script, "release", d.releaseDir()))
+	return true, err
+}
+
+// unpackStep unpacks the tarball into src/, then each archive the site
+// unpacks from it. Every entry was checked on this machine first.
+type unpackStep struct{}
+
+func (unpackStep) Name() string { return "unpack" }
+
+func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
+	flag := map[bool]string{true: "-z"}[strings.HasSuffix(tarball, ".tar.gz")]
+	switch {
+	case strings.HasSuffix(tarball, ".tar.bz2"):
+		flag = "-j"
+	case strings.HasSuffix(tarball, ".tar.zst"):
+		flag = "--zstd"
+	}
+	script := remote.Sh("tar", flag, "-x", "--no-same-owner", "--no-same-permissions", "-f", tarball, "-C", path.Join(d.releaseDir(), "src"))
+	for _, a := range d.Settings.Django.ArchivesToDeflate {
+		archive := path.Join(d.srcDir(), a.Archive)
+		into := path.Join(d.srcDir(), a.Into)
+		script += " && " + remote.Sh("mkdir", "-p", "--", into)
+		if strings.HasSuffix(a.Archive, ".zip") {
+			script += " && " + remote.Sh("unzip", "-q", "-o", archive, "-d", into)
+		} else {
+			script += " && " + remote.Sh("tar", "-x", "--no-same-owner", "-f", archive, "-C", into)
+		}
+	}
+	_, err := d.run(ctx, script)
+	return true, err
+}
+
+// venvStep builds the virtualenv, or reuses the previous release's when
+// the dependency set is the same.
+type venvStep struct{}
+
+func (venvStep) Name() string { return "virtualenv" }
+
+// dependencyKey identifies what the virtualenv holds; the requirements
+// file's hash is added on the host.
+func (d *Deploy) dependencyKey() string {
+	s := d.Settings
+	return fmt.Sprintf("python=%s system=%v deps=%s requirements=%v wheelhouse=%s",
+		s.Python, s.Django.SystemSitePackages, strings.Join(s.Django.Dependencies, ","), s.Django.PipInstallRequirements, s.Django.Wheelhouse)
+}
+
+func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	s := d.Settings
+	venv := path.Join(d.releaseDir(), "venv")
+	args := []string{"sh", "-c", venvScript, "venv", venv, s.Python, d.dependencyKey(), d.srcDir(),
+		fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, d.Paths.Current}
+	args = append(args, s.Django.Dependencies...)
+	cmd := remote.Command{Script: remote.Sh(args...), Become: true}
+	if s.Proxy != "" {
+		cmd.Env = map[string]string{"http_proxy": s.Proxy, "https_proxy": s.Proxy}
+	}
+	res, err := d.Host.Run(ctx, cmd)
+	if err != nil {
+		return false, err
+	}
+	if strings.Contains(string(res.Stdout), "reused") {
+		d.note("virtualenv reused from the previous release: the dependencies did not change")
+	}
+	return true, nil
+}
+
+// venvScript creates or reuses the virtualenv and installs what the site
+// declares. Arguments: venv python key src system requirements wheelhouse
+// current deps...
+const venvScript = `set -e
+venv=$1 python=$2 key=$3 src=$4 system=$5 requirements=$6 wheelhouse=$7 current=$8
+shift 8
+if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then
+  key="$key $(sha256sum < "$src/requirements.txt")"
+fi
+if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")" = "$key" ]; then
+  old=$(readlink -f "$current/venv")
+  cp -a "$old" "$venv"
+  # Scripts name their interpreter by path: point them at the copy.
+  for f in "$venv"/bin/*; do
+    if [ -f "$f" ] && [ ! -L "$f" ] && head -c 2 "$f" | grep -q '^#!'; then
+      sed -i "1s|^#!$old/|#!$venv/|" "$f"
+    fi
+  done
+  sed -i "s|$old|$venv|g" "$venv/bin/activate" 2>/dev/null || true
+  echo reused
+  exit 0
+fi
+if [ "$system" = true ]; then "$python" -m venv --system-site-packages "$venv"; else "$python" -m venv "$venv"; fi
+pip_install() {
+  if [ -n "$wheelhouse" ]; then
+    "$venv/bin/python" -m pip install --no-input --disable-pip-version-check --no-index --find-links "$src/$wheelhouse" "$@"
+  else
+    "$venv/bin/python" -m pip install --no-input --disable-pip-version-check "$@"
+  fi
+}
+if [ $# -gt 0 ]; then pip_install "$@"; fi
+if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then pip_install -r "$src/requirements.txt"; fi
+printf '%s' "$key" > "$venv/.djship-deps"
+echo "virtualenv built"`
+
+// sharedStep links the shared folders into the release.
+type sharedStep struct{}
+
+func (sharedStep) Name() string { return "shared folders" }
+
+func (sharedStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	r := d.releaseDir()
+	script := remote.Sh("ln", "-sfn", "../../shared/media", path.Join(r, "media")) + " && " +
+		remote.Sh("ln", "-sfn", "../../shared/logs", path.Join(r, "logs")) + " && " +
+		remote.Sh("mkdir", "-p", "--", path.Join(r, "static"))
+	_, err := d.run(ctx, script)
+	return true, err
+}
+
+// snapshotStep saves the database before migrations: sqlite with its
+// online backup, PostgreSQL with pg_dump -Fc.
+type snapshotStep struct{}
+
+func (snapshotStep) Name() string { return "database snapshot" }
+
+func (snapshotStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	s := d.Settings
+	if s.Database.Engine == "sqlite" {
+		db := path.Join(d.Paths.DB, s.Database.Path)
+		out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -f "$1" ]; then sqlite3 "$1" ".backup '$2'" && chmod 0600 "$2" && echo saved; fi`, "snapshot", db, path.Join(d.Paths.Snapshots, d.Release+".sqlite3")))
+		if err != nil {
+			return false, err
+		}
+		return out == "saved", nil
+	}
+	script := `set -e
+umask 077
+IFS= read -r PGPASSWORD || true
+export PGPASSWORD
+pg_dump -Fc --no-password -h "$2" -p "$3" -U "$4" -f "$5.partial" "$1"
+mv -f "$5.partial" "$5"`
+	host := s.Database.Host
+	if host == "" {
+		host = "localhost"
+	}
+	_, err := d.Host.Run(ctx, remote.Command{
+		Script: remote.Sh("sh", "-c", script, "snapshot", s.Database.Name, host, fmt.Sprint(s.Database.Port), s.Database.User, path.Join(d.Paths.Snapshots, d.Release+".dump")),
+		Stdin:  strings.NewReader(d.Secrets[s.Database.PasswordSecret] + "\n"),
+		Become: true, Quiet: true,
+	})
+	return err == nil, err
+}
+
+// djangoStep runs migrate and collectstatic as the application's user,
+// then byte-compiles the sources.
+type djangoStep struct{}
+
+func (djangoStep) Name() string { return "migrate, collectstatic" }
+
+// manage runs manage.py in the release as the application's user, with
+// the environment the application server gives it.
+func (d *Deploy) manage(ctx context.Context, args ...string) error {
+	words := []string{"runuser", "-u", d.Settings.App.User, "--", "env"}
+	for _, e := range d.appEnvironment() {
+		words = append(words, e.Name+"="+e.Value)
+	}
+	words = append(words, "DJANGO_STATIC_ROOT="+path.Join(d.releaseDir(), "static"), "PYTHONDONTWRITEBYTECODE=1")
+	words = append(words, path.Join(d.releaseDir(), "venv", "bin", "python"), "manage.py")
+	words = append(words, args...)
+	_, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh(words...), Dir: d.srcDir(), Become: true})
+	if err != nil {
+		return fmt.Errorf("manage.py %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func (djangoStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	static := path.Join(d.releaseDir(), "static")
+	// The application writes static/ during collectstatic only.
+	if _, err := d.run(ctx, remote.Sh("chown", "--", d.Settings.App.User+":"+d.Settings.App.Group, static)); err != nil {
+		return false, err
+	}
+	if err := d.manage(ctx, "migrate", "--noinput"); err != nil {
+		return false, err
+	}
+	if err := d.manage(ctx, "collectstatic", "--noinput"); err != nil {
+		return false, err
+	}
+	_, err := d.run(ctx, remote.Sh(path.Join(d.releaseDir(), "venv", "bin", "python"), "-m", "compileall", "-q", path.Join(d.releaseDir(), "src")))
+	return true, err
+}
+
+// permissionsStep hands the release to root, readable by the application's
+// group; the web server's group reads static/ only.
+type permissionsStep struct{}
+
+func (permissionsStep) Name() string { return "permissions" }
+
+func (permissionsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	r, s := d.releaseDir(), d.Settings
+	script := `set -e
+r=$1 group=$2 web=$3
+chown -R -h root:"$group" "$r"
+chmod -R u+rwX,g+rX,g-w,o-rwx "$r"
+setfacl -R -m "g:$web:rX" "$r/static"
+setfacl -R -d -m "g:$web:rX" "$r/static"
+chmod 0750 "$r"`
+	_, err := d.run(ctx, remote.Sh("sh", "-c", script, "permissions", r, s.App.Group, s.Web.Group))
+	return true, err
+}
+
+// switchStep points current at the new release atomically: a new link,
+// then a rename over the old one.
+type switchStep struct{}
+
+func (switchStep) Name() string { return "switch" }
+
+func (switchStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if err := d.switchTo(ctx, d.Release); err != nil {
+		return false, err
+	}
+	d.switched = true
+	return true, nil
+}
+
+// switchTo points current at releases/<release>.
+func (d *Deploy) switchTo(ctx context.Context, release string) error {
+	tmp := d.Paths.Current + ".djship-new"
+	_, err := d.run(ctx, remote.Sh("ln", "-sfn", "--", path.Join("releases", release), tmp)+" && "+remote.Sh("mv", "-fT", "--", tmp, d.Paths.Current))
+	return err
+}
+
+// reloadStep reloads the application server gracefully so that it serves
+// the new release, or starts it on the first deploy.
+type reloadStep struct{}
+
+func (reloadStep) Name() string { return "reload" }
+
+func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return true, d.reloadApp(ctx)
+}
+
+// reloadApp makes the application server serve what current points to:
+// uWSGI reloads gracefully (its master re-executes and re-reads current),
+// gunicorn re-executes with USR2 (without systemd) or restarts behind its
+// systemd socket, which keeps accepting connections meanwhile.
+func (d *Deploy) reloadApp(ctx context.Context) error {
+	svc := d.appService()
+	if _, err := d.run(ctx, svc.status); err != nil {
+		_, err := d.run(ctx, svc.start)
+		return err
+	}
+	reload := svc.reload
+	if d.Settings.AppServer == "gunicorn" && d.init == "systemd" {
+		reload = remote.Sh("systemctl", "restart", "gunicorn-"+d.Settings.Project+".service")
+	}
+	_, err := d.run(ctx, reload)
+	return err
+}
+
+// recordStep writes the deploy log, marks the release complete and prunes
+// old releases. After the switch, a failure here is only a warning.
+type recordStep struct{}
+
+func (recordStep) Name() string { return "record, prune" }
+
+// logEntry is one line of deploy.log.
+type logEntry struct {
+	Time     string `json:"time"`
+	User     string `json:"user"`
+	Action   string `json:"action"`
+	Release  string `json:"release"`
+	Revision string `json:"revision"`
+	Previous string `json:"previous,omitempty"`
+	Result   string `json:"result"`
+}
+
+func (d *Deploy) logDeploy(ctx context.Context, action, release, revision, result string) error {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	line, _ := json.Marshal(logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: action, Release: release, Revision: revision, Previous: d.previous, Result: result})
+	_, err := d.run(ctx, remote.Sh("sh", "-c", `printf '%s\n' "$2" >> "$1" && chmod 0640 "$1"`, "log", d.Paths.Log, string(line)))
+	return err
+}
+
+func (recordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if _, err := d.run(ctx, remote.Sh("sh", "-c", `printf 'complete\n' > "$1/.djship-state"`, "state", d.releaseDir())); err != nil {
+		d.note("warning: could not mark %s complete: %v", d.Release, err)
+	}
+	if err := d.logDeploy(ctx, "deploy", d.Release, d.Tarball.Manifest.Revision, "ok"); err != nil {
+		d.note("warning: could not write %s: %v", d.Paths.Log, err)
+	}
+	if err := d.prune(ctx); err != nil {
+		d.note("warning: pruning old releases failed, the new release is live: %v", err)
+	}
+	return true, nil
+}
+
+// prune removes failed and unfinished releases, and complete ones beyond
+// keep_releases, oldest first; never the live release or the previous one.
+func (d *Deploy) prune(ctx context.Context) error {
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `cd "$1" && for r in */; do r=${r%/}; [ -d "$r" ] || continue; printf '%s %s %s\n' "$(stat -c %Y "$r/.djship-state" 2>/dev/null || echo 0)" "$(cat "$r/.djship-state" 2>/dev/null || echo unknown)" "$r"; done`, "list", d.Paths.Releases))
+	if err != nil {
+		return err
+	}
+	type rel struct {
+		time        string
+		state, name string
+	}
+	var complete []rel
+	var remove []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[2] == d.Release || f[2] == d.previous {
+			continue
+		}
+		if f[1] == "complete" {
+			complete = append(complete, rel{f[0], f[1], f[2]})
+		} else {
+			remove = append(remove, f[2])
+		}
+	}
+	sort.Slice(complete, func(i, j int) bool { return complete[i].time > complete[j].time })
+	keep := d.Settings.KeepReleases - 1 // the new release counts
+	if d.previous != "" {
+		keep--
+	}
+	for i, r := range complete {
+		if i >= keep {
+			remove = append(remove, r.name)
+		}
+	}
+	if len(remove) == 0 {
+		return nil
+	}
+	words := []string{"sh", "-c", `cd "$1" && shift && for r in "$@"; do rm -rf -- "releases/$r" "snapshots/$r.sqlite3" "snapshots/$r.dump"; done`, "prune", d.Paths.Base}
+	_, err = d.run(ctx, remote.Sh(append(words, remove...)...))
+	if err == nil {
+		d.note("pruned %s", strings.Join(remove, ", "))
+	}
+	return err
+}
