@@ -21,6 +21,7 @@ func ProvisionSteps() []Step {
 		factsStep{},
 		packagesStep{},
 		appUserStep{},
+		databaseStep{},
 		foldersStep{},
 		tlsStep{},
 		secretFileStep{},
@@ -67,7 +68,10 @@ func (d *Deploy) packages() []string {
 		pkgs = append(pkgs, "gunicorn")
 	}
 	if s.Database.Engine == "postgres" {
-		pkgs = append(pkgs, "postgresql-client")
+		pkgs = append(pkgs, "postgresql-client", "python3-psycopg2")
+		if d.localDatabase() {
+			pkgs = append(pkgs, "postgresql")
+		}
 	} else {
 		pkgs = append(pkgs, "sqlite3")
 	}
@@ -296,8 +300,9 @@ func (d *Deploy) templateSite() templates.Site {
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
 		UWSGIOptions: s.App.UWSGIOptions, ReloadFile: p.ReloadFile,
-		RunDir: "/run/gunicorn-" + s.Project,
-		Env:    d.appEnvironment(),
+		RunDir:   "/run/gunicorn-" + s.Project,
+		Launcher: templates.GunicornLauncherPath,
+		Env:      d.appEnvironment(),
 	}
 	if s.AppServer == "uwsgi" {
 		t.Socket = "/run/uwsgi/app/" + s.Project + "/socket"

@@ -38,10 +38,20 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if d.Settings.AppServer == "uwsgi" {
 		return d.uwsgiConfig(ctx, site)
 	}
-	if d.init == "systemd" {
-		return d.gunicornUnits(ctx, site)
+	if _, err := d.ensureDir(ctx, dir{Path: path.Dir(site.Launcher), Owner: "root", Group: "root", Mode: 0o755}); err != nil {
+		return false, err
 	}
-	return d.gunicornInit(ctx, site)
+	launcher, err := d.ensureFile(ctx, file{Path: site.Launcher, Data: []byte(templates.GunicornLauncher), Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	var changed bool
+	if d.init == "systemd" {
+		changed, err = d.gunicornUnits(ctx, site)
+	} else {
+		changed, err = d.gunicornInit(ctx, site)
+	}
+	return changed || launcher, err
 }
 
 func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, error) {

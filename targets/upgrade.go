@@ -27,7 +27,8 @@ func UpgradeSteps() []Step {
 		venvStep{},
 		sharedStep{},
 		snapshotStep{},
-		djangoStep{},
+		migrateStep{},
+		collectstaticStep{},
 		permissionsStep{},
 		switchStep{},
 		reloadStep{},
@@ -201,7 +202,12 @@ if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then
 fi
 if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")" = "$key" ]; then
   old=$(readlink -f "$current/venv")
-  cp -a "$old" "$venv"
+  errors=$(mktemp)
+  if ! cp -a "$old" "$venv" 2>"$errors"; then
+    echo "copying the previous virtualenv failed ($(wc -l < "$errors") errors), the first:" >&2
+    head -n 3 "$errors" >&2; rm -f "$errors"; exit 1
+  fi
+  rm -f "$errors"
   # Scripts name their interpreter by path: point them at the copy.
   for f in "$venv"/bin/*; do
     if [ -f "$f" ] && [ ! -L "$f" ] && head -c 2 "$f" | grep -q '^#!'; then
@@ -273,11 +279,20 @@ mv -f "$5.partial" "$5"`
 	return err == nil, err
 }
 
-// djangoStep runs migrate and collectstatic as the application's user,
-// then byte-compiles the sources.
-type djangoStep struct{}
+// migrateStep runs manage.py migrate as the application's user.
+type migrateStep struct{}
 
-func (djangoStep) Name() string { return "migrate, collectstatic" }
+func (migrateStep) Name() string { return "migrate" }
+
+func (migrateStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return true, d.manage(ctx, "migrate", "--noinput")
+}
+
+// collectstaticStep collects the static files into the release's static/
+// as the application's user, then byte-compiles the sources.
+type collectstaticStep struct{}
+
+func (collectstaticStep) Name() string { return "collectstatic" }
 
 // manage runs manage.py in the release as the application's user, with
 // the environment the application server gives it.
@@ -296,13 +311,10 @@ func (d *Deploy) manage(ctx context.Context, args ...string) error {
 	return nil
 }
 
-func (djangoStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+func (collectstaticStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	static := path.Join(d.releaseDir(), "static")
 	// The application writes static/ during collectstatic only.
 	if _, err := d.run(ctx, remote.Sh("chown", "--", d.Settings.App.User+":"+d.Settings.App.Group, static)); err != nil {
-		return false, err
-	}
-	if err := d.manage(ctx, "migrate", "--noinput"); err != nil {
 		return false, err
 	}
 	if err := d.manage(ctx, "collectstatic", "--noinput"); err != nil {
@@ -359,7 +371,13 @@ type reloadStep struct{}
 func (reloadStep) Name() string { return "reload" }
 
 func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	return true, d.reloadApp(ctx)
+	if err := d.reloadApp(ctx); err != nil {
+		if tail := d.appLogTail(ctx); tail != "" {
+			err = fmt.Errorf("%w\n  application server log:\n    %s", err, strings.ReplaceAll(tail, "\n", "\n    "))
+		}
+		return true, err
+	}
+	return true, nil
 }
 
 // reloadApp makes the application server serve what current points to:
