@@ -57,3 +57,22 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// redactedError shows its error with the secrets masked, and still
+// unwraps to it for errors.Is and errors.As.
+type redactedError struct {
+	err error
+	r   *Redactor
+}
+
+func (e redactedError) Error() string { return e.r.Redact(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+// RedactError returns err with every registered secret masked in its
+// message: what a target returns is printed by Mage.
+func (r *Redactor) RedactError(err error) error {
+	if err == nil || r == nil {
+		return err
+	}
+	return redactedError{err: err, r: r}
+}

@@ -267,3 +267,14 @@ func TestRedactor(t *testing.T) {
 		t.Error("a nil Redactor must pass text through")
 	}
 }
+
+func TestRedactError(t *testing.T) {
+	r := &Redactor{}
+	r.Add("hunter2-long")
+	base := &ExitError{Host: "h", Script: "x", ExitCode: 2, Stderr: "bad password hunter2-long"}
+	err := r.RedactError(fmt.Errorf("step: %w", base))
+	var exit *ExitError
+	if strings.Contains(err.Error(), "hunter2-long") || !errors.As(err, &exit) || exit.ExitCode != 2 {
+		t.Errorf("got %q, As=%v", err, errors.As(err, &exit))
+	}
+}

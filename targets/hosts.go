@@ -66,7 +66,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	}
 	if before != nil {
 		if err := before(ctx, deploys); err != nil {
-			return deploys, err
+			return deploys, redactor.RedactError(err)
 		}
 	}
 	rows := make([]SummaryRow, len(hosts))
@@ -94,7 +94,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	}
 	PrintSummary(opts.Out, title, rows, check)
 	if len(failed) > 0 {
-		return deploys, fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", title, envName, len(failed), len(hosts), errors.Join(failed...))
+		return deploys, redactor.RedactError(fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", title, envName, len(failed), len(hosts), errors.Join(failed...)))
 	}
 	return deploys, nil
 }

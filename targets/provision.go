@@ -185,7 +185,9 @@ func (foldersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 		changed = changed || c
 	}
-	return changed, nil
+	// uWSGI watches this file: touching it replaces the workers one by one.
+	c, err := d.ensureFile(ctx, file{Path: d.Paths.ReloadFile, Mode: 0o644, Owner: "root", Group: "root"})
+	return changed || c, err
 }
 
 // webServer knows where a web server keeps its site files.

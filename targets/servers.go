@@ -61,7 +61,7 @@ func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, er
 	}
 	available := "/etc/uwsgi/apps-available/" + site.Project + ".ini"
 	if err := d.validate(ctx, "uWSGI configuration "+available, ini,
-		`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get socket >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
+		`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get chdir >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
 		return false, err
 	}
 	changed, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})

@@ -309,6 +309,11 @@ func TestShipFailures(t *testing.T) {
 			if !strings.Contains(err.Error(), fmt.Sprintf("step %q", f.step)) || !strings.Contains(err.Error()+out, f.message) {
 				t.Errorf("the error does not name step %q and show %q:\n%v", f.step, f.message, err)
 			}
+			for _, secret := range shipSecrets {
+				if strings.Contains(err.Error()+out, secret) {
+					t.Errorf("a secret value reached the error or the output")
+				}
+			}
 			page(t, site, "v1")
 			if _, err := os.Stat(p.Lock); err == nil {
 				t.Error("the lock is still held")

@@ -364,6 +364,26 @@ func (d *Deploy) switchTo(ctx context.Context, release string) error {
 	return err
 }
 
+// uwsgiChainReload touches the chain-reload file and waits until every
+// worker that served before has been replaced, so that no request lands
+// on the old code once it returns.
+const uwsgiChainReload = `master=$(cat "$1") || exit 1
+workers() { for p in $(pgrep -P "$master"); do case "$(readlink "/proc/$p/exe")" in *uwsgi*) echo "$p";; esac; done; }
+old=$(workers)
+touch -- "$2"
+i=0
+while [ $i -lt 1200 ]; do
+  left=0
+  now=$(workers)
+  for p in $old; do
+    case " $(echo $now) " in *" $p "*) left=1;; esac
+  done
+  if [ $left = 0 ] && [ -n "$now" ]; then exit 0; fi
+  sleep 0.1; i=$((i+1))
+done
+echo "uWSGI did not replace its workers within 2 minutes" >&2
+exit 1`
+
 // reloadStep reloads the application server gracefully so that it serves
 // the new release, or starts it on the first deploy.
 type reloadStep struct{}
@@ -381,9 +401,10 @@ func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 }
 
 // reloadApp makes the application server serve what current points to:
-// uWSGI reloads gracefully (its master re-executes and re-reads current),
-// gunicorn re-executes with USR2 (without systemd) or restarts behind its
-// systemd socket, which keeps accepting connections meanwhile.
+// uWSGI replaces its workers one at a time (touch-chain-reload; each new
+// worker enters current), gunicorn re-executes with USR2 (without
+// systemd) or restarts behind its systemd socket, which keeps accepting
+// connections meanwhile.
 func (d *Deploy) reloadApp(ctx context.Context) error {
 	svc := d.appService()
 	if _, err := d.run(ctx, svc.status); err != nil {
@@ -391,7 +412,10 @@ func (d *Deploy) reloadApp(ctx context.Context) error {
 		return err
 	}
 	reload := svc.reload
-	if d.Settings.AppServer == "gunicorn" && d.init == "systemd" {
+	switch {
+	case d.Settings.AppServer == "uwsgi":
+		reload = remote.Sh("sh", "-c", uwsgiChainReload, "reload", "/run/uwsgi/app/"+d.Settings.Project+"/pid", d.Paths.ReloadFile)
+	case d.init == "systemd":
 		reload = remote.Sh("systemctl", "restart", "gunicorn-"+d.Settings.Project+".service")
 	}
 	_, err := d.run(ctx, reload)

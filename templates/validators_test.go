@@ -30,13 +30,13 @@ func TestRenderedConfigsPassRealValidators(t *testing.T) {
 	t.Run("uwsgi --strict", func(t *testing.T) {
 		uwsgi := testenv.Command(t, "uwsgi", "uwsgi uwsgi-plugin-python3")
 		ini := write(t, dir, "shop.ini", UWSGIApp, site)
-		if out, err := exec.Command(uwsgi, "--strict", "--ini", ini, "--get", "socket").CombinedOutput(); err != nil {
+		if out, err := exec.Command(uwsgi, "--strict", "--ini", ini, "--get", "chdir").CombinedOutput(); err != nil {
 			t.Errorf("uwsgi refused the rendered ini: %v\n%s", err, out)
 		}
 		broken := site
 		broken.UWSGIOptions = []string{"cheapr = 1"}
 		ini = write(t, dir, "broken.ini", UWSGIApp, broken)
-		out, err := exec.Command(uwsgi, "--strict", "--ini", ini, "--get", "socket").CombinedOutput()
+		out, err := exec.Command(uwsgi, "--strict", "--ini", ini, "--get", "chdir").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "unknown config directive: cheapr") {
 			t.Errorf("uwsgi accepted a misspelt option: %v\n%s", err, out)
 		}
