@@ -40,7 +40,14 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	if err != nil {
 		return nil, err
 	}
-	t, err := InspectTarball(tarball, env.Settings)
+	// Check the archives that any host unpacks (a host may name its own).
+	check := env.Settings
+	for _, h := range env.Hosts {
+		if h.Settings.Django.SourceFolder == check.Django.SourceFolder {
+			check.Django.ArchivesToDeflate = append(check.Django.ArchivesToDeflate, h.Settings.Django.ArchivesToDeflate...)
+		}
+	}
+	t, err := InspectTarball(tarball, check)
 	if err != nil {
 		return nil, err
 	}

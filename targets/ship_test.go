@@ -380,6 +380,32 @@ func TestShipFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("archives to deflate", func(t *testing.T) {
+		// A zip in the source is unpacked where the site says; a zip with an
+		// entry that climbs out is refused before any host changes.
+		zipFile := filepath.Join(src, "vendor.zip")
+		writeZip(t, zipFile, map[string]string{"vendor/vendor.css": "body { color: teal }\n"})
+		defer os.Remove(zipFile)
+		h := &site.Environments["test"].Hosts[0].Settings
+		h.Django.ArchivesToDeflate = []sites.Deflate{{Archive: "vendor.zip", Into: "notes/static"}}
+		defer func() { h.Django.ArchivesToDeflate = nil }()
+		if _, _, _, err := shipRevision(t, site, "deflate"); err != nil {
+			t.Fatal(err)
+		}
+		if status, body, _ := getPath(t, site, "/static/vendor/vendor.css"); status != 200 || !strings.Contains(body, "teal") {
+			t.Errorf("the unpacked file through collectstatic: %d %q", status, body)
+		}
+		writeZip(t, zipFile, map[string]string{"../../../escape.css": "owned"})
+		before := sh(t, `ls "$1" "$2"`, p.Releases, p.Versions)
+		_, _, _, err := shipRevision(t, site, "bad-deflate")
+		if err == nil || !strings.Contains(err.Error(), "vendor.zip: ../../../escape.css: climbs out of the release") {
+			t.Errorf("a zip escaping the release: %v", err)
+		}
+		if after := sh(t, `ls "$1" "$2"`, p.Releases, p.Versions); after != before {
+			t.Errorf("the host changed:\n%s\n->\n%s", before, after)
+		}
+	})
+
 	t.Run("wheelhouse", func(t *testing.T) {
 		// Offline hosts install from wheels shipped in the tarball.
 		wheels := filepath.Join(src, "wheelhouse")
@@ -413,6 +439,23 @@ func writeTarball(t *testing.T, p string, files map[string]string) {
 	tw.Close()
 	gz.Close()
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeZip writes a zip with the given files.
+func writeZip(t *testing.T, p string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, body := range files {
+		w, _ := zw.Create(name)
+		w.Write([]byte(body))
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
 		t.Fatal(err)
 	}
 }
