@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
@@ -60,8 +61,121 @@ func upgrade(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	_, err = targets.Upgrade(ctx, site, env, tarball, targets.Options{Secrets: values})
+	_, err = targets.Upgrade(ctx, site, env, tarball, options(values))
 	return err
+}
+
+// Rollback makes the previous live release live again (or -to=RELEASE), reloads and checks it; -restoreDB=true also restores the database snapshot.
+type Rollback mg.Namespace
+
+// Production rolls production back to its previous live release.
+func (Rollback) Production(ctx context.Context, to *string, restoreDB *bool) error {
+	return rollback(ctx, "production", to, restoreDB)
+}
+
+// Staging rolls staging back to its previous live release.
+func (Rollback) Staging(ctx context.Context, to *string, restoreDB *bool) error {
+	return rollback(ctx, "staging", to, restoreDB)
+}
+
+// Env rolls the named environment back to its previous live release.
+func (Rollback) Env(ctx context.Context, name string, to *string, restoreDB *bool) error {
+	return rollback(ctx, name, to, restoreDB)
+}
+
+func rollback(ctx context.Context, env string, to *string, restoreDB *bool) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	values, err := targets.ReadSecrets(site, env)
+	if err != nil {
+		return err
+	}
+	opts := targets.RollbackOptions{Options: options(values), To: os.Getenv("DJSHIP_ROLLBACK_TO"), RestoreDB: os.Getenv("DJSHIP_RESTORE_DB") == "1"}
+	if to != nil {
+		opts.To = *to
+	}
+	if restoreDB != nil {
+		opts.RestoreDB = *restoreDB
+	}
+	_, err = targets.Rollback(ctx, site, env, opts)
+	return err
+}
+
+// Status shows each host's live release, who deployed it and when, the previous one, the servers, the lock and a health check.
+type Status mg.Namespace
+
+// Production shows the state of the production hosts.
+func (Status) Production(ctx context.Context) error { return status(ctx, "production") }
+
+// Staging shows the state of the staging hosts.
+func (Status) Staging(ctx context.Context) error { return status(ctx, "staging") }
+
+// Env shows the state of the hosts of the named environment.
+func (Status) Env(ctx context.Context, name string) error { return status(ctx, name) }
+
+func status(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	values, err := targets.ReadSecrets(site, env)
+	if err != nil {
+		return err
+	}
+	_, err = targets.Status(ctx, site, env, options(values))
+	return err
+}
+
+// Releases lists each host's deploy log: every deploy and rollback, when, by whom, and how it ended.
+type Releases mg.Namespace
+
+// Production lists the deploy log of the production hosts.
+func (Releases) Production(ctx context.Context) error { return releases(ctx, "production") }
+
+// Staging lists the deploy log of the staging hosts.
+func (Releases) Staging(ctx context.Context) error { return releases(ctx, "staging") }
+
+// Env lists the deploy log of the hosts of the named environment.
+func (Releases) Env(ctx context.Context, name string) error { return releases(ctx, name) }
+
+func releases(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	return targets.Releases(ctx, site, env, options(nil))
+}
+
+// Unlock breaks a stale deploy lock, after saying who held it.
+type Unlock mg.Namespace
+
+// Production breaks the deploy lock of the production hosts.
+func (Unlock) Production(ctx context.Context) error { return unlock(ctx, "production") }
+
+// Staging breaks the deploy lock of the staging hosts.
+func (Unlock) Staging(ctx context.Context) error { return unlock(ctx, "staging") }
+
+// Env breaks the deploy lock of the hosts of the named environment.
+func (Unlock) Env(ctx context.Context, name string) error { return unlock(ctx, name) }
+
+func unlock(ctx context.Context, env string) error {
+	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	return targets.Unlock(ctx, site, env, options(nil))
+}
+
+// options are the host targets' options from the environment:
+// DJSHIP_LOCK_WAIT (a duration such as 5m) waits for another run's lock.
+func options(secrets map[string]string) targets.Options {
+	opts := targets.Options{Secrets: secrets}
+	if wait, err := time.ParseDuration(os.Getenv("DJSHIP_LOCK_WAIT")); err == nil {
+		opts.LockWait = wait
+	}
+	return opts
 }
 
 // Demo ships the example site to this machine (its demo environment) and prints the address where it answers.
@@ -90,7 +204,7 @@ func provision(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	return targets.Provision(ctx, site, env, targets.Options{Secrets: values})
+	return targets.Provision(ctx, site, env, options(values))
 }
 
 // Plan shows what provision would change, with a diff of every file, and changes nothing.
@@ -114,7 +228,7 @@ func plan(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	_, err = targets.Plan(ctx, site, env, targets.Options{Secrets: values})
+	_, err = targets.Plan(ctx, site, env, options(values))
 	return err
 }
 

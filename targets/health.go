@@ -18,7 +18,7 @@ type healthStep struct{}
 func (healthStep) Name() string { return "health check" }
 
 func (healthStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	return false, d.checkHealth(ctx, d.Tarball.Manifest.Revision)
+	return false, d.checkHealth(ctx, d.Revision)
 }
 
 // healthResult is one answer of the site.

@@ -23,6 +23,8 @@ type Options struct {
 	Secrets map[string]string
 	// Parallel is how many hosts are worked on at once; all when 0.
 	Parallel int
+	// LockWait is how long to wait for another run's deploy lock.
+	LockWait time.Duration
 }
 
 // hostWork is what one target does on one host.
@@ -59,7 +61,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	for i, h := range hosts {
 		index[h] = i
 		deploys[i] = NewDeploy(site, env, env.Hosts[i].Settings, h, out)
-		deploys[i].Check = check
+		deploys[i].Check, deploys[i].LockWait, deploys[i].Action = check, opts.LockWait, title
 		for k, v := range opts.Secrets {
 			deploys[i].Secrets[k] = v
 		}
@@ -73,6 +75,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	results := remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
 		i := index[h]
 		steps, err := work(ctx, deploys[i])
+		deploys[i].unlock(ctx)
 		rows[i].Changed = Changed(steps)
 		return err
 	})
@@ -81,7 +84,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 		rows[i].Host, rows[i].Duration, rows[i].Err = r.Host, r.Duration, r.Err
 		rows[i].Release, rows[i].Revision = "-", "-"
 		if d := deploys[i]; d.Release != "" {
-			rows[i].Release, rows[i].Revision = d.Release, d.Tarball.Manifest.Revision
+			rows[i].Release, rows[i].Revision = d.Release, d.Revision
 		}
 		if r.Err != nil {
 			failed = append(failed, r.Err)

@@ -23,6 +23,7 @@ func ProvisionSteps() []Step {
 		appUserStep{},
 		databaseStep{},
 		foldersStep{},
+		lockStep{},
 		tlsStep{},
 		secretFileStep{},
 		appServerStep{},

@@ -75,6 +75,22 @@ func LoadSecrets(site *sites.Site, envName string) (map[string]string, error) {
 	return values, nil
 }
 
+// ReadSecrets decrypts an environment's secrets when it has any, without
+// requiring the values a ship needs: what rollback and status use, so
+// that what they print is masked all the same.
+func ReadSecrets(site *sites.Site, envName string) (map[string]string, error) {
+	env, err := site.Environment(envName)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := secrets.Identities()
+	if err != nil {
+		return nil, err
+	}
+	values, _, err := SecretStore(site, env).Load(ids)
+	return values, err
+}
+
 // secretFileStep writes the application's secrets in the two forms the
 // host needs, root's and readable by the application's group only, never
 // by the web server: secrets.py for DJANGO_SETTINGS_SECRET_FILE, and

@@ -60,7 +60,7 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 			return err
 		}
 		for _, d := range deploys {
-			d.Tarball, d.Release = t, name
+			d.Tarball, d.Release, d.Revision = t, name, t.Manifest.Revision
 		}
 		return nil
 	}
@@ -69,7 +69,6 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 		if err != nil {
 			d.recover(ctx, err)
 		}
-		d.unlock(ctx)
 		return results, err
 	})
 }
@@ -118,7 +117,9 @@ func (d *Deploy) recover(ctx context.Context, cause error) {
 			d.run(ctx, d.appService().stop)
 		}
 	}
-	if _, err := d.run(ctx, remote.Sh("sh", "-c", `[ -d "$1" ] && printf 'failed\n' > "$1/.djship-state"; true`, "state", d.releaseDir())); err != nil {
+	if d.Action == "rollback" {
+		// The rollback target stays as it was: complete, kept.
+	} else if _, err := d.run(ctx, remote.Sh("sh", "-c", `[ -d "$1" ] && printf 'failed\n' > "$1/.djship-state"; true`, "state", d.releaseDir())); err != nil {
 		d.note("warning: could not mark %s failed: %v", d.Release, err)
 	}
 	if d.lockInfo != "" {
@@ -126,6 +127,10 @@ func (d *Deploy) recover(ctx context.Context, cause error) {
 		if errors.Is(cause, context.Canceled) {
 			result = "cancelled"
 		}
-		d.logDeploy(ctx, "deploy", d.Release, d.Tarball.Manifest.Revision, result)
+		action := "deploy"
+		if d.Action == "rollback" {
+			action = "rollback"
+		}
+		d.logDeploy(ctx, action, d.Release, d.Revision, result)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -45,6 +46,13 @@ type Deploy struct {
 	// Tarball is the release being shipped; Release names its folder.
 	Tarball *Tarball
 	Release string
+	// Revision is the revision of Release.
+	Revision string
+	// Action is what this run does to the host: deploy, rollback or
+	// provision; the lock and the deploy log name it.
+	Action string
+	// LockWait is how long to wait for another run's lock.
+	LockWait time.Duration
 
 	// Planned holds, in check mode, what the steps would do: one line per
 	// action and a unified diff per file.
@@ -61,7 +69,16 @@ type Deploy struct {
 	previous string
 	// switched is set once current points to the new release.
 	switched bool
+	// rollbackTo is the release a rollback was asked to return to.
+	rollbackTo string
+	// restoreDB asks a rollback to restore the matching database snapshot.
+	restoreDB bool
+	// replacedBy is the release that replaced the rollback target; its
+	// snapshot matches the target's schema.
+	replacedBy string
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
 
 // NewDeploy prepares the work on one host of env.
 func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings, host remote.Host, out *remote.Output) *Deploy {

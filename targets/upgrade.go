@@ -8,7 +8,9 @@ import (
 	"os/user"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -62,20 +64,59 @@ func lockInfo(target, revision string) string {
 }
 
 func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	info := lockInfo("upgrade:"+d.Env.Name, d.Tarball.Manifest.Revision)
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if mkdir -m 0700 -- "$1" 2>/dev/null; then printf '%s\n' "$2" > "$1/info"; echo taken; else cat -- "$1/info" 2>/dev/null; echo held; fi`, "lock", d.Paths.Lock, info))
-	if err != nil {
-		return false, err
+	if d.Check {
+		return false, nil
 	}
-	if strings.HasSuffix(out, "taken") {
-		d.lockInfo = info
-		return true, nil
+	info := lockInfo(d.Action+":"+d.Env.Name, d.Revision)
+	deadline := time.Now().Add(d.LockWait)
+	waited := false
+	for {
+		out, err := d.probe(ctx, remote.Sh("sh", "-c", `if mkdir -m 0700 -- "$1" 2>/dev/null; then printf '%s\n' "$2" > "$1/info"; echo taken; else cat -- "$1/info" 2>/dev/null; echo held; fi`, "lock", d.Paths.Lock, info))
+		if err != nil {
+			return false, err
+		}
+		if strings.HasSuffix(out, "taken") {
+			d.lockInfo = info
+			return true, nil
+		}
+		holder := strings.TrimSpace(strings.TrimSuffix(out, "held"))
+		if time.Now().Before(deadline) {
+			if !waited {
+				d.note("waiting up to %s for the lock held by %s", d.LockWait.Round(time.Second), describeHolder(holder))
+				waited = true
+			}
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
+		return false, fmt.Errorf("%s is held by %s: wait for that run to finish (DJSHIP_LOCK_WAIT=5m waits for it), or, if it died, break the lock with mage unlock:%s", d.Paths.Lock, describeHolder(holder), d.Env.Name)
 	}
-	holder := strings.TrimSpace(strings.TrimSuffix(out, "held"))
-	if holder == "" {
-		holder = "an unknown process"
+}
+
+// describeHolder words a lock's info, and says when it looks stale: its
+// process is gone from this machine, or it is hours old.
+func describeHolder(info string) string {
+	if info == "" {
+		return "an unknown run (the lock has no info)"
 	}
-	return false, fmt.Errorf("another deploy holds %s (%s): wait for it to finish; if it died, break the lock with mage unlock:%s", d.Paths.Lock, holder, d.Env.Name)
+	fields := map[string]string{}
+	for _, f := range strings.Fields(info) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			fields[k] = v
+		}
+	}
+	s := fmt.Sprintf("%s of %s on %s (pid %s, %s, revision %s)", fields["target"], fields["user"], fields["host"], fields["pid"], fields["time"], fields["revision"])
+	host, _ := os.Hostname()
+	if pid, err := strconv.Atoi(fields["pid"]); err == nil && fields["host"] == host && syscall.Kill(pid, 0) == syscall.ESRCH {
+		return s + "; it is stale: that process no longer runs"
+	}
+	if t, err := time.Parse(time.RFC3339, fields["time"]); err == nil && time.Since(t) > time.Hour {
+		return s + fmt.Sprintf("; it may be stale: taken %s ago", time.Since(t).Round(time.Minute))
+	}
+	return s
 }
 
 // unlock releases the lock if this run holds it.
@@ -453,7 +494,7 @@ func (recordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if _, err := d.run(ctx, remote.Sh("sh", "-c", `printf 'complete\n' > "$1/.djship-state"`, "state", d.releaseDir())); err != nil {
 		d.note("warning: could not mark %s complete: %v", d.Release, err)
 	}
-	if err := d.logDeploy(ctx, "deploy", d.Release, d.Tarball.Manifest.Revision, "ok"); err != nil {
+	if err := d.logDeploy(ctx, "deploy", d.Release, d.Revision, "ok"); err != nil {
 		d.note("warning: could not write %s: %v", d.Paths.Log, err)
 	}
 	if err := d.prune(ctx); err != nil {

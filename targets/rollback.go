@@ -1,0 +1,275 @@
+package targets
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// RollbackOptions tune Rollback.
+type RollbackOptions struct {
+	Options
+	// To is the release to go back to; the previous live one when empty.
+	To string
+	// RestoreDB snapshots the current database, then restores the one
+	// taken before the release that replaced the target was migrated.
+	RestoreDB bool
+}
+
+// RollbackSteps switch current back to a release that was live before,
+// chosen from the deploy log, never from the folder listing.
+func RollbackSteps() []Step {
+	return []Step{
+		lockStep{},
+		factsStep{},
+		rollbackTargetStep{},
+		migrationsStep{},
+		restoreDBStep{},
+		switchStep{},
+		reloadStep{},
+		healthStep{},
+		rollbackRecordStep{},
+	}
+}
+
+// Rollback makes the previous live release (or opts.To) live again on
+// every host of the environment, reloads and checks it; on failure the
+// release that was live stays or comes back.
+func Rollback(ctx context.Context, site *sites.Site, envName string, opts RollbackOptions) ([]*Deploy, error) {
+	before := func(ctx context.Context, deploys []*Deploy) error {
+		for _, d := range deploys {
+			d.rollbackTo, d.restoreDB = opts.To, opts.RestoreDB
+		}
+		return nil
+	}
+	return onHosts(ctx, site, envName, "rollback", opts.Options, false, before, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		results, err := RunSteps(ctx, d, RollbackSteps())
+		if err != nil {
+			d.recover(ctx, err)
+		}
+		return results, err
+	})
+}
+
+// readLog returns the host's deploy log, oldest first.
+func (d *Deploy) readLog(ctx context.Context) ([]logEntry, error) {
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `cat -- "$1" 2>/dev/null || true`, "log", d.Paths.Log))
+	if err != nil {
+		return nil, err
+	}
+	var entries []logEntry
+	for _, l := range strings.Split(out, "\n") {
+		var e logEntry
+		if json.Unmarshal([]byte(l), &e) == nil && e.Release != "" {
+			entries = append(entries, e)
+		}
+	}
+	return entries, nil
+}
+
+// liveHistory lists the releases that were live, oldest first, as the
+// deploy log records them (successful deploys and rollbacks).
+func liveHistory(entries []logEntry) []logEntry {
+	var live []logEntry
+	for _, e := range entries {
+		if e.Result == "ok" && (e.Action == "deploy" || e.Action == "rollback") {
+			live = append(live, e)
+		}
+	}
+	return live
+}
+
+// rollbackTargetStep picks the release to go back to from the deploy log:
+// the last one that was live before the current one, or the one asked for
+// if it was ever live and is still complete on the host.
+type rollbackTargetStep struct{}
+
+func (rollbackTargetStep) Name() string { return "choose target" }
+
+func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if d.previous == "" {
+		return false, fmt.Errorf("no release is live: there is nothing to roll back from")
+	}
+	current := d.previous // factsStep's name for what is live now
+	entries, err := d.readLog(ctx)
+	if err != nil {
+		return false, err
+	}
+	live := liveHistory(entries)
+	var target *logEntry
+	for i := len(live) - 1; i >= 0; i-- {
+		e := live[i]
+		if d.rollbackTo != "" && e.Release != d.rollbackTo {
+			continue
+		}
+		if e.Release == current {
+			if d.rollbackTo != "" {
+				return false, fmt.Errorf("%s is already live", current)
+			}
+			continue
+		}
+		state, err := d.probe(ctx, remote.Sh("sh", "-c", `cat -- "$1/.djship-state" 2>/dev/null || true`, "state", path.Join(d.Paths.Releases, e.Release)))
+		if err != nil {
+			return false, err
+		}
+		if state != "complete" {
+			if d.rollbackTo != "" {
+				return false, fmt.Errorf("release %s is no longer on the host (pruned or incomplete)", e.Release)
+			}
+			continue
+		}
+		target = &live[i]
+		break
+	}
+	if target == nil {
+		if d.rollbackTo != "" {
+			return false, fmt.Errorf("release %s was never live here according to %s: choose one that mage releases lists", d.rollbackTo, d.Paths.Log)
+		}
+		return false, fmt.Errorf("%s records no earlier live release that is still on the host", d.Paths.Log)
+	}
+	// The snapshot that matches the target's schema was taken just before
+	// the release that replaced it was migrated.
+	for _, e := range live {
+		if e.Previous == target.Release && e.Action == "deploy" {
+			d.replacedBy = e.Release
+		}
+	}
+	d.Release, d.Revision = target.Release, target.Revision
+	d.note("rolling back from %s to %s (revision %s, live since %s)", current, target.Release, target.Revision, target.Time)
+	return false, nil
+}
+
+// migrationsStep warns when the database has migrations that the target
+// release does not know: its code will meet a newer schema.
+type migrationsStep struct{}
+
+func (migrationsStep) Name() string { return "migrations" }
+
+// applied lists the migrations a release's manage.py shows as [X]
+// (applied) or all it knows.
+func (d *Deploy) migrations(ctx context.Context, release string, appliedOnly bool) (map[string]bool, error) {
+	src := path.Join(d.Paths.Releases, release, "src", path.Clean(d.Settings.Django.SourceFolder))
+	words := []string{"runuser", "-u", d.Settings.App.User, "--", "env"}
+	for _, e := range d.appEnvironment() {
+		words = append(words, e.Name+"="+e.Value)
+	}
+	words = append(words, "PYTHONDONTWRITEBYTECODE=1", path.Join(d.Paths.Releases, release, "venv", "bin", "python"), "manage.py", "showmigrations", "--plan")
+	res, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh(words...), Dir: src, Become: true, Quiet: true})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		l = strings.TrimSpace(l)
+		if len(l) < 4 || l[0] != '[' {
+			continue
+		}
+		name := strings.Fields(l[3:])
+		if len(name) == 0 || (appliedOnly && l[1] != 'X') {
+			continue
+		}
+		out[name[0]] = true
+	}
+	return out, nil
+}
+
+func (migrationsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	applied, err := d.migrations(ctx, d.previous, true)
+	if err != nil {
+		d.note("warning: could not list the applied migrations: %v", err)
+		return false, nil
+	}
+	known, err := d.migrations(ctx, d.Release, false)
+	if err != nil {
+		d.note("warning: could not list the migrations of %s: %v", d.Release, err)
+		return false, nil
+	}
+	var newer []string
+	for m := range applied {
+		if !known[m] {
+			newer = append(newer, m)
+		}
+	}
+	if len(newer) == 0 {
+		return false, nil
+	}
+	sortStrings(newer)
+	if d.restoreDB {
+		d.note("the database has migrations %s does not know: %s; the database snapshot will be restored", d.Release, strings.Join(newer, ", "))
+	} else {
+		d.note("warning: the database has migrations %s does not know: %s. Its code runs against the newer schema; with DJSHIP_RESTORE_DB=1 the rollback restores the snapshot taken before them (a snapshot of the current database is kept)", d.Release, strings.Join(newer, ", "))
+	}
+	return false, nil
+}
+
+// restoreDBStep, when asked, snapshots the current database, then
+// restores the snapshot that matches the target release.
+type restoreDBStep struct{}
+
+func (restoreDBStep) Name() string { return "restore database" }
+
+func (restoreDBStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if !d.restoreDB {
+		return false, nil
+	}
+	if d.replacedBy == "" {
+		return false, fmt.Errorf("no snapshot matches %s: the deploy log names no release that replaced it", d.Release)
+	}
+	s := d.Settings
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	if s.Database.Engine == "sqlite" {
+		db := path.Join(d.Paths.DB, s.Database.Path)
+		from := path.Join(d.Paths.Snapshots, d.replacedBy+".sqlite3")
+		keep := path.Join(d.Paths.Snapshots, "before-rollback-"+stamp+".sqlite3")
+		script := `set -e
+[ -f "$2" ] || { echo "no snapshot $2" >&2; exit 1; }
+sqlite3 "$1" ".backup '$3'"
+chmod 0600 "$3"
+sqlite3 "$1" ".restore '$2'"`
+		if _, err := d.run(ctx, remote.Sh("sh", "-c", script, "restore", db, from, keep)); err != nil {
+			return false, err
+		}
+		d.note("restored %s from %s; the database as it was is kept in %s", db, from, keep)
+		return true, nil
+	}
+	from := path.Join(d.Paths.Snapshots, d.replacedBy+".dump")
+	keep := path.Join(d.Paths.Snapshots, "before-rollback-"+stamp+".dump")
+	host := s.Database.Host
+	if host == "" {
+		host = "localhost"
+	}
+	script := `set -e
+umask 077
+IFS= read -r PGPASSWORD || true
+export PGPASSWORD
+[ -f "$6" ] || { echo "no snapshot $6" >&2; exit 1; }
+pg_dump -Fc --no-password -h "$2" -p "$3" -U "$4" -f "$5" "$1"
+pg_restore --clean --if-exists --no-owner --no-password -h "$2" -p "$3" -U "$4" -d "$1" "$6"`
+	_, err := d.Host.Run(ctx, remote.Command{
+		Script: remote.Sh("sh", "-c", script, "restore", s.Database.Name, host, fmt.Sprint(s.Database.Port), s.Database.User, keep, from),
+		Stdin:  strings.NewReader(d.Secrets[s.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
+	})
+	if err != nil {
+		return false, err
+	}
+	d.note("restored database %s from %s; the database as it was is kept in %s", s.Database.Name, from, keep)
+	return true, nil
+}
+
+// rollbackRecordStep logs the rollback.
+type rollbackRecordStep struct{}
+
+func (rollbackRecordStep) Name() string { return "record" }
+
+func (rollbackRecordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if err := d.logDeploy(ctx, "rollback", d.Release, d.Revision, "ok"); err != nil {
+		d.note("warning: could not write %s: %v", d.Paths.Log, err)
+	}
+	return true, nil
+}
