@@ -141,6 +141,10 @@ func (d *Deploy) appLogTail(ctx context.Context) string {
 	if d.Settings.AppServer == "gunicorn" {
 		log = "/var/log/gunicorn-" + p + ".log"
 	}
-	out, _ := d.probe(ctx, remote.Sh("sh", "-c", `tail -n 15 -- "$1" 2>/dev/null || true`, "tail", log))
+	// The last traceback says most; request lines only bury it.
+	script := `t=$(tail -n 400 -- "$1" 2>/dev/null) || exit 0
+n=$(printf '%s\n' "$t" | grep -n 'Traceback (most recent call last)' | tail -n 1 | cut -d: -f1)
+if [ -n "$n" ]; then printf '%s\n' "$t" | tail -n +"$n" | grep -v '^\[pid' | head -n 20; else printf '%s\n' "$t" | tail -n 15; fi`
+	out, _ := d.probe(ctx, remote.Sh("sh", "-c", script, "tail", log))
 	return out
 }

@@ -407,20 +407,25 @@ func (d *Deploy) switchTo(ctx context.Context, release string) error {
 
 // uwsgiChainReload touches the chain-reload file and waits until every
 // worker that served before has been replaced, so that no request lands
-// on the old code once it returns.
+// on the old code once it returns. uWSGI ignores a touch while an earlier
+// chain reload is still finishing, so the file is touched again every few
+// seconds until the chain starts.
 const uwsgiChainReload = `master=$(cat "$1") || exit 1
 workers() { for p in $(pgrep -P "$master"); do case "$(readlink "/proc/$p/exe")" in *uwsgi*) echo "$p";; esac; done; }
-old=$(workers)
+old=" $(echo $(workers)) "
 touch -- "$2"
 i=0
 while [ $i -lt 1200 ]; do
+  if ! kill -0 "$master" 2>/dev/null; then echo "uWSGI stopped during the reload" >&2; exit 1; fi
+  now=" $(echo $(workers)) "
   left=0
-  now=$(workers)
   for p in $old; do
-    case " $(echo $now) " in *" $p "*) left=1;; esac
+    case "$now" in *" $p "*) left=1;; esac
   done
-  if [ $left = 0 ] && [ -n "$now" ]; then exit 0; fi
-  sleep 0.1; i=$((i+1))
+  if [ $left = 0 ] && [ "$now" != "  " ]; then exit 0; fi
+  i=$((i+1))
+  if [ $((i % 30)) = 0 ]; then touch -- "$2"; fi
+  sleep 0.1
 done
 echo "uWSGI did not replace its workers within 2 minutes" >&2
 exit 1`

@@ -1,0 +1,354 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/sites"
+)
+
+// load sends requests to the site through the web server from several
+// goroutines, each on a new connection, until stopped; it counts what a
+// visitor would notice.
+type load struct {
+	total, failed, bad atomic.Int64
+	firstFailure       atomic.Value
+	stop               chan struct{}
+	wg                 sync.WaitGroup
+}
+
+func startLoad(site *sites.Site, workers int) *load {
+	l := &load{stop: make(chan struct{})}
+	port := site.Settings.Web.HTTPSPort
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: site.Settings.URL},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
+			},
+		},
+	}
+	url := fmt.Sprintf("https://%s:%d/", site.Settings.URL, port)
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				l.total.Add(1)
+				resp, err := client.Get(url)
+				if err != nil {
+					l.failed.Add(1)
+					l.firstFailure.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode < 200 || resp.StatusCode > 299 {
+					l.bad.Add(1)
+					l.firstFailure.CompareAndSwap(nil, resp.Status)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) finish() (total, failed, bad int64, first any) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.total.Load(), l.failed.Load(), l.bad.Load(), l.firstFailure.Load()
+}
+
+// TestZeroDowntime drives load through the web server while djship ships
+// a new release (reloading nginx too) and rolls it back: no connection
+// may fail and no answer may be other than 2xx.
+func TestZeroDowntime(t *testing.T) {
+	needStack(t)
+	testenv.Django(t)
+	sshd := testenv.StartSSHD(t)
+	t.Cleanup(stopWebServers)
+	cases := []shipCase{
+		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"},
+		{web: "nginx", app: "gunicorn", db: "sqlite", connection: "ssh"},
+	}
+	for i, c := range cases {
+		t.Run(c.app, func(t *testing.T) {
+			exec.Command("service", "apache2", "stop").Run()
+			site, _ := exampleSite(t, c, 20+i, sshd)
+			if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+				t.Fatal(err)
+			}
+			page(t, site, "v1")
+
+			l := startLoad(site, 4)
+			time.Sleep(time.Second)
+			// v2 also changes the web server's configuration: nginx reloads.
+			env := site.Environments["test"]
+			env.Hosts[0].Settings.Web.ClientMaxBodySize = "40m"
+			if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+				l.finish()
+				t.Fatal(err)
+			}
+			page(t, site, "v2")
+			start := time.Now()
+			_, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: shipSecrets}})
+			rollbackTime := time.Since(start)
+			if err != nil {
+				l.finish()
+				t.Fatal(err)
+			}
+			page(t, site, "v1")
+			time.Sleep(time.Second)
+			total, failed, bad, first := l.finish()
+			t.Logf("%s: %d requests through a ship with an nginx reload and a rollback: %d failed connections, %d non-2xx answers (rollback took %v)",
+				c.app, total, failed, bad, rollbackTime.Round(time.Millisecond))
+			if total < 50 || failed != 0 || bad != 0 {
+				t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+			}
+		})
+	}
+}
+
+// TestHealthCheckRollsBack ships a release whose WSGI module cannot be
+// imported: the health check fails, the old revision is served again and
+// the error says why.
+func TestHealthCheckRollsBack(t *testing.T) {
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run()
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 24, nil)
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
+	good, _ := os.ReadFile(wsgi)
+	os.WriteFile(wsgi, append([]byte("raise ImportError('the new release cannot start')\n"), good...), 0o644)
+	_, _, out, err := shipRevision(t, site, "broken")
+	os.WriteFile(wsgi, good, 0o644)
+	if err == nil {
+		t.Fatal("a release that cannot start shipped")
+	}
+	for _, want := range []string{`step "health check"`, "status 50", "ImportError: the new release cannot start"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	if !strings.Contains(out, "switching back to v1") || !strings.Contains(out, "v1 is live again and answers") {
+		t.Errorf("no word of the automatic rollback:\n%s", out)
+	}
+	page(t, site, "v1")
+	if state := releasesOnHost(t, site)["broken"]; state != "failed" {
+		t.Errorf("the broken release is %q", state)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run()
+	site, _ := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 25, nil)
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPaths(site.Settings)
+	hold := func(info string) {
+		os.MkdirAll(p.Lock, 0o700)
+		os.WriteFile(filepath.Join(p.Lock, "info"), []byte(info+"\n"), 0o600)
+	}
+	upgrade := func(revision string, wait time.Duration) error {
+		a, err := release(t, site, map[string]string{"REVISION": revision})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Upgrade(context.Background(), site, "test", a.Path, Options{Out: io.Discard, Secrets: shipSecrets, LockWait: wait})
+		return err
+	}
+
+	// Held by a run on another machine: refused, naming the holder.
+	hold("user=alice host=ci-runner-7 pid=4242 time=" + time.Now().UTC().Format(time.RFC3339) + " target=upgrade:test revision=abc123")
+	err := upgrade("v2", 0)
+	if err == nil || !strings.Contains(err.Error(), "upgrade:test of alice on ci-runner-7 (pid 4242") || !strings.Contains(err.Error(), "mage unlock:test") {
+		t.Errorf("a held lock: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(p.Lock, "info")); err != nil {
+		t.Error("a refused run removed someone else's lock")
+	}
+
+	// Held by a process of this machine that is gone: reported as stale,
+	// and unlock clears it.
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	dead.Run()
+	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
+	err = upgrade("v2", 0)
+	if err == nil || !strings.Contains(err.Error(), "it is stale: that process no longer runs") {
+		t.Errorf("a stale lock: %v", err)
+	}
+	var out bytes.Buffer
+	if err := Unlock(context.Background(), site, "test", Options{Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "removed the lock held by upgrade:test of bob") {
+		t.Errorf("unlock says:\n%s", out.String())
+	}
+	if err := upgrade("v2", 0); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+
+	// Waiting for the lock: the other run finishes within the wait.
+	hold("user=carol host=elsewhere pid=1 time=" + time.Now().UTC().Format(time.RFC3339) + " target=upgrade:test revision=x")
+	time.AfterFunc(3*time.Second, func() { os.RemoveAll(p.Lock) })
+	if err := upgrade("v3", time.Minute); err != nil {
+		t.Errorf("waiting for the lock: %v", err)
+	}
+	page(t, site, "v3")
+}
+
+// TestCancelDuringMigrate stops a ship with Ctrl-C while a migration runs:
+// the lock is released, the live site is untouched.
+func TestCancelDuringMigrate(t *testing.T) {
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run()
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 26, nil)
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_slow.py"), []byte("import time\nfrom django.db import migrations\n\ndef slow(apps, schema_editor):\n    time.sleep(60)\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunPython(slow)]\n"), 0o644)
+	a, err := release(t, site, map[string]string{"REVISION": "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	// Django prints "Applying notes.0002_slow..." without a newline until
+	// the migration ends; "Running migrations:" comes just before it.
+	out := &watchWriter{want: "Running migrations:", seen: make(chan struct{})}
+	go func() {
+		<-out.seen
+		time.Sleep(2 * time.Second)
+		cancel() // what Ctrl-C does to a mage target
+	}()
+	start := time.Now()
+	_, err = Upgrade(ctx, site, "test", a.Path, Options{Out: out, Secrets: shipSecrets})
+	if err == nil || !strings.Contains(err.Error(), `step "migrate"`) || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("got %v", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("Ctrl-C took %v to stop the ship", d)
+	}
+	p := NewPaths(site.Settings)
+	if _, err := os.Stat(p.Lock); err == nil {
+		t.Error("the lock is still held")
+	}
+	page(t, site, "v1")
+	if state := releasesOnHost(t, site)["slow"]; state != "failed" {
+		t.Errorf("the cancelled release is %q", state)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "manage.py migrate").Output(); len(out) > 0 {
+		t.Errorf("the migration still runs: %s", out)
+	}
+}
+
+// watchWriter closes seen when the output shows want.
+type watchWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	done bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.want) {
+		w.done = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+// TestRollbackRestoresDatabase rolls back across a migration: without
+// the flag it warns and keeps the data; with it the snapshot is restored
+// and the database as it was is kept beside it.
+func TestRollbackRestoresDatabase(t *testing.T) {
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run()
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 27, nil)
+	p := NewPaths(site.Settings)
+	db := filepath.Join(p.DB, "db.sqlite3")
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, `sqlite3 "$1" "INSERT INTO notes_note (text, created) VALUES ('before v2', CURRENT_TIMESTAMP)"`, db)
+	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_table.py"), []byte("from django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunSQL('CREATE TABLE notes_extra (id integer)', 'DROP TABLE notes_extra')]\n"), 0o644)
+	if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, `sqlite3 "$1" "INSERT INTO notes_note (text, created) VALUES ('after v2', CURRENT_TIMESTAMP)"`, db)
+
+	// Without --restore-db: a warning that lists the migration; data kept.
+	var out bytes.Buffer
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "the database has migrations v1 does not know: notes.0002_table") {
+		t.Errorf("no warning about the newer migration:\n%s", out.String())
+	}
+	if rows := sh(t, `sqlite3 "$1" "SELECT count(*) FROM notes_note"`, db); rows != "2" {
+		t.Errorf("a plain rollback changed the data: %s rows", rows)
+	}
+	page(t, site, "v1")
+
+	// Back to v2, then down again with the restore.
+	out.Reset()
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}, To: "v2"}); err != nil {
+		t.Fatalf("rollback to v2: %v\n%s", err, out.String())
+	}
+	page(t, site, "v2")
+	out.Reset()
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}, To: "v1", RestoreDB: true}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	page(t, site, "v1")
+	if rows := sh(t, `sqlite3 "$1" "SELECT text FROM notes_note"`, db); rows != "before v2" {
+		t.Errorf("after the restore the notes are %q, want the snapshot's", rows)
+	}
+	if tables := sh(t, `sqlite3 "$1" ".tables notes_extra"`, db); tables != "" {
+		t.Errorf("the restored database still has v2's table")
+	}
+	kept, _ := filepath.Glob(filepath.Join(p.Snapshots, "before-rollback-*.sqlite3"))
+	if len(kept) != 1 {
+		t.Fatalf("snapshots of the replaced database: %v", kept)
+	}
+	if rows := sh(t, `sqlite3 "$1" "SELECT count(*) FROM notes_note"`, kept[0]); rows != "2" {
+		t.Errorf("the kept snapshot has %s notes, want both", rows)
+	}
+}
