@@ -77,7 +77,7 @@ func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 		if strings.HasSuffix(out, "taken") {
 			d.lockInfo = info
-			return true, nil
+			return false, nil // holding the lock changes nothing of the site
 		}
 		holder := strings.TrimSpace(strings.TrimSuffix(out, "held"))
 		if time.Now().Before(deadline) {
