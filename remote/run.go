@@ -3,12 +3,12 @@ package remote
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/djship/djship/internal/fileutil"
 )
 
 // streams collects a command's output and, unless quiet, prints it live
@@ -147,11 +147,7 @@ func checksum(open func() (io.ReadCloser, error)) (string, error) {
 		return "", err
 	}
 	defer r.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return fileutil.SHA256(r)
 }
 
 // readFile is ReadFile for every kind of host.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/internal/fileutil"
 	"github.com/mholt/archives"
 )
 
@@ -136,18 +137,7 @@ func kindOf(mode fs.FileMode) string {
 	return "special file"
 }
 
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func fileSHA256(p string) (string, error) { return fileutil.SHA256File(p) }
 
 // listHash is the sha256 of the file list: every path with its type, mode
 // and content hash or link target. Two trees with the same list hash

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/internal/fileutil"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
@@ -107,7 +108,7 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 		return nil, fmt.Errorf("release %s: %w", site.Name, err)
 	}
 	dest := filepath.Join(opts.Dist, name)
-	if err := writeAtomically(dest, func(w io.Writer) error {
+	if err := fileutil.WriteAtomic(dest, 0o644, func(w io.Writer) error {
 		return writeArchive(ctx, w, name, t, manifestJSON, mtime)
 	}); err != nil {
 		return nil, fmt.Errorf("release %s: write %s: %w", site.Name, dest, err)
@@ -202,29 +203,4 @@ func Expand(pattern, revision string, getenv func(string) (string, bool)) (strin
 		return "", fmt.Errorf("revision_pattern %q expands to %q, which is not a safe file name: the variables may hold only letters, digits, ., _, + and -", pattern, name)
 	}
 	return name, nil
-}
-
-// writeAtomically writes a file through a temporary name in the same
-// folder and renames it into place, so no reader ever sees half of it.
-func writeAtomically(dest string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dest)
 }
