@@ -351,4 +351,23 @@ func TestRollbackRestoresDatabase(t *testing.T) {
 	if rows := sh(t, `sqlite3 "$1" "SELECT count(*) FROM notes_note"`, kept[0]); rows != "2" {
 		t.Errorf("the kept snapshot has %s notes, want both", rows)
 	}
+
+	// status and releases tell the story.
+	statuses, err := Status(context.Background(), site, "test", Options{Out: io.Discard, Secrets: shipSecrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := statuses[0]
+	if s.Live != "v1" || s.Revision != "v1" || s.Previous != "v2" || s.Kept != 2 || s.App != "running" || s.Web != "running" || s.Lock != "free" || s.Health != "ok" {
+		t.Errorf("status = %+v", s)
+	}
+	out.Reset()
+	if err := Releases(context.Background(), site, "test", Options{Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"deploy    v1", "deploy    v2", "rollback  v1", "rollback  v2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("releases lacks %q:\n%s", want, out.String())
+		}
+	}
 }

@@ -423,6 +423,12 @@ func TestShipFailures(t *testing.T) {
 			t.Errorf("probe says %q", out)
 		}
 		page(t, site, "wheels")
+		// The successful ship removed the failed releases quarantined before.
+		for name, state := range releasesOnHost(t, site) {
+			if state != "complete" {
+				t.Errorf("release %s (%s) outlived a successful ship", name, state)
+			}
+		}
 	})
 }
 
