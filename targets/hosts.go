@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,14 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	redactor := &remote.Redactor{}
 	for _, v := range opts.Secrets {
 		redactor.Add(v)
+	}
+	// A proxy URL may carry a password.
+	for _, h := range env.Hosts {
+		if u, err := url.Parse(h.Settings.Proxy); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				redactor.Add(p)
+			}
+		}
 	}
 	out := remote.NewOutput(opts.Out, redactor)
 	hosts, err := Connect(ctx, site, env, ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out})

@@ -112,15 +112,23 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>
   apt-get update -q
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "$@"`
-	cmd := remote.Command{Script: remote.Sh(append([]string{"sh", "-c", script, "install"}, missing...)...), Become: true}
-	if d.Settings.Proxy != "" {
-		cmd.Env = map[string]string{"http_proxy": d.Settings.Proxy, "https_proxy": d.Settings.Proxy}
-	}
+	cmd := d.withProxy(remote.Command{Script: remote.Sh(append([]string{"sh", "-c", script, "install"}, missing...)...), Become: true})
 	d.note("installing %s", strings.Join(missing, " "))
 	if _, err := d.Host.Run(ctx, cmd); err != nil {
 		return false, fmt.Errorf("install %s: %w", strings.Join(missing, " "), err)
 	}
 	return true, nil
+}
+
+// withProxy makes a command use the site's proxy. The URL travels on
+// standard input, not in argv: it may hold a password.
+func (d *Deploy) withProxy(c remote.Command) remote.Command {
+	if d.Settings.Proxy == "" {
+		return c
+	}
+	c.Script = `IFS= read -r http_proxy || true; https_proxy=$http_proxy; export http_proxy https_proxy; ` + c.Script
+	c.Stdin = strings.NewReader(d.Settings.Proxy + "\n")
+	return c
 }
 
 // appUserStep creates the application's system user and group.

@@ -218,11 +218,7 @@ func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	args := []string{"sh", "-c", venvScript, "venv", venv, s.Python, d.dependencyKey(), d.srcDir(),
 		fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, d.Paths.Current}
 	args = append(args, s.Django.Dependencies...)
-	cmd := remote.Command{Script: remote.Sh(args...), Become: true}
-	if s.Proxy != "" {
-		cmd.Env = map[string]string{"http_proxy": s.Proxy, "https_proxy": s.Proxy}
-	}
-	res, err := d.Host.Run(ctx, cmd)
+	res, err := d.Host.Run(ctx, d.withProxy(remote.Command{Script: remote.Sh(args...), Become: true}))
 	if err != nil {
 		return false, err
 	}
