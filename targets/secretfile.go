@@ -44,20 +44,10 @@ func LoadSecrets(site *sites.Site, envName string) (map[string]string, error) {
 			needed[s.Database.PasswordSecret] = "database.password_secret"
 		}
 	}
-	var values map[string]string
-	if len(needed) == 0 {
-		// Nothing is required: an absent file or a missing identity is
-		// not an error.
-		values, _, err = store.Load(ids)
-		if err != nil && len(ids) > 0 {
-			return nil, err
-		}
-		if values == nil {
-			values = map[string]string{}
-		}
-		return values, nil
-	}
-	values, _, err = store.Load(ids)
+	// An absent file holds nothing; a file that cannot be opened is an
+	// error even when nothing is required, or provision would replace the
+	// host's secrets with an empty file.
+	values, _, err := store.Load(ids)
 	if err != nil {
 		return nil, err
 	}

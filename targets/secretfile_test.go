@@ -40,6 +40,15 @@ func TestLoadSecrets(t *testing.T) {
 	if want := filepath.Join(site.Root, "sites", "shop.production.secrets.age"); store.Path != want {
 		t.Errorf("secrets file %s, want %s", store.Path, want)
 	}
+	// A secrets file this machine cannot open is an error, never an empty
+	// set of secrets that provision would write over the host's.
+	other, _ := age.GenerateX25519Identity()
+	t.Setenv("DJSHIP_AGE_KEY", other.String())
+	site.Environments["production"].Hosts[0].Settings.Secrets.Keys = nil
+	if _, err := LoadSecrets(site, "production"); err == nil || !strings.Contains(err.Error(), "none of your identities") {
+		t.Errorf("an unreadable secrets file: %v", err)
+	}
+	t.Setenv("DJSHIP_AGE_KEY", id.String())
 
 	// A release never carries the secrets: not the encrypted file, not a
 	// plaintext copy someone left in the source, nothing in dist/.
