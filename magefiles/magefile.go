@@ -49,19 +49,15 @@ func (Upgrade) Staging(ctx context.Context) error { return upgrade(ctx, "staging
 func (Upgrade) Env(ctx context.Context, name string) error { return upgrade(ctx, name) }
 
 func upgrade(ctx context.Context, env string) error {
-	site, err := sites.Select()
-	if err != nil {
-		return err
-	}
 	tarball, err := targets.LatestTarball("dist")
 	if err != nil {
 		return err
 	}
-	values, err := targets.LoadSecrets(site, env)
+	site, opts, err := load(env, true)
 	if err != nil {
 		return err
 	}
-	_, err = targets.Upgrade(ctx, site, env, tarball, options(values))
+	_, err = targets.Upgrade(ctx, site, env, tarball, opts)
 	return err
 }
 
@@ -84,15 +80,11 @@ func (Rollback) Env(ctx context.Context, name string, to *string, restoreDB *boo
 }
 
 func rollback(ctx context.Context, env string, to *string, restoreDB *bool) error {
-	site, err := sites.Select()
+	site, hostOpts, err := load(env, false)
 	if err != nil {
 		return err
 	}
-	values, err := targets.ReadSecrets(site, env)
-	if err != nil {
-		return err
-	}
-	opts := targets.RollbackOptions{Options: options(values), To: os.Getenv("DJSHIP_ROLLBACK_TO"), RestoreDB: os.Getenv("DJSHIP_RESTORE_DB") == "1"}
+	opts := targets.RollbackOptions{Options: hostOpts, To: os.Getenv("DJSHIP_ROLLBACK_TO"), RestoreDB: os.Getenv("DJSHIP_RESTORE_DB") == "1"}
 	if to != nil {
 		opts.To = *to
 	}
@@ -116,15 +108,11 @@ func (Status) Staging(ctx context.Context) error { return status(ctx, "staging")
 func (Status) Env(ctx context.Context, name string) error { return status(ctx, name) }
 
 func status(ctx context.Context, env string) error {
-	site, err := sites.Select()
+	site, opts, err := load(env, false)
 	if err != nil {
 		return err
 	}
-	values, err := targets.ReadSecrets(site, env)
-	if err != nil {
-		return err
-	}
-	_, err = targets.Status(ctx, site, env, options(values))
+	_, err = targets.Status(ctx, site, env, opts)
 	return err
 }
 
@@ -141,11 +129,11 @@ func (Releases) Staging(ctx context.Context) error { return releases(ctx, "stagi
 func (Releases) Env(ctx context.Context, name string) error { return releases(ctx, name) }
 
 func releases(ctx context.Context, env string) error {
-	site, err := sites.Select()
+	site, opts, err := load(env, false)
 	if err != nil {
 		return err
 	}
-	return targets.Releases(ctx, site, env, options(nil))
+	return targets.Releases(ctx, site, env, opts)
 }
 
 // Unlock breaks a stale deploy lock, after saying who held it.
@@ -161,21 +149,37 @@ func (Unlock) Staging(ctx context.Context) error { return unlock(ctx, "staging")
 func (Unlock) Env(ctx context.Context, name string) error { return unlock(ctx, name) }
 
 func unlock(ctx context.Context, env string) error {
-	site, err := sites.Select()
+	site, opts, err := load(env, false)
 	if err != nil {
 		return err
 	}
-	return targets.Unlock(ctx, site, env, options(nil))
+	return targets.Unlock(ctx, site, env, opts)
 }
 
-// options are the host targets' options from the environment:
-// DJSHIP_LOCK_WAIT (a duration such as 5m) waits for another run's lock.
-func options(secrets map[string]string) targets.Options {
-	opts := targets.Options{Secrets: secrets}
-	if wait, err := time.ParseDuration(os.Getenv("DJSHIP_LOCK_WAIT")); err == nil {
-		opts.LockWait = wait
+// load selects the site and decrypts the environment's secrets: all the
+// values a ship needs when forShipping, else whatever there is (so that
+// output is masked all the same). DJSHIP_LOCK_WAIT (a duration such as
+// 5m) waits for another run's lock.
+func load(env string, forShipping bool) (*sites.Site, targets.Options, error) {
+	site, err := sites.Select()
+	if err != nil {
+		return nil, targets.Options{}, err
 	}
-	return opts
+	read := targets.ReadSecrets
+	if forShipping {
+		read = targets.LoadSecrets
+	}
+	values, err := read(site, env)
+	if err != nil {
+		return nil, targets.Options{}, err
+	}
+	opts := targets.Options{Secrets: values}
+	if wait := os.Getenv("DJSHIP_LOCK_WAIT"); wait != "" {
+		if opts.LockWait, err = time.ParseDuration(wait); err != nil {
+			return nil, opts, fmt.Errorf("DJSHIP_LOCK_WAIT=%q: write a duration such as 5m", wait)
+		}
+	}
+	return site, opts, nil
 }
 
 // Demo ships the example site to this machine (its demo environment) and prints the address where it answers.
@@ -196,15 +200,11 @@ func (Provision) Staging(ctx context.Context) error { return provision(ctx, "sta
 func (Provision) Env(ctx context.Context, name string) error { return provision(ctx, name) }
 
 func provision(ctx context.Context, env string) error {
-	site, err := sites.Select()
+	site, opts, err := load(env, true)
 	if err != nil {
 		return err
 	}
-	values, err := targets.LoadSecrets(site, env)
-	if err != nil {
-		return err
-	}
-	return targets.Provision(ctx, site, env, options(values))
+	return targets.Provision(ctx, site, env, opts)
 }
 
 // Plan shows what provision would change, with a diff of every file, and changes nothing.
@@ -220,15 +220,11 @@ func (Plan) Staging(ctx context.Context) error { return plan(ctx, "staging") }
 func (Plan) Env(ctx context.Context, name string) error { return plan(ctx, name) }
 
 func plan(ctx context.Context, env string) error {
-	site, err := sites.Select()
+	site, opts, err := load(env, true)
 	if err != nil {
 		return err
 	}
-	values, err := targets.LoadSecrets(site, env)
-	if err != nil {
-		return err
-	}
-	_, err = targets.Plan(ctx, site, env, options(values))
+	_, err = targets.Plan(ctx, site, env, opts)
 	return err
 }
 

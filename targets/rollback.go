@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -199,7 +200,7 @@ func (migrationsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if len(newer) == 0 {
 		return false, nil
 	}
-	sortStrings(newer)
+	sort.Strings(newer)
 	if d.restoreDB {
 		d.note("the database has migrations %s does not know: %s; the database snapshot will be restored", d.Release, strings.Join(newer, ", "))
 	} else {

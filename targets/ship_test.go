@@ -238,8 +238,6 @@ func must(b []byte, err error) []byte {
 // getPath fetches one path of the site over https.
 func getPath(t *testing.T, site *sites.Site, urlPath string) (int, string, error) {
 	t.Helper()
-	s := *site
-	s.Settings.Health.Path = urlPath
 	url := fmt.Sprintf("https://%s:%d%s", site.Settings.URL, site.Settings.Web.HTTPSPort, urlPath)
 	out, err := exec.Command("curl", "-sk", "--resolve", fmt.Sprintf("%s:%d:127.0.0.1", site.Settings.URL, site.Settings.Web.HTTPSPort), "-w", "\n%{http_code}", url).Output()
 	if err != nil {

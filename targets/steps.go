@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -77,8 +76,6 @@ type Deploy struct {
 	// snapshot matches the target's schema.
 	replacedBy string
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // NewDeploy prepares the work on one host of env.
 func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings, host remote.Host, out *remote.Output) *Deploy {
