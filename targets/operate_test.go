@@ -134,14 +134,7 @@ func TestZeroDowntime(t *testing.T) {
 // imported: the health check fails, the old revision is served again and
 // the error says why.
 func TestHealthCheckRollsBack(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 24, nil)
-	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
-		t.Fatal(err)
-	}
+	site, src := liveExample(t, 24)
 	wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
 	good, _ := os.ReadFile(wsgi)
 	os.WriteFile(wsgi, append([]byte("raise ImportError('the new release cannot start')\n"), good...), 0o644)
@@ -165,14 +158,7 @@ func TestHealthCheckRollsBack(t *testing.T) {
 }
 
 func TestLocks(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	site, _ := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 25, nil)
-	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
-		t.Fatal(err)
-	}
+	site, _ := liveExample(t, 25)
 	p := NewPaths(site.Settings)
 	hold := func(info string) {
 		os.MkdirAll(p.Lock, 0o700)
@@ -230,14 +216,7 @@ func TestLocks(t *testing.T) {
 // TestCancelDuringMigrate stops a ship with Ctrl-C while a migration runs:
 // the lock is released, the live site is untouched.
 func TestCancelDuringMigrate(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 26, nil)
-	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
-		t.Fatal(err)
-	}
+	site, src := liveExample(t, 26)
 	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_slow.py"), []byte("import time\nfrom django.db import migrations\n\ndef slow(apps, schema_editor):\n    time.sleep(60)\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunPython(slow)]\n"), 0o644)
 	a, err := release(t, site, map[string]string{"REVISION": "slow"})
 	if err != nil {
@@ -297,16 +276,9 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 // the flag it warns and keeps the data; with it the snapshot is restored
 // and the database as it was is kept beside it.
 func TestRollbackRestoresDatabase(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 27, nil)
+	site, src := liveExample(t, 27)
 	p := NewPaths(site.Settings)
 	db := filepath.Join(p.DB, "db.sqlite3")
-	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
-		t.Fatal(err)
-	}
 	sh(t, `sqlite3 "$1" "INSERT INTO notes_note (text, created) VALUES ('before v2', CURRENT_TIMESTAMP)"`, db)
 	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_table.py"), []byte("from django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunSQL('CREATE TABLE notes_extra (id integer)', 'DROP TABLE notes_extra')]\n"), 0o644)
 	if _, _, _, err := shipRevision(t, site, "v2"); err != nil {

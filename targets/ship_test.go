@@ -115,6 +115,22 @@ func shipRevision(t *testing.T, site *sites.Site, revision string) (*Artifact, [
 	return a, deploys, out.String(), err
 }
 
+// liveExample is the example site on nginx and uWSGI with sqlite, over
+// the local connection, with revision v1 live.
+func liveExample(t *testing.T, n int) (*sites.Site, string) {
+	t.Helper()
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, n, nil)
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	page(t, site, "v1")
+	return site, src
+}
+
 // page fetches the site's page and checks the revision it shows.
 func page(t *testing.T, site *sites.Site, revision string) string {
 	t.Helper()
@@ -253,16 +269,8 @@ func getPath(t *testing.T, site *sites.Site, urlPath string) (int, string, error
 // lock free, the half-built release marked failed, and an error that
 // names the step and shows the tool's own message.
 func TestShipFailures(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 7, nil)
+	site, src := liveExample(t, 7)
 	p := NewPaths(site.Settings)
-	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	page(t, site, "v1")
 
 	type failure struct {
 		name     string
