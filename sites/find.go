@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
+
+// siteName is the name of a site file without .yaml: no folder, no ..
+var siteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`)
 
 // Find picks the site file in dir (normally "sites"): the one named by
 // name (the SITE variable) when it is set, else the only one there.
@@ -16,6 +20,9 @@ func Find(dir, name string) (string, error) {
 		return "", err
 	}
 	if name != "" {
+		if !siteName.MatchString(name) {
+			return "", fmt.Errorf("SITE=%s: a site is named by its file in %s/ without .yaml, such as SITE=shop (letters, digits, . _ -; no /)", name, dir)
+		}
 		p := filepath.Join(dir, name+".yaml")
 		if _, err := os.Stat(p); err != nil {
 			if len(names) == 0 {

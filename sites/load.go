@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -144,12 +145,21 @@ func Parse(path string, data []byte) (*Site, error) {
 	site := &Site{Name: name, File: path, Root: root, Environments: map[string]*Environment{}}
 	v := &validator{}
 
+	if line, col, ok := invalidUTF8(data); ok {
+		return nil, &Error{File: path, Problems: []Problem{{line, fmt.Sprintf("byte %d of this line is not UTF-8: save the file as UTF-8", col)}}}
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: path, Problems: []Problem{{1, "the file is empty: start from sites/example.yaml"}}}
 		}
+		return nil, &Error{File: path, Problems: []Problem{yamlProblem(err)}}
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, &Error{File: path, Problems: []Problem{{documentLine(&more), "a second YAML document (after ---): a site file is one document; merge it into the first or move it to a file of its own"}}}
+	} else if !errors.Is(err, io.EOF) {
 		return nil, &Error{File: path, Problems: []Problem{yamlProblem(err)}}
 	}
 	top := doc.Content[0]
@@ -188,6 +198,34 @@ func Parse(path string, data []byte) (*Site, error) {
 		return nil, v.err(path)
 	}
 	return site, nil
+}
+
+// invalidUTF8 finds the first byte that is not UTF-8: its line and its
+// byte position in the line, both from 1.
+func invalidUTF8(data []byte) (line, col int, found bool) {
+	if utf8.Valid(data) {
+		return 0, 0, false
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line, i - start + 1, true
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return line, 1, true
+}
+
+// documentLine is the line where a YAML document's content starts.
+func documentLine(doc *yaml.Node) int {
+	if len(doc.Content) > 0 {
+		return doc.Content[0].Line
+	}
+	return doc.Line
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
@@ -247,6 +285,7 @@ func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environ
 	env.Settings = v.settings(merged, where, key.Line)
 
 	hosts := lookup(val, "hosts")
+	locals := 0
 	if hosts != nil && hosts.Kind == yaml.SequenceNode {
 		for i, h := range hosts.Content {
 			h = resolve(h)
@@ -268,6 +307,16 @@ func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environ
 				host.Settings = v.settings(merge(merged, hostOverrides), fmt.Sprintf("%s.hosts[%d]", where, i), h.Line)
 			} else {
 				host.Settings = env.Settings
+			}
+			if host.Settings.Connection == "local" {
+				if !isThisMachine(host.Address) {
+					v.add(addrNode.Line, "%s.hosts[%d] %q: connection is local, which works on this machine only; use connection: ssh for a remote host, or write localhost", where, i, addrNode.Value)
+					continue
+				}
+				if locals++; locals > 1 {
+					v.add(addrNode.Line, "%s.hosts[%d] %q: a second local host would work on this machine twice; keep one", where, i, addrNode.Value)
+					continue
+				}
 			}
 			env.Hosts = append(env.Hosts, host)
 		}
@@ -299,6 +348,11 @@ func (v *validator) settings(merged *yaml.Node, where string, line int) Settings
 	return s
 }
 
+// isThisMachine reports whether a host address names this machine.
+func isThisMachine(address string) bool {
+	return address == "localhost" || address == "127.0.0.1" || address == "::1"
+}
+
 // ParseHost parses user@host:port. It returns a problem description
 // instead of an error so that callers can place it at a line.
 func ParseHost(s string) (Host, string) {
@@ -310,7 +364,7 @@ func ParseHost(s string) (Host, string) {
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		h.User = rest[:at]
 		rest = rest[at+1:]
-		if !userName.MatchString(h.User) {
+		if !loginName.MatchString(h.User) {
 			return h, fmt.Sprintf("user %q is not a valid login name", h.User)
 		}
 	}
@@ -324,6 +378,9 @@ func ParseHost(s string) (Host, string) {
 		if !strings.Contains(h.Address, ":") {
 			return h, "brackets are only for IPv6 addresses"
 		}
+		if !isIPv6(h.Address) {
+			return h, fmt.Sprintf("%q is not an IPv6 address", h.Address)
+		}
 	} else {
 		if strings.Count(rest, ":") > 1 {
 			return h, "write an IPv6 address in brackets: user@[2001:db8::1]:22"
@@ -332,7 +389,7 @@ func ParseHost(s string) (Host, string) {
 		if rest != "" || strings.HasSuffix(s, ":") {
 			rest = ":" + rest
 		}
-		if !hostName.MatchString(h.Address) {
+		if !isHostName(h.Address) && !isIPv4(h.Address) {
 			return h, fmt.Sprintf("%q is not a host name or IP address", h.Address)
 		}
 	}
@@ -349,7 +406,3 @@ func ParseHost(s string) (Host, string) {
 	return h, ""
 }
 
-var (
-	userName = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
-	hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$`)
-)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/djship/djship/sites/secrets"
@@ -182,17 +183,17 @@ func (c checker) oneOf(keyPath, value string, allowed []string) {
 func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, line int) {
 	c := checker{v: v, node: node, where: where, line: line}
 
+	c.writtenZeros()
 	if c.required("url", s.URL, "the public host name, e.g. url: www.example.com") {
-		if !hostName.MatchString(s.URL) || !strings.Contains(s.URL, ".") && s.URL != "localhost" {
+		if !isHostName(s.URL) || !strings.Contains(s.URL, ".") && s.URL != "localhost" {
 			c.problem("url", "url %q must be a bare host name such as www.example.com (no scheme, port or path)", s.URL)
 		}
 	}
-	if c.required("root", s.Root, "the folder on the host that holds the sites, e.g. root: /srv/www") && !path.IsAbs(s.Root) {
-		c.problem("root", "root %q must be an absolute path such as /srv/www", s.Root)
+	if c.required("root", s.Root, "the folder on the host that holds the sites, e.g. root: /srv/www") {
+		c.path("root", s.Root, true, "/srv/www")
 	}
-	if !path.IsAbs(s.Python) {
-		c.problem("python", "python %q must be an absolute path such as /usr/bin/python3", s.Python)
-	}
+	c.path("python", s.Python, true, "/usr/bin/python3")
+	c.path("web.check_command", s.Web.CheckCommand, true, "/usr/sbin/nginx")
 	if s.KeepReleases < 2 {
 		c.problem("keep_releases", "keep_releases must be at least 2 (the live release and the one to roll back to), not %d", s.KeepReleases)
 	}
@@ -224,23 +225,15 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	if s.Web.HTTPPort == s.Web.HTTPSPort && s.TLS.Certificate != "" {
 		c.problem("web.https_port", "web.http_port and web.https_port are both %d", s.Web.HTTPPort)
 	}
-	for name, value := range s.Django.Environment {
-		if strings.ContainsAny(value, "\n\r\x00") {
-			c.problem("django.environment", "django.environment: %s must be one line (put multi-line values in the secrets)", name)
+	for _, name := range sortedKeys(s.Django.Environment) {
+		value := s.Django.Environment[name]
+		if problem := valueProblem(value); problem != "" {
+			c.problem("django.environment", "django.environment: %s %s", name, problem)
 		} else if s.AppServer == "uwsgi" && (strings.Contains(value, "$(") || strings.Contains(value, "@(")) {
 			c.problem("django.environment", "django.environment: %s contains $( or @(, which uWSGI would expand; put the value in the secrets", name)
 		}
 	}
-	for _, k := range []struct{ path, value string }{{"web.user", s.Web.User}, {"web.group", s.Web.Group}, {"app.user", s.App.User}, {"app.group", s.App.Group}} {
-		if k.value != "" && !userName.MatchString(k.value) {
-			c.problem(k.path, "%s %q is not a valid user or group name", k.path, k.value)
-		}
-	}
-	if s.App.User == "root" {
-		c.problem("app.user", "app.user must not be root: the application runs as its own system user")
-	} else if s.App.User != "" && s.App.User == s.Web.User {
-		c.problem("app.user", "app.user %q is also web.user: the web server would share the application's files and the application could read the TLS key; give the application its own user", s.App.User)
-	}
+	c.identities(s)
 	c.oneOf("app_server", s.AppServer, AppServers)
 	if s.App.Workers < 1 {
 		c.problem("app.workers", "app.workers must be at least 1, not %d", s.App.Workers)
@@ -252,8 +245,13 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 		c.problem("app.uwsgi_options", "app.uwsgi_options only applies to app_server: uwsgi, not %s", s.AppServer)
 	}
 	for i, o := range s.App.UWSGIOptions {
-		if strings.ContainsAny(o, "\n\r") || !strings.Contains(o, "=") {
+		name, value, ok := strings.Cut(o, "=")
+		name = strings.TrimSpace(name)
+		switch {
+		case !ok || !uwsgiOptionName.MatchString(name):
 			c.problem("app.uwsgi_options", "app.uwsgi_options[%d] %q must be one ini line such as smart-attach-daemon2 = …", i, o)
+		case valueProblem(strings.TrimSpace(value)) != "":
+			c.problem("app.uwsgi_options", "app.uwsgi_options[%d] %q %s", i, o, valueProblem(strings.TrimSpace(value)))
 		}
 	}
 	c.checkDatabase(s)
@@ -275,8 +273,11 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	if s.SSH.ConnectTimeout < 1 {
 		c.problem("ssh.connect_timeout", "ssh.connect_timeout must be at least 1 second, not %d", s.SSH.ConnectTimeout)
 	}
-	if !strings.HasPrefix(s.Health.Path, "/") || strings.ContainsAny(s.Health.Path, " \n") {
-		c.problem("health.path", "health.path %q must be a URL path starting with /", s.Health.Path)
+	if !urlPath.MatchString(s.Health.Path) {
+		c.problem("health.path", "health.path %q must be a URL path starting with /, without spaces (escape them as %%20)", s.Health.Path)
+	}
+	if !headerName.MatchString(s.Health.RevisionHeader) {
+		c.problem("health.revision_header", "health.revision_header %q must be an HTTP header name such as X-Djship-Revision", s.Health.RevisionHeader)
 	}
 	if s.Health.Status < 100 || s.Health.Status > 599 {
 		c.problem("health.status", "health.status must be an HTTP status, not %d", s.Health.Status)
@@ -286,7 +287,7 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	}
 	c.oneOf("health.revision", s.Health.Revision, []string{"body", "header", "none"})
 	if s.Django.Wheelhouse != "" {
-		c.relative("django.wheelhouse", s.Django.Wheelhouse)
+		c.path("django.wheelhouse", s.Django.Wheelhouse, false, "wheels")
 	}
 	for i, r := range s.Secrets.Recipients {
 		if _, err := secrets.ParseRecipient(r); err != nil {
@@ -305,7 +306,7 @@ var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 func (c checker) checkDjango(d Django) {
 	c.required("django.source_folder", d.SourceFolder, "the folder holding manage.py inside the release, e.g. source_folder: . (the archive's top)")
 	if d.SourceFolder != "" {
-		c.relative("django.source_folder", d.SourceFolder)
+		c.path("django.source_folder", d.SourceFolder, false, "src")
 	}
 	if c.required("django.settings_folder", d.SettingsFolder, "the package that holds wsgi.py, e.g. settings_folder: mysite") && !pythonName.MatchString(d.SettingsFolder) {
 		c.problem("django.settings_folder", "django.settings_folder %q must be a Python package name such as mysite", d.SettingsFolder)
@@ -324,8 +325,8 @@ func (c checker) checkDjango(d Django) {
 			c.problem("django.archives_to_deflate", "%s needs both archive: and into:", key)
 			continue
 		}
-		c.relative("django.archives_to_deflate", a.Archive)
-		c.relative("django.archives_to_deflate", a.Into)
+		c.pathAt("django.archives_to_deflate", key+".archive", a.Archive, false, "static/vendor.zip")
+		c.pathAt("django.archives_to_deflate", key+".into", a.Into, false, "static")
 	}
 	for name := range d.Environment {
 		switch {
@@ -337,12 +338,83 @@ func (c checker) checkDjango(d Django) {
 	}
 }
 
-// relative reports a path that is absolute or climbs out of the release.
-func (c checker) relative(keyPath, p string) {
-	clean := path.Clean(p)
-	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
-		c.problem(keyPath, "%s %q must be a path inside the release (relative, without ..)", keyPath, p)
+// path reports a value that is not a clean path of safe names: absolute
+// (such as example) or inside the release.
+func (c checker) path(keyPath, p string, absolute bool, example string) {
+	c.pathAt(keyPath, keyPath, p, absolute, example)
+}
+
+// pathAt is path for a value named name that is reported at the line of
+// keyPath (a list entry is reported at its list).
+func (c checker) pathAt(keyPath, name, p string, absolute bool, example string) {
+	if problem := pathProblem(p, absolute); problem != "" {
+		if strings.HasPrefix(problem, "must be") {
+			c.problem(keyPath, "%s %q %s such as %s", name, p, problem, example)
+			return
+		}
+		kind := "a path inside the release"
+		if absolute {
+			kind = "an absolute path"
+		}
+		c.problem(keyPath, "%s %q %s (write %s such as %s)", name, p, problem, kind, example)
 	}
+}
+
+// identities checks the application's and the web server's users and
+// groups: names useradd accepts, never a system account for the
+// application, never a privileged one for either, and never shared.
+func (c checker) identities(s Settings) {
+	_, groupWritten := c.at("app.group")
+	derivedGroup := !groupWritten && s.App.Group == s.App.User // reported with app.user
+	for _, k := range []struct{ path, value string }{{"web.user", s.Web.User}, {"web.group", s.Web.Group}, {"app.user", s.App.User}, {"app.group", s.App.Group}} {
+		switch {
+		case k.value == "", k.path == "app.group" && derivedGroup:
+		case !systemName.MatchString(k.value):
+			c.problem(k.path, "%s %q is not a valid user or group name: lower-case letters, digits, _ and -, starting with a letter or _ (at most 32)", k.path, k.value)
+		case strings.HasPrefix(k.path, "app.") && systemAccounts[k.value]:
+			c.problem(k.path, "%s must not be %s, a system account: the application would get its files and powers; use the project's own name (the default)", k.path, k.value)
+		case strings.HasPrefix(k.path, "web.") && privilegedGroups[k.value]:
+			c.problem(k.path, "%s must not be %s: the web server would run with root's powers or files; use www-data (the default)", k.path, k.value)
+		}
+	}
+	if s.App.User != "" && s.App.User == s.Web.User {
+		c.problem("app.user", "app.user %q is also web.user: the web server would share the application's files and the application could read the TLS key; give the application its own user", s.App.User)
+	}
+	if s.App.Group != "" && s.App.Group == s.Web.Group && !derivedGroup {
+		c.problem("app.group", "app.group %q is also web.group: the web server could read the secret file; give the application its own group", s.App.Group)
+	}
+}
+
+// defaultedInts are the whole-number keys whose 0 means "unset": a 0
+// written in the file would silently become the default.
+var defaultedInts = []string{
+	"keep_releases", "web.http_port", "web.https_port", "app.workers", "app.timeout",
+	"database.port", "ssh.connect_timeout", "health.status", "health.timeout", "health.retries",
+}
+
+// writtenZeros reports the defaulted keys that are written as 0.
+func (c checker) writtenZeros() {
+	for _, key := range defaultedInts {
+		n := lookupPath(c.node, key)
+		var v int
+		if n == nil || n.Kind != yaml.ScalarNode || n.Decode(&v) != nil || v != 0 {
+			continue
+		}
+		least := 1
+		if key == "keep_releases" {
+			least = 2
+		}
+		c.problem(key, "%s is 0: write a value of at least %d, or remove the key for the default", key, least)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (c checker) checkDatabase(s Settings) {
@@ -350,7 +422,7 @@ func (c checker) checkDatabase(s Settings) {
 	c.oneOf("database.engine", d.Engine, Engines)
 	switch d.Engine {
 	case "sqlite":
-		if d.Path == "" || strings.Contains(d.Path, "/") || strings.HasPrefix(d.Path, ".") {
+		if !fileNameSafe.MatchString(d.Path) {
 			c.problem("database.path", "database.path %q must be a file name; the database lives in shared/db/ on the host", d.Path)
 		}
 		for _, k := range []struct {
@@ -372,6 +444,9 @@ func (c checker) checkDatabase(s Settings) {
 		}
 		if d.Port < 1 || d.Port > 65535 {
 			c.problem("database.port", "database.port must be from 1 to 65535, not %d", d.Port)
+		}
+		if d.Host != "" && !isHostName(d.Host) && !isIPv4(d.Host) && !isIPv6(d.Host) {
+			c.problem("database.host", "database.host %q must be a host name (RFC 1123) or an IP address such as db.example.com or 10.0.0.5; leave it out for the local socket", d.Host)
 		}
 	}
 }

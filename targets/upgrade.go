@@ -245,13 +245,28 @@ if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")
     head -n 3 "$errors" >&2; rm -f "$errors"; exit 1
   fi
   rm -f "$errors"
-  # Scripts name their interpreter by path: point them at the copy.
-  for f in "$venv"/bin/*; do
-    if [ -f "$f" ] && [ ! -L "$f" ] && head -c 2 "$f" | grep -q '^#!'; then
-      sed -i "1s|^#!$old/|#!$venv/|" "$f"
-    fi
-  done
-  sed -i "s|$old|$venv|g" "$venv/bin/activate" 2>/dev/null || true
+  # Scripts name their interpreter by path: point them at the copy. The
+  # paths are data, so they are compared and replaced literally.
+  "$python" - "$old" "$venv" <<'PY'
+import os, sys
+old, new = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
+bindir = os.path.join(sys.argv[2], "bin")
+for name in sorted(os.listdir(bindir)):
+    p = os.path.join(bindir, name)
+    if os.path.islink(p) or not os.path.isfile(p):
+        continue
+    with open(p, "rb") as f:
+        data = f.read()
+    if data.startswith(b"#!" + old + b"/"):
+        data = b"#!" + new + data[2 + len(old):]
+    elif name.lower().startswith("activate"):
+        data = data.replace(old, new)
+    else:
+        continue
+    with open(p, "r+b") as f:  # the same file keeps its mode
+        f.write(data)
+        f.truncate()
+PY
   echo reused
   exit 0
 fi

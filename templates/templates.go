@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
-
-	"github.com/djship/djship/remote"
 )
 
 //go:embed *.tmpl
@@ -23,26 +21,16 @@ var all = template.Must(template.New("").Funcs(template.FuncMap{
 		b, err := json.Marshal(v)
 		return string(b), err
 	},
-	"uwsgi":   uwsgiValue,
-	"systemd": systemdValue,
-	"shell":   remote.Quote,
-	"bytes":   sizeInBytes,
+	"nginx":        nginxWord,
+	"apache":       apacheWord,
+	"uwsgi":        uwsgiValue,
+	"uwsgiOption":  uwsgiOption,
+	"systemd":      systemdValue,
+	"unit":         systemdWord,
+	"shell":        shellWord,
+	"shellComment": shellComment,
+	"bytes":        sizeInBytes,
 }).ParseFS(files, "*.tmpl"))
-
-// uwsgiValue escapes uWSGI's % magic variables. Values with $( or @(,
-// which uWSGI would expand from the environment or a file, are refused by
-// site validation before they get here.
-func uwsgiValue(s string) string {
-	return strings.ReplaceAll(s, "%", "%%")
-}
-
-// systemdValue quotes one Environment= assignment for a systemd unit:
-// double quotes with \ and \" escaped, % and $ doubled so that systemd
-// expands neither specifiers nor variables.
-func systemdValue(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
-}
 
 // sizeInBytes turns an nginx size (30m, 512k, 1g, 100) into bytes.
 func sizeInBytes(size string) (int64, error) {

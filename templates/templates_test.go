@@ -109,11 +109,11 @@ func TestHostTemplates(t *testing.T) {
 }
 
 func TestEscapes(t *testing.T) {
-	if got := uwsgiValue("100% %(x)"); got != "100%% %%(x)" {
-		t.Errorf("uwsgiValue = %q", got)
+	if got, err := uwsgiValue("100% %(x)"); err != nil || got != "100%% %%(x)" {
+		t.Errorf("uwsgiValue = %q, %v", got, err)
 	}
-	if got := systemdValue(`a "b" \ 50% $X`); got != `"a \"b\" \\ 50%% $X"` {
-		t.Errorf("systemdValue = %q", got)
+	if got, err := systemdValue(`a "b" \ 50% $X`); err != nil || got != `"a \"b\" \\ 50%% $X"` {
+		t.Errorf("systemdValue = %q, %v", got, err)
 	}
 	for in, want := range map[string]int64{"30m": 30 << 20, "512k": 512 << 10, "1g": 1 << 30, "100": 100} {
 		if got, err := sizeInBytes(in); err != nil || got != want {

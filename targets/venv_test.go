@@ -1,0 +1,56 @@
+package targets
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/djship/djship/internal/testenv"
+)
+
+// TestVenvReuseRewritesPathsLiterally copies a virtualenv the way the
+// upgrade does when the dependencies did not change, from a folder whose
+// name holds characters a sed pattern would read as syntax: the scripts'
+// shebangs and the activate script must point at the copy, byte for
+// byte, and nothing else may change.
+func TestVenvReuseRewritesPathsLiterally(t *testing.T) {
+	python := testenv.Command(t, "python3", "python3")
+	for _, odd := range []string{"a&b", "a|b", `a\1b`, "a.b*c", "a#b"} {
+		t.Run(odd, func(t *testing.T) {
+			base := filepath.Join(t.TempDir(), odd)
+			old := filepath.Join(base, "releases", "r1", "venv")
+			next := filepath.Join(base, "releases", "r2", "venv")
+			if err := os.MkdirAll(filepath.Join(old, "bin"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Dir(next), 0o755)
+			os.WriteFile(filepath.Join(old, "bin", "gunicorn"), []byte("#!"+old+"/bin/python\nimport sys\n# "+old+" stays in the body\n"), 0o755)
+			os.WriteFile(filepath.Join(old, "bin", "activate"), []byte("VIRTUAL_ENV=\""+old+"\"\nexport PATH=\""+old+"/bin:$PATH\"\n"), 0o644)
+			os.Symlink("python3", filepath.Join(old, "bin", "python"))
+			os.WriteFile(filepath.Join(old, ".djship-deps"), []byte("k"), 0o644)
+			current := filepath.Join(base, "current")
+			os.Symlink(filepath.Join("releases", "r1"), current)
+
+			out, err := exec.Command("sh", "-c", venvScript, "venv", next, python, "k", base, "false", "false", "", current).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "reused") {
+				t.Fatalf("venv script: %v\n%s", err, out)
+			}
+			script, _ := os.ReadFile(filepath.Join(next, "bin", "gunicorn"))
+			if want := "#!" + next + "/bin/python\nimport sys\n# " + old + " stays in the body\n"; string(script) != want {
+				t.Errorf("script:\n%s\nwant:\n%s", script, want)
+			}
+			if st, err := os.Stat(filepath.Join(next, "bin", "gunicorn")); err != nil || st.Mode().Perm() != 0o755 {
+				t.Errorf("script mode: %v %v", st.Mode(), err)
+			}
+			activate, _ := os.ReadFile(filepath.Join(next, "bin", "activate"))
+			if want := "VIRTUAL_ENV=\"" + next + "\"\nexport PATH=\"" + next + "/bin:$PATH\"\n"; string(activate) != want {
+				t.Errorf("activate:\n%s\nwant:\n%s", activate, want)
+			}
+			if link, _ := os.Readlink(filepath.Join(next, "bin", "python")); link != "python3" {
+				t.Errorf("python link = %q", link)
+			}
+		})
+	}
+}
