@@ -405,4 +405,3 @@ func ParseHost(s string) (Host, string) {
 	}
 	return h, ""
 }
-
