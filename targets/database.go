@@ -21,8 +21,13 @@ func (d *Deploy) localDatabase() bool {
 	return db.Engine == "postgres" && (db.Host == "" || db.Host == "localhost" || db.Host == "127.0.0.1" || db.Host == "::1")
 }
 
-// sqlString quotes a value as an SQL string literal.
+// sqlString quotes a value as an SQL string literal (the SQL travels on
+// psql's standard input, where standard_conforming_strings holds).
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// sqlIdent quotes a PostgreSQL identifier. Site validation allows only
+// letters, digits and _; the quoting holds whatever it gets.
+func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if !d.localDatabase() {
@@ -40,8 +45,6 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			return false, err
 		}
 	}
-	// Names are PostgreSQL identifiers (site validation allows letters,
-	// digits and _ only), quoted with "".
 	probe := fmt.Sprintf(`SELECT 'role' FROM pg_roles WHERE rolname = %s UNION ALL SELECT 'db' FROM pg_database WHERE datname = %s`, sqlString(db.User), sqlString(db.Name))
 	out, err := d.probe(ctx, remote.Sh("runuser", "-u", "postgres", "--", "psql", "-X", "-qAt", "-c", probe))
 	if err != nil {
@@ -50,7 +53,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	var sql []string
 	switch {
 	case !strings.Contains(out, "role"):
-		sql = append(sql, fmt.Sprintf(`CREATE ROLE "%s" LOGIN PASSWORD %s;`, db.User, sqlString(password)))
+		sql = append(sql, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD %s;`, sqlIdent(db.User), sqlString(password)))
 	default:
 		// Does the password in the secrets still open the role?
 		login := `IFS= read -r PGPASSWORD; export PGPASSWORD; psql -X -qAt -w -h localhost -p "$1" -U "$2" -d postgres -c 'SELECT 1' >/dev/null 2>&1 && echo ok || true`
@@ -59,7 +62,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			return false, err
 		}
 		if strings.TrimSpace(string(res.Stdout)) != "ok" {
-			sql = append(sql, fmt.Sprintf(`ALTER ROLE "%s" LOGIN PASSWORD %s;`, db.User, sqlString(password)))
+			sql = append(sql, fmt.Sprintf(`ALTER ROLE %s LOGIN PASSWORD %s;`, sqlIdent(db.User), sqlString(password)))
 		}
 	}
 	if len(sql) > 0 {
