@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
@@ -270,6 +271,9 @@ mv -f "$2.djship-new" "$2" && mv -f "$1.djship-new" "$1"`
 	if err != nil {
 		return false, fmt.Errorf("tls.certificate: %w", err)
 	}
+	if err := checkCertificate(s.TLS.Certificate, certPEM); err != nil {
+		return false, err
+	}
 	changed, err := d.ensureDir(ctx, dir{Path: path.Dir(cert), Owner: "root", Group: "root", Mode: 0o755})
 	if err != nil {
 		return false, err
@@ -355,4 +359,28 @@ func (d *Deploy) appEnvironment() []templates.EnvVar {
 		out[i] = templates.EnvVar{Name: k, Value: env[k]}
 	}
 	return out
+}
+
+// checkCertificate refuses a tls.certificate file that holds no
+// certificate, or that holds a private key: the certificate is installed
+// readable by everyone, the key belongs in the secrets.
+func checkCertificate(name string, data []byte) error {
+	certs := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch {
+		case strings.Contains(block.Type, "PRIVATE KEY"):
+			return fmt.Errorf("tls.certificate %s holds a private key (%s), which would be installed readable by everyone: keep only the certificate chain in the file and store the key with mage secrets:set <env> TLS_KEY < key.pem", name, block.Type)
+		case block.Type == "CERTIFICATE":
+			certs++
+		}
+	}
+	if certs == 0 {
+		return fmt.Errorf("tls.certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", name)
+	}
+	return nil
 }

@@ -75,3 +75,26 @@ func TestLoadSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestCertificateFileHoldsNoPrivateKey(t *testing.T) {
+	cert := "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUK2Ew\n-----END CERTIFICATE-----\n"
+	key := "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+	tests := []struct {
+		name, data, want string
+	}{
+		{"certificate", cert, ""},
+		{"chain", cert + cert, ""},
+		{"certificate with its key", cert + key, "holds a private key"},
+		{"key only", key, "holds a private key"},
+		{"no PEM", "hello", "holds no PEM certificate"},
+	}
+	for _, tt := range tests {
+		err := checkCertificate("certs/site.pem", []byte(tt.data))
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "MIG") {
+			t.Errorf("%s: the error shows the file's content: %v", tt.name, err)
+		}
+	}
+}
