@@ -1,0 +1,259 @@
+package confparse
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/templates"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected parses in testdata/")
+
+// templateGoldens are the files the templates package renders, with the
+// parser that reads each.
+var templateGoldens = []struct {
+	file  string
+	parse func([]byte) ([]Directive, error)
+}{
+	{"nginx-uwsgi-tls.conf", Nginx},
+	{"nginx-gunicorn-plain.conf", Nginx},
+	{"apache2-uwsgi-tls.conf", Apache},
+	{"apache2-gunicorn-plain.conf", Apache},
+	{"uwsgi.ini", UWSGIIni},
+	{"gunicorn.service", SystemdUnit},
+	{"gunicorn.socket", SystemdUnit},
+}
+
+// TestTemplateGoldens parses every rendered configuration file of
+// templates/testdata and compares the directives with testdata/<file>.txt
+// (go test ./internal/confparse -update rewrites them), and the init
+// script's shape with testdata/gunicorn.init.txt.
+func TestTemplateGoldens(t *testing.T) {
+	for _, g := range templateGoldens {
+		t.Run(g.file, func(t *testing.T) {
+			ds, err := g.parse(golden(t, g.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareGolden(t, g.file+".txt", strings.Join(render(ds), "\n")+"\n")
+		})
+	}
+	t.Run("gunicorn.init", func(t *testing.T) {
+		shape, err := ShellShape(golden(t, "gunicorn.init"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareGolden(t, "gunicorn.init.txt", shape.String()+"\n")
+	})
+}
+
+func compareGolden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/confparse -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs\n--- got\n%s--- want\n%s", p, got, want)
+	}
+}
+
+// TestTemplateGoldensAgainstServers asks the servers about the rendered
+// files where they can be asked without installing them: httpd -t with
+// mod_info, uwsgi --show-config, systemd-analyze verify, dash -n.
+func TestTemplateGoldensAgainstServers(t *testing.T) {
+	t.Run("apache2-gunicorn-plain.conf", func(t *testing.T) {
+		apacheAgrees(t, testenv.Command(t, "apache2", "apache2"), string(golden(t, "apache2-gunicorn-plain.conf")))
+	})
+	t.Run("apache2-uwsgi-tls.conf", func(t *testing.T) {
+		apache2 := testenv.Command(t, "apache2", "apache2")
+		// mod_ssl reads the certificate and key when it loads the
+		// configuration: point the file at a pair made here, on the
+		// same lines.
+		dir := tempDir(t)
+		writeCertificate(t, filepath.Join(dir, "shop.crt"), filepath.Join(dir, "shop.key"))
+		text := strings.ReplaceAll(string(golden(t, "apache2-uwsgi-tls.conf")), "/etc/nginx/ssl/", dir+"/")
+		apacheAgrees(t, apache2, text)
+	})
+	t.Run("uwsgi.ini", func(t *testing.T) {
+		uwsgiAgrees(t, testenv.Command(t, "uwsgi", "uwsgi uwsgi-plugin-python3"), string(golden(t, "uwsgi.ini")), nil)
+	})
+	for _, unit := range []string{"service", "socket"} {
+		t.Run("gunicorn."+unit, func(t *testing.T) {
+			// The unit's commands are not on this machine: verify fails
+			// for them, after it has loaded and dumped the unit.
+			systemdAgrees(t, testenv.Command(t, "systemd-analyze", "systemd"), "gunicorn-shop."+unit, string(golden(t, "gunicorn."+unit)), false)
+		})
+	}
+	t.Run("gunicorn.init", func(t *testing.T) {
+		dash := testenv.Command(t, "dash", "dash")
+		script := golden(t, "gunicorn.init")
+		cmd := exec.Command(dash, "-n")
+		cmd.Stdin = bytes.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("dash -n: %v\n%s", err, out)
+		}
+		for value, want := range map[string]string{
+			"/srv/www/shop/current/src":           "arg start-stop-daemon",
+			`GREETING=100% "quoted" $HOME \ it's`: "arg start-stop-daemon",
+			"/run/gunicorn-shop":                  "assign RUNDIR",
+		} {
+			landed, err := ShellLanded(script, value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(landed) != 1 || !landed[0].Whole || landed[0].Kind+" "+landed[0].Command != want {
+				t.Errorf("%q landed in %+v, want one whole word of %s", value, landed, want)
+			}
+		}
+	})
+}
+
+// writeCertificate writes a self-signed certificate and its key.
+func writeCertificate(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "shop.example.com"},
+		DNSNames:     []string{"shop.example.com"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// site is a site with harmless values.
+func site() templates.Site {
+	return templates.Site{
+		Project: "shop", ID: "shop", URL: "shop.example.com", Base: "/srv/www/shop",
+		Src: "/srv/www/shop/current/src", Venv: "/srv/www/shop/current/venv",
+		WebUser: "www-data", WebGroup: "www-data", AppUser: "shop", AppGroup: "shop",
+		HTTPPort: 80, HTTPSPort: 443, TLS: true,
+		CertFile: "/etc/nginx/ssl/shop.crt", KeyFile: "/etc/nginx/ssl/shop.key",
+		ClientMaxBodySize: "30m", AppServer: "uwsgi",
+		Socket: "/run/uwsgi/app/shop/socket", RunDir: "/run/gunicorn-shop",
+		SettingsFolder: "shop",
+		Env:            []templates.EnvVar{{Name: "GREETING", Value: "hello"}},
+		Workers:        3, Timeout: 60,
+		ReloadFile: "/srv/www/shop/reload",
+		Launcher:   templates.GunicornLauncherPath,
+	}
+}
+
+// structure is what must not change when only values do: each
+// directive's path, its number of words, whether it opens a block and
+// whether it expands.
+func structure(ds []Directive) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%s %s/%d %v %v", d.Path(), d.Prefix, len(d.Args), d.Block, d.Expands))
+	}
+	return out
+}
+
+// TestRenderingsThroughTheParsers renders templates with one value
+// changed and compares the structure the server would see with the
+// harmless rendering's: a value the template escapes keeps it, one that
+// breaks out of its place changes it.
+func TestRenderingsThroughTheParsers(t *testing.T) {
+	for _, c := range []struct {
+		name, template string
+		change         func(*templates.Site)
+		same           bool
+	}{
+		{"nginx: another host name", templates.NginxSite, func(s *templates.Site) { s.URL = "www.example.org" }, true},
+		{"nginx: a host name with ; and a block", templates.NginxSite, func(s *templates.Site) { s.URL = "x; location /x { alias /etc/; }" }, false},
+		{"nginx: a base with # ", templates.NginxSite, func(s *templates.Site) { s.Base = "/srv #" }, false},
+		{"nginx: a base with a quote", templates.NginxSite, func(s *templates.Site) { s.Base = `/srv/"x` }, true},
+		{"apache: a base with a space", templates.Apache2Site, func(s *templates.Site) { s.Base = "/srv/a b" }, false},
+		{"apache: a host name ending in a backslash", templates.Apache2Site, func(s *templates.Site) { s.URL = `x\` }, false},
+		{"uwsgi: a folder with a newline", templates.UWSGIApp, func(s *templates.Site) { s.Src = "/srv\nplugins = evil" }, false},
+		{"uwsgi: an environment value with % and ;", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "100% ; #x %n" }, true},
+		// uwsgiValue doubles %, but %%( is still an option reference.
+		{"uwsgi: an environment value with %(", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "%(chdir)" }, false},
+		{"systemd: an environment value with quotes, %, $ and a newline", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\" B=\"c %n $HOME\nExecStart=/bin/sh" }, true},
+		{"systemd: a folder with a space", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/a b" }, false},
+		{"systemd: a folder with a specifier", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/%n" }, false},
+		{"shell: an environment value with quotes and $(", templates.GunicornInit, func(s *templates.Site) { s.Env[0].Value = `it's "$(id)" ; x` }, true},
+		{"shell: a folder with a command substitution", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv/$(id)" }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			harmless := site()
+			changed := site()
+			changed.Env = append([]templates.EnvVar(nil), changed.Env...)
+			c.change(&changed)
+			var a, b []string
+			for i, s := range []templates.Site{harmless, changed} {
+				data, err := templates.Render(c.template, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				switch c.template {
+				case templates.GunicornInit:
+					shape, err := ShellShape(data)
+					if err != nil {
+						got = []string{err.Error()}
+					}
+					got = append(got, shape...)
+				default:
+					parse := map[string]func([]byte) ([]Directive, error){
+						templates.NginxSite: Nginx, templates.Apache2Site: Apache,
+						templates.UWSGIApp: UWSGIIni, templates.GunicornUnit: SystemdUnit,
+					}[c.template]
+					ds, err := parse(data)
+					if err != nil {
+						got = []string{err.Error()}
+					}
+					got = append(got, structure(ds)...)
+				}
+				if i == 0 {
+					a = got
+				} else {
+					b = got
+				}
+			}
+			if same := strings.Join(a, "\n") == strings.Join(b, "\n"); same != c.same {
+				t.Errorf("same structure = %v, want %v\n--- harmless\n%s\n--- changed\n%s", same, c.same, strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+		})
+	}
+}
