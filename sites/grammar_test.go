@@ -78,6 +78,7 @@ func TestHostileValuesAreRefused(t *testing.T) {
 		{"newline in an environment value", "django.environment", map[string]any{"GREETING": "hi\nexec-as-root = id"}, "GREETING contains a newline"},
 		{"tab in an environment value", "django.environment", map[string]any{"GREETING": "a\tb"}, "GREETING contains a tab"},
 		{"uWSGI expansion in an environment value", "django.environment", map[string]any{"GREETING": "$(HOME)"}, "uWSGI would expand"},
+		{"uWSGI option reference in an environment value", "django.environment", map[string]any{"GREETING": "%%(chdir)"}, "uWSGI would expand"},
 		{"space around an environment value", "django.environment", map[string]any{"GREETING": " hi"}, "starts or ends with a space"},
 		{"python with a space", "python", "/usr/bin/python3 -c x", "contains a space"},
 		{"check command with a semicolon", "web.check_command", "/usr/sbin/nginx;id", `contains ";"`},

@@ -229,8 +229,8 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 		value := s.Django.Environment[name]
 		if problem := valueProblem(value); problem != "" {
 			c.problem("django.environment", "django.environment: %s %s", name, problem)
-		} else if s.AppServer == "uwsgi" && (strings.Contains(value, "$(") || strings.Contains(value, "@(")) {
-			c.problem("django.environment", "django.environment: %s contains $( or @(, which uWSGI would expand; put the value in the secrets", name)
+		} else if s.AppServer == "uwsgi" && (strings.Contains(value, "$(") || strings.Contains(value, "@(") || strings.Contains(value, "%(")) {
+			c.problem("django.environment", "django.environment: %s contains $(, @( or %%(, which uWSGI would expand whatever the quoting; put the value in the secrets", name)
 		}
 	}
 	c.identities(s)

@@ -55,12 +55,13 @@ func controlChar(s string) bool {
 }
 
 // uwsgiValue writes the value of a uWSGI ini option: one line, with %
-// doubled so that uWSGI expands no magic variable. $( and @(, which uWSGI
-// would expand from the environment or a file, and values it would trim
-// cannot be written.
+// doubled so that uWSGI expands no magic variable (%n, %d, …). uWSGI has
+// no escape for $(ENV), @(file) and %(option), which it looks up after
+// turning %% into %: values holding $(, @( or %(, and values it would
+// trim, cannot be written.
 func uwsgiValue(v string) (string, error) {
-	if controlChar(v) || strings.Contains(v, "$(") || strings.Contains(v, "@(") || strings.TrimSpace(v) != v {
-		return "", fmt.Errorf("%q cannot be written into a uWSGI ini file: it must be one line without $( or @( and without spaces around it", v)
+	if controlChar(v) || strings.Contains(v, "$(") || strings.Contains(v, "@(") || strings.Contains(v, "%(") || strings.TrimSpace(v) != v {
+		return "", fmt.Errorf("%q cannot be written into a uWSGI ini file: it must be one line without $(, @( or %%( and without spaces around it", v)
 	}
 	return strings.ReplaceAll(v, "%", "%%"), nil
 }

@@ -153,7 +153,7 @@ func TestEscapersRefuseWhatTheirSyntaxCannotHold(t *testing.T) {
 		{"nginx", nginxWord, []string{"a b", "a;b", "a{", "a}", "a#b", `a"b`, "a'b", "a$b", "a\\b", "a\nb", ""}, map[string]string{"/srv/www/shop": "/srv/www/shop", "shop.example.com": "shop.example.com"}},
 		{"apache", apacheWord, []string{"a b", "${X}", "<Directory", "a#b", `a"b`, "a\\", ""}, map[string]string{"/srv/x": "/srv/x"}},
 		{"unit", systemdWord, []string{"a b", "%h", "$X", "${X}", `a"`, "a\\b", "a\nb", ""}, map[string]string{"/srv/x/src": "/srv/x/src"}},
-		{"uwsgi", uwsgiValue, []string{"a\nb", "$(HOME)", "@(/etc/passwd)", " a", "a ", "a\rb"}, map[string]string{"100%": "100%%", "a b": "a b", "": ""}},
+		{"uwsgi", uwsgiValue, []string{"a\nb", "$(HOME)", "@(/etc/passwd)", "%(chdir)", "%%(chdir)", " a", "a ", "a\rb"}, map[string]string{"100%": "100%%", "a b": "a b", "": ""}},
 		{"systemd", systemdValue, []string{"a\nb", "a\x00b", "\x1b[31m"}, map[string]string{`a "b" \`: `"a \"b\" \\"`, "%h": `"%%h"`, "$X": `"$X"`}},
 		{"shell", shellWord, []string{"a\x00b"}, map[string]string{"a b": "'a b'", "it's": `'it'"'"'s'`, "plain": "plain"}},
 		{"shellComment", shellComment, []string{"a\nrm -rf /", "a b"}, map[string]string{"gunicorn-shop": "gunicorn-shop"}},

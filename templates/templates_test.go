@@ -109,7 +109,7 @@ func TestHostTemplates(t *testing.T) {
 }
 
 func TestEscapes(t *testing.T) {
-	if got, err := uwsgiValue("100% %(x)"); err != nil || got != "100%% %%(x)" {
+	if got, err := uwsgiValue("100% %n"); err != nil || got != "100%% %%n" {
 		t.Errorf("uwsgiValue = %q, %v", got, err)
 	}
 	if got, err := systemdValue(`a "b" \ 50% $X`); err != nil || got != `"a \"b\" \\ 50%% $X"` {
