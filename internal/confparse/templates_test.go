@@ -115,7 +115,7 @@ func TestTemplateGoldensAgainstServers(t *testing.T) {
 			t.Fatalf("dash -n: %v\n%s", err, out)
 		}
 		for value, want := range map[string]string{
-			"/srv/www/shop/current/src":           "arg start-stop-daemon",
+			"/srv/www/shop/current/src":           "assign SRC",
 			`GREETING=100% "quoted" $HOME \ it's`: "arg start-stop-daemon",
 			"/run/gunicorn-shop":                  "assign RUNDIR",
 		} {
@@ -191,29 +191,31 @@ func structure(ds []Directive) []string {
 
 // TestRenderingsThroughTheParsers renders templates with one value
 // changed and compares the structure the server would see with the
-// harmless rendering's: a value the template escapes keeps it, one that
-// breaks out of its place changes it.
+// harmless rendering's: every value either keeps the structure (the
+// template escaped it) or is refused by the template; none may change it.
 func TestRenderingsThroughTheParsers(t *testing.T) {
 	for _, c := range []struct {
 		name, template string
 		change         func(*templates.Site)
-		same           bool
+		want           string // "same" or "refused"
 	}{
-		{"nginx: another host name", templates.NginxSite, func(s *templates.Site) { s.URL = "www.example.org" }, true},
-		{"nginx: a host name with ; and a block", templates.NginxSite, func(s *templates.Site) { s.URL = "x; location /x { alias /etc/; }" }, false},
-		{"nginx: a base with # ", templates.NginxSite, func(s *templates.Site) { s.Base = "/srv #" }, false},
-		{"nginx: a base with a quote", templates.NginxSite, func(s *templates.Site) { s.Base = `/srv/"x` }, true},
-		{"apache: a base with a space", templates.Apache2Site, func(s *templates.Site) { s.Base = "/srv/a b" }, false},
-		{"apache: a host name ending in a backslash", templates.Apache2Site, func(s *templates.Site) { s.URL = `x\` }, false},
-		{"uwsgi: a folder with a newline", templates.UWSGIApp, func(s *templates.Site) { s.Src = "/srv\nplugins = evil" }, false},
-		{"uwsgi: an environment value with % and ;", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "100% ; #x %n" }, true},
-		// uwsgiValue doubles %, but %%( is still an option reference.
-		{"uwsgi: an environment value with %(", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "%(chdir)" }, false},
-		{"systemd: an environment value with quotes, %, $ and a newline", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\" B=\"c %n $HOME\nExecStart=/bin/sh" }, true},
-		{"systemd: a folder with a space", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/a b" }, false},
-		{"systemd: a folder with a specifier", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/%n" }, false},
-		{"shell: an environment value with quotes and $(", templates.GunicornInit, func(s *templates.Site) { s.Env[0].Value = `it's "$(id)" ; x` }, true},
-		{"shell: a folder with a command substitution", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv/$(id)" }, false},
+		{"nginx: another host name", templates.NginxSite, func(s *templates.Site) { s.URL = "www.example.org" }, "same"},
+		{"nginx: a host name with ; and a block", templates.NginxSite, func(s *templates.Site) { s.URL = "x; location /x { alias /etc/; }" }, "refused"},
+		{"nginx: a base with # ", templates.NginxSite, func(s *templates.Site) { s.Base = "/srv #" }, "refused"},
+		{"nginx: a base with a quote", templates.NginxSite, func(s *templates.Site) { s.Base = `/srv/"x` }, "refused"},
+		{"apache: a base with a space", templates.Apache2Site, func(s *templates.Site) { s.Base = "/srv/a b" }, "refused"},
+		{"apache: a host name ending in a backslash", templates.Apache2Site, func(s *templates.Site) { s.URL = `x\` }, "refused"},
+		{"uwsgi: a folder with a newline", templates.UWSGIApp, func(s *templates.Site) { s.Src = "/srv\nplugins = evil" }, "refused"},
+		{"uwsgi: an environment value with % and ;", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "100% ; #x %n" }, "same"},
+		// uWSGI has no escape for %( (%%( is still an option reference).
+		{"uwsgi: an environment value with %(", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "%(chdir)" }, "refused"},
+		{"systemd: an environment value with quotes, % and $", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\" B=\"c %n $HOME" }, "same"},
+		{"systemd: an environment value with a newline", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\nExecStart=/bin/sh" }, "refused"},
+		{"systemd: a folder with a space", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/a b" }, "refused"},
+		{"systemd: a folder with a specifier", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/%n" }, "refused"},
+		{"shell: an environment value with quotes and $(", templates.GunicornInit, func(s *templates.Site) { s.Env[0].Value = `it's "$(id)" ; x` }, "same"},
+		{"shell: a folder with a command substitution", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv/$(id)" }, "same"},
+		{"shell: a folder with a newline", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv\nid" }, "same"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			harmless := site()
@@ -224,7 +226,13 @@ func TestRenderingsThroughTheParsers(t *testing.T) {
 			for i, s := range []templates.Site{harmless, changed} {
 				data, err := templates.Render(c.template, s)
 				if err != nil {
-					t.Fatal(err)
+					if i == 0 {
+						t.Fatal(err)
+					}
+					if c.want != "refused" {
+						t.Fatalf("refused, want %s: %v", c.want, err)
+					}
+					return
 				}
 				var got []string
 				switch c.template {
@@ -251,8 +259,11 @@ func TestRenderingsThroughTheParsers(t *testing.T) {
 					b = got
 				}
 			}
-			if same := strings.Join(a, "\n") == strings.Join(b, "\n"); same != c.same {
-				t.Errorf("same structure = %v, want %v\n--- harmless\n%s\n--- changed\n%s", same, c.same, strings.Join(a, "\n"), strings.Join(b, "\n"))
+			if c.want == "refused" {
+				t.Fatalf("rendered, want refused")
+			}
+			if strings.Join(a, "\n") != strings.Join(b, "\n") {
+				t.Errorf("the structure changed\n--- harmless\n%s\n--- changed\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 			}
 		})
 	}
