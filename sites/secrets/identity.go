@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -18,6 +19,36 @@ type Identity struct {
 	age.Identity
 	// Source names the variable or file it came from.
 	Source string
+}
+
+// describeRecipient shows a public key as a person compares it: an age
+// key whole, an SSH key as its type, SHA256 fingerprint and comment, as
+// ssh-keygen -l shows them.
+func describeRecipient(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "ssh-") {
+		pub, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
+		if err != nil {
+			return short(s)
+		}
+		out := pub.Type() + " " + ssh.FingerprintSHA256(pub)
+		if comment != "" {
+			out += " " + comment
+		}
+		return out
+	}
+	if len(s) > 80 {
+		return short(s)
+	}
+	return s
+}
+
+func describeRecipients(list []string) string {
+	shown := make([]string, len(list))
+	for i, r := range list {
+		shown[i] = describeRecipient(r)
+	}
+	return strings.Join(shown, ", ")
 }
 
 // Identities gathers the keys that may open secrets files, in this
