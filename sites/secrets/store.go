@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -19,6 +20,47 @@ type Store struct {
 	Path string
 	// Recipients are the public keys from secrets.recipients.
 	Recipients []string
+	// Force saves even when none of the identities held could open the
+	// result: to hand the secrets over to other people on purpose. Mage
+	// sets it from -force=true or DJSHIP_SECRETS_FORCE=1.
+	Force bool
+}
+
+// CheckAccess refuses recipients that cannot be read, and recipients
+// that none of ids could open: saving for them would lock the holder out
+// of the secrets. It compares public keys and never asks for a
+// passphrase. Force skips the second check.
+func (s Store) CheckAccess(ids []Identity) error {
+	if _, err := ParseRecipients(s.Recipients); err != nil {
+		return err
+	}
+	if s.Force {
+		return nil
+	}
+	for _, r := range s.Recipients {
+		for _, id := range ids {
+			if id.Opens(r) {
+				return nil
+			}
+		}
+	}
+	held := "none"
+	if len(ids) > 0 {
+		names := make([]string, len(ids))
+		for i, id := range ids {
+			pub := "its public key is unknown"
+			if p := id.PublicKey(); p != "" {
+				pub = describeRecipient(p)
+			}
+			names[i] = fmt.Sprintf("%s (%s)", id.Source, pub)
+		}
+		held = strings.Join(names, ", ")
+	}
+	return fmt.Errorf("refusing to encrypt %s: none of the identities you hold could open it again, and you would lose these secrets.\n"+
+		"  The recipients in secrets.recipients: %s\n"+
+		"  The identities you hold: %s\n"+
+		"  Add one of your public keys to secrets.recipients in the site file. To hand the secrets over on purpose, run again with -force=true (mage secrets:recipients -force=true) or with DJSHIP_SECRETS_FORCE=1",
+		s.Path, describeRecipients(s.Recipients), held)
 }
 
 // Load decrypts the file; a file that does not exist yet holds nothing.
@@ -37,9 +79,14 @@ func (s Store) Load(ids []Identity) (map[string]string, []byte, error) {
 	return values, plaintext, nil
 }
 
-// Save checks plaintext and encrypts it for the recipients.
-func (s Store) Save(plaintext []byte) error {
+// Save checks plaintext and encrypts it for the recipients. It refuses,
+// unless Force, when none of ids (the identities the caller holds) could
+// open the result.
+func (s Store) Save(ids []Identity, plaintext []byte) error {
 	if _, err := Parse(plaintext); err != nil {
+		return err
+	}
+	if err := s.CheckAccess(ids); err != nil {
 		return err
 	}
 	recipients, err := ParseRecipients(s.Recipients)
@@ -62,7 +109,7 @@ func (s Store) Set(ids []Identity, name, value string) error {
 		return err
 	}
 	values[name] = value
-	return s.Save(Format(values))
+	return s.Save(ids, Format(values))
 }
 
 // Reencrypt encrypts the file again for the current recipients, after the
@@ -72,7 +119,7 @@ func (s Store) Reencrypt(ids []Identity) error {
 	if err != nil || plaintext == nil {
 		return err
 	}
-	return s.Save(plaintext)
+	return s.Save(ids, plaintext)
 }
 
 // Edit decrypts the secrets into a private temporary file (0600, in a
@@ -81,6 +128,10 @@ func (s Store) Reencrypt(ids []Identity) error {
 // fails, invalid YAML, Ctrl-C. When anything fails the encrypted file is
 // left as it was.
 func (s Store) Edit(ctx context.Context, ids []Identity, editor string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Before the editor opens, so that nothing typed is lost to it.
+	if err := s.CheckAccess(ids); err != nil {
+		return err
+	}
 	values, plaintext, err := s.Load(ids)
 	if err != nil {
 		return err
@@ -133,7 +184,7 @@ func (s Store) Edit(ctx context.Context, ids []Identity, editor string, stdin io
 		fmt.Fprintf(stdout, "no change: %s is unchanged\n", s.Path)
 		return nil
 	}
-	if err := s.Save(edited); err != nil {
+	if err := s.Save(ids, edited); err != nil {
 		return fmt.Errorf("%s is unchanged: %w", s.Path, err)
 	}
 	fmt.Fprintf(stdout, "encrypted %s for %d recipients\n", s.Path, len(s.Recipients))
