@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,11 +123,20 @@ func (s Store) Reencrypt(ids []Identity) error {
 	return s.Save(ids, plaintext)
 }
 
+// problemMark starts each comment line that Edit puts above the text to
+// show what is wrong with it; such lines at the top are never saved.
+const problemMark = "# !! "
+
 // Edit decrypts the secrets into a private temporary file (0600, in a
-// 0700 folder), runs editor on it, and encrypts the result again. The
-// temporary file is removed on every path out: success, an editor that
-// fails, invalid YAML, Ctrl-C. When anything fails the encrypted file is
-// left as it was.
+// 0700 folder), runs editor on it, and encrypts the result again. An
+// invalid result (bad YAML, a bad name, a name written twice) opens the
+// editor again on what was typed, with the problems as comments at the
+// top, until the text is valid; saving it unchanged or an editor that
+// fails gives up and fails. A result without any secret, when there were
+// some, is refused: secrets are removed one by one, or all at once by
+// deleting the encrypted file. The temporary file is removed on every
+// path out: success, an editor that fails, giving up, Ctrl-C. When
+// anything fails the encrypted file is left as it was.
 func (s Store) Edit(ctx context.Context, ids []Identity, editor string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// Before the editor opens, so that nothing typed is lost to it.
 	if err := s.CheckAccess(ids); err != nil {
@@ -165,30 +175,81 @@ func (s Store) Edit(ctx context.Context, ids []Identity, editor string, stdin io
 	}()
 
 	file := filepath.Join(dir, filepath.Base(s.Path)+".yaml")
-	if err := os.WriteFile(file, plaintext, 0o600); err != nil {
-		return err
-	}
 	if editor == "" {
 		editor = "vi"
 	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", editor+` "$1"`, "editor", file)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("the editor (%s) failed, %s is unchanged: %w", editor, s.Path, err)
-	}
-	edited, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	if string(edited) == string(plaintext) {
-		fmt.Fprintf(stdout, "no change: %s is unchanged\n", s.Path)
+	// text is what was typed last, shown is the file the editor opens:
+	// text, below the problems found in it.
+	text, shown := plaintext, plaintext
+	var problems *ParseError
+	for {
+		if err := os.WriteFile(file, shown, 0o600); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", editor+` "$1"`, "editor", file)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("the editor (%s) failed, %s is unchanged: %w", editor, s.Path, err)
+		}
+		edited, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		typed := withoutProblems(edited)
+		if bytes.Equal(typed, text) {
+			if problems == nil {
+				fmt.Fprintf(stdout, "no change: %s is unchanged\n", s.Path)
+				return nil
+			}
+			return fmt.Errorf("%s is unchanged: the text was saved unchanged and still has these problems:\n%w", s.Path, problems)
+		}
+		after, err := Parse(typed)
+		if errors.As(err, &problems) {
+			text, shown = typed, append(problemHeader(problems), typed...)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s is unchanged: %w", s.Path, err)
+		}
+		if len(after) == 0 && len(values) > 0 {
+			return fmt.Errorf("%s is unchanged: the edit removed every secret (there were %d). To remove some, delete their lines and keep the others; to remove every secret of this environment, delete %s itself", s.Path, len(values), s.Path)
+		}
+		if err := s.Save(ids, typed); err != nil {
+			return fmt.Errorf("%s is unchanged: %w", s.Path, err)
+		}
+		fmt.Fprintf(stdout, "encrypted %s for %d recipients\n", s.Path, len(s.Recipients))
 		return nil
 	}
-	if err := s.Save(ids, edited); err != nil {
-		return fmt.Errorf("%s is unchanged: %w", s.Path, err)
+}
+
+// problemHeader is the comment block above a text with problems, its
+// line numbers those of the file the editor shows.
+func problemHeader(e *ParseError) []byte {
+	intro := []string{
+		"Not saved: fix what is wrong below and save; these lines go away by themselves.",
+		"To give up, save without changing anything, or quit the editor with an error (:cq in vi).",
 	}
-	fmt.Fprintf(stdout, "encrypted %s for %d recipients\n", s.Path, len(s.Recipients))
-	return nil
+	offset := len(intro) + len(e.Problems)
+	var b bytes.Buffer
+	for _, line := range intro {
+		b.WriteString(problemMark + line + "\n")
+	}
+	for _, p := range e.Problems {
+		b.WriteString(problemMark + "  " + p.shift(offset).String() + "\n")
+	}
+	return b.Bytes()
+}
+
+// withoutProblems removes the problem lines that Edit put at the top.
+func withoutProblems(text []byte) []byte {
+	for bytes.HasPrefix(text, []byte(problemMark)) || bytes.HasPrefix(text, []byte(strings.TrimSpace(problemMark)+"\n")) {
+		_, rest, found := bytes.Cut(text, []byte("\n"))
+		if !found {
+			return nil
+		}
+		text = rest
+	}
+	return text
 }
 
 // Show prints the names of the secrets, with values masked unless reveal.
