@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -229,6 +230,9 @@ func plan(ctx context.Context, env string) error {
 }
 
 // Secrets keeps each environment's secrets encrypted with age beside the site file.
+// Every save refuses recipients that none of your identities could open;
+// DJSHIP_SECRETS_FORCE=1 (or secrets:recipients -force=true) hands the
+// secrets over on purpose.
 type Secrets mg.Namespace
 
 // Edit decrypts an environment's secrets into $EDITOR and encrypts them again.
@@ -270,9 +274,13 @@ func (Secrets) Set(env, name string) error {
 	return nil
 }
 
-// Recipients encrypts every environment's secrets again for the recipients the site file lists now.
-func (Secrets) Recipients() error {
+// Recipients encrypts every environment's secrets again for the recipients the site file lists now; -force=true even when none of your identities is among them.
+func (Secrets) Recipients(force *bool) error {
 	site, err := sites.Select()
+	if err != nil {
+		return err
+	}
+	forced, err := secretsForce()
 	if err != nil {
 		return err
 	}
@@ -282,6 +290,7 @@ func (Secrets) Recipients() error {
 	}
 	for _, name := range site.EnvironmentNames() {
 		store := targets.SecretStore(site, site.Environments[name])
+		store.Force = forced || (force != nil && *force)
 		if _, err := os.Stat(store.Path); err != nil {
 			continue
 		}
@@ -293,6 +302,20 @@ func (Secrets) Recipients() error {
 	return nil
 }
 
+// secretsForce reads DJSHIP_SECRETS_FORCE: when true, secrets are saved
+// even for recipients that none of your identities can open.
+func secretsForce() (bool, error) {
+	v := os.Getenv("DJSHIP_SECRETS_FORCE")
+	if v == "" {
+		return false, nil
+	}
+	force, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("DJSHIP_SECRETS_FORCE=%q: write 1 to save secrets for recipients none of your identities can open, or 0", v)
+	}
+	return force, nil
+}
+
 func secretStore(env string) (secrets.Store, []secrets.Identity, error) {
 	site, err := sites.Select()
 	if err != nil {
@@ -302,11 +325,17 @@ func secretStore(env string) (secrets.Store, []secrets.Identity, error) {
 	if err != nil {
 		return secrets.Store{}, nil, err
 	}
+	forced, err := secretsForce()
+	if err != nil {
+		return secrets.Store{}, nil, err
+	}
 	ids, err := secrets.Identities()
 	if err != nil {
 		return secrets.Store{}, nil, err
 	}
-	return targets.SecretStore(site, e), ids, nil
+	store := targets.SecretStore(site, e)
+	store.Force = forced
+	return store, ids, nil
 }
 
 // Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.

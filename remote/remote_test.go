@@ -258,7 +258,7 @@ func TestRedactor(t *testing.T) {
 	var r Redactor
 	r.Add("hunter2-long", "abc", "multi\nline-secret")
 	got := r.Redact("password=hunter2-long; short abc stays; line-secret; multi")
-	want := "password=<redacted>; short abc stays; <redacted>; <redacted>"
+	want := "password=<redacted>; short <redacted> stays; <redacted>; <redacted>"
 	if got != want {
 		t.Errorf("Redact = %q, want %q", got, want)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
+	"github.com/djship/djship/sites/secrets"
 )
 
 // Options tune the targets that work on hosts.
@@ -45,7 +46,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	}
 	redactor := &remote.Redactor{}
 	for _, v := range opts.Secrets {
-		redactor.Add(v)
+		redactor.Add(secrets.Forms(v)...)
 	}
 	// A proxy URL may carry a password.
 	for _, h := range env.Hosts {

@@ -48,6 +48,16 @@ func PythonFile(values map[string]string) ([]byte, error) {
 // shell and systemd's EnvironmentFile parser.
 var envEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
 
+// EnvEscape is v as EnvFile writes it between double quotes.
+func EnvEscape(v string) string { return envEscaper.Replace(v) }
+
+// Forms are the ways this package writes v on a host that the generic
+// ones (raw, JSON, URL and shell escaping) do not cover: v itself and its
+// environment-file form. A run registers them all for masking.
+func Forms(v string) []string {
+	return []string{v, EnvEscape(v)}
+}
+
 // EnvFile renders values as an environment file (KEY="value") that both
 // systemd's EnvironmentFile= and a shell's "set -a; . FILE" read back
 // unchanged, newlines included. A value with a NUL byte cannot live in
@@ -64,7 +74,7 @@ func EnvFile(values map[string]string) (data []byte, skipped []string, err error
 			skipped = append(skipped, k)
 			continue
 		}
-		fmt.Fprintf(&b, "%s=\"%s\"\n", k, envEscaper.Replace(v))
+		fmt.Fprintf(&b, "%s=\"%s\"\n", k, EnvEscape(v))
 	}
 	return b.Bytes(), skipped, nil
 }
