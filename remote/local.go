@@ -94,7 +94,9 @@ func (l *Local) ReadFile(ctx context.Context, path string, become bool) ([]byte,
 	return readFile(ctx, l, path, become)
 }
 
-// stage writes r into a private temporary folder.
+// stage writes r into a private temporary folder: os.MkdirTemp makes it
+// 0700 and os.CreateTemp the file 0600 before a byte is written, whatever
+// the umask.
 func (l *Local) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 	if l.stageDir == "" {
 		dir, err := os.MkdirTemp("", "djship-stage-")

@@ -78,7 +78,7 @@ type runner interface {
 
 // upload is Upload for every kind of host: compare the checksum, mode and
 // owner of what is there; if they differ, stage the content, copy it next
-// to the destination under a temporary name, set mode and owner, verify
+// to the destination into a new private file, set owner and mode, verify
 // the checksum and rename it into place.
 func upload(ctx context.Context, h runner, u Upload) (bool, error) {
 	if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
@@ -124,13 +124,18 @@ fi`
 	if u.Owner != "" || u.Group != "" {
 		owner = u.Owner + ":" + u.Group
 	}
+	// The copy next to the destination is born private (mktemp makes it
+	// 0600 under umask 077), gets its owner, and only then its mode: it
+	// is never readable by anyone the final file would not let in.
 	install := `set -e
 staged=$1 dest=$2 mode=$3 owner=$4 sum=$5
-tmp="$(dirname -- "$dest")/.$(basename -- "$dest").djship-$$"
-trap 'rm -f -- "$tmp"' EXIT
+umask 077
+tmp=
+trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
+tmp=$(mktemp -- "$(dirname -- "$dest")/.$(basename -- "$dest").djship-XXXXXXXX")
 cat -- "$staged" > "$tmp"
-chmod "$mode" -- "$tmp"
 if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+chmod "$mode" -- "$tmp"
 set -- $(sha256sum < "$tmp")
 if [ "$1" != "$sum" ]; then echo "checksum mismatch after upload: got $1, want $sum" >&2; exit 1; fi
 mv -f -- "$tmp" "$dest"

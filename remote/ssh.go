@@ -272,7 +272,8 @@ func (h *SSH) ReadFile(ctx context.Context, p string, become bool) ([]byte, erro
 	return readFile(ctx, h, p, become)
 }
 
-// stage sends r over SFTP into a private folder made for this connection.
+// stage sends r over SFTP into a file only the login user can read, in a
+// folder only it can enter, made for this connection.
 func (h *SSH) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -284,7 +285,7 @@ func (h *SSH) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 		h.sftp = c
 	}
 	if h.stageDir == "" {
-		res, err := h.Run(ctx, Command{Script: "mktemp -d \"${TMPDIR:-/tmp}/djship-stage-XXXXXXXX\"", Quiet: true})
+		res, err := h.Run(ctx, Command{Script: `umask 077 && d=$(mktemp -d "${TMPDIR:-/tmp}/djship-stage-XXXXXXXX") && chmod 0700 -- "$d" && printf '%s\n' "$d"`, Quiet: true})
 		if err != nil {
 			return "", nil, err
 		}
@@ -296,6 +297,13 @@ func (h *SSH) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 		return "", nil, fmt.Errorf("%s: sftp create %s: %w", h.name, p, err)
 	}
 	cleanup := func() { h.sftp.Remove(p) }
+	// pkg/sftp's OpenFile sends no permissions, so the server creates the
+	// file 0666 less its umask: make it private before a byte is written.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		cleanup()
+		return "", nil, fmt.Errorf("%s: sftp chmod 0600 %s: %w", h.name, p, err)
+	}
 	if _, err := io.Copy(f, contextReader{ctx, r}); err != nil {
 		f.Close()
 		cleanup()

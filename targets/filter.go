@@ -6,9 +6,11 @@ import (
 )
 
 // DefaultExcludes are left out of every release tarball: version control,
-// Python caches, local databases, environment files, uploads and anything
-// that looks like a secret or a private key. A site adds patterns with
-// source.exclude and puts files back with source.include.
+// Python caches, local databases, environment files, uploads, secrets
+// files, private keys and the files where tools keep passwords and tokens.
+// A site adds patterns with source.exclude and puts files back with
+// source.include. Private keys and tokens under other names are found by
+// their content (see scanTree) and refuse the release.
 var DefaultExcludes = []string{
 	".git/", ".hg/", ".svn/",
 	"__pycache__/", "*.pyc", "*.pyo",
@@ -16,7 +18,8 @@ var DefaultExcludes = []string{
 	".env", ".env.*", "*.env",
 	"/media/",
 	"secrets.*", "*.secrets", "*.secrets.*", "*.age",
-	"*.key", "*.p12", "*.pfx", "id_rsa*", "id_ecdsa*", "id_ed25519*",
+	"*.key", "*.p12", "*.pfx", "*.ppk", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+	".pgpass", ".netrc", "_netrc", ".git-credentials", ".pypirc", ".aws/", ".ssh/", ".gnupg/",
 	".DS_Store", "*.swp", "*~",
 	"/dist/", "/node_modules/",
 }
@@ -27,33 +30,53 @@ var DefaultExcludes = []string{
 // trailing / matches folders only. A folder left out takes its contents
 // with it.
 type filter struct {
-	exclude []string
-	include []string
+	defaults []string
+	exclude  []string
+	include  []string
 }
 
 func newFilter(exclude, include []string) filter {
 	return filter{
-		exclude: append(append([]string{}, DefaultExcludes...), exclude...),
-		include: include,
+		defaults: append([]string{}, DefaultExcludes...),
+		exclude:  exclude,
+		include:  include,
 	}
 }
 
 // excluded reports whether rel (slash-separated, relative to the source
 // top) stays out of the tarball.
 func (f filter) excluded(rel string, isDir bool) bool {
-	if matchAny(f.include, rel, isDir) {
-		return false
-	}
-	return matchAny(f.exclude, rel, isDir)
+	return f.leftOutBy(rel, isDir) != ""
 }
 
-func matchAny(patterns []string, rel string, isDir bool) bool {
+// leftOutBy says why rel stays out of the tarball: "default: P" or
+// "source.exclude: P" with the first pattern P that matches it, or ""
+// when it is packaged.
+func (f filter) leftOutBy(rel string, isDir bool) string {
+	if f.includedBy(rel, isDir) != "" {
+		return ""
+	}
+	if p := firstMatch(f.defaults, rel, isDir); p != "" {
+		return "default: " + p
+	}
+	if p := firstMatch(f.exclude, rel, isDir); p != "" {
+		return "source.exclude: " + p
+	}
+	return ""
+}
+
+// includedBy is the source.include pattern that names rel, or "".
+func (f filter) includedBy(rel string, isDir bool) string {
+	return firstMatch(f.include, rel, isDir)
+}
+
+func firstMatch(patterns []string, rel string, isDir bool) string {
 	for _, p := range patterns {
 		if match(p, rel, isDir) {
-			return true
+			return p
 		}
 	}
-	return false
+	return ""
 }
 
 func match(pattern, rel string, isDir bool) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,18 +32,23 @@ type entry struct {
 	sha256 string // content hash of a regular file
 }
 
-// tree is the packaged content of a source: entries sorted by path.
+// tree is the packaged content of a source: entries sorted by path,
+// what was left out and why, and the credentials source.include puts in.
 type tree struct {
-	entries  []entry
-	excluded int
+	entries     []entry
+	leftOut     []LeftOut
+	credentials []Credential
 }
 
 // scanTree walks dir and returns what goes into the tarball. It refuses
 // symbolic links that are absolute or lead out of the tree, special files,
-// and a file that would shadow the manifest, listing every offender.
+// a file that would shadow the manifest, and credentials (found by name
+// and by content, in the same read that hashes each file) that
+// source.include does not name, listing every offender.
 func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 	t := &tree{}
 	var refused []string
+	var found []Credential
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -58,8 +64,12 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if f.excluded(rel, d.IsDir()) {
-			t.excluded++
+		if why := f.leftOutBy(rel, d.IsDir()); why != "" {
+			name := rel
+			if d.IsDir() {
+				name += "/"
+			}
+			t.leftOut = append(t.leftOut, LeftOut{Path: name, Reason: why})
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -92,8 +102,18 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 			if mode&0o111 != 0 {
 				e.mode = 0o755
 			}
-			if e.sha256, err = fileSHA256(p); err != nil {
+			sum, holds, err := hashAndScan(p, rel)
+			if err != nil {
 				return err
+			}
+			e.sha256 = sum
+			if holds != "" {
+				c := Credential{Path: rel, Holds: holds, Include: f.includedBy(rel, false)}
+				found = append(found, c)
+				if c.Include == "" {
+					return nil
+				}
+				t.credentials = append(t.credentials, c)
 			}
 		default:
 			refused = append(refused, fmt.Sprintf("%s: a %s cannot be packaged", rel, kindOf(mode)))
@@ -105,8 +125,12 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read source %s: %w", dir, err)
 	}
+	credErr := credentialsError(dir, found)
 	if len(refused) > 0 {
-		return nil, fmt.Errorf("source %s has files that cannot go into a release:\n  %s\nmake links relative and inside the source, or leave the files out with source.exclude", dir, strings.Join(refused, "\n  "))
+		return nil, errors.Join(fmt.Errorf("source %s has files that cannot go into a release:\n  %s\nmake links relative and inside the source, or leave the files out with source.exclude", dir, strings.Join(refused, "\n  ")), credErr)
+	}
+	if credErr != nil {
+		return nil, credErr
 	}
 	sort.Slice(t.entries, func(i, j int) bool { return t.entries[i].rel < t.entries[j].rel })
 	return t, nil

@@ -41,6 +41,22 @@ type Artifact struct {
 	SHA256 string
 	// Manifest is the manifest packaged at the tarball's top.
 	Manifest templates.Manifest
+	// LeftOut lists what the excludes kept out of the tarball, in path
+	// order; a folder left out is one entry.
+	LeftOut []LeftOut
+	// Credentials are the files holding credentials that went into the
+	// tarball because source.include names them.
+	Credentials []Credential
+}
+
+// LeftOut is a file or folder of the source kept out of the tarball.
+type LeftOut struct {
+	// Path is slash-separated from the source's top; a folder's ends
+	// with /.
+	Path string
+	// Reason is the pattern that leaves it out, as "default: .git/" or
+	// "source.exclude: *.log".
+	Reason string
 }
 
 // defaultEpoch is the entries' time when neither SOURCE_DATE_EPOCH nor a
@@ -127,8 +143,8 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 	if err := os.WriteFile(filepath.Join(opts.Dist, LastRelease), []byte(name+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("release %s: %w", site.Name, err)
 	}
-	a := &Artifact{Path: dest, Size: st.Size(), SHA256: sum, Manifest: manifest}
-	printArtifact(out, a, t.excluded, source.dirty)
+	a := &Artifact{Path: dest, Size: st.Size(), SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials}
+	printArtifact(out, a, source.dirty)
 	return a, nil
 }
 

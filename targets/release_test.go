@@ -2,6 +2,7 @@ package targets
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
@@ -462,5 +465,291 @@ func TestFilter(t *testing.T) {
 		if got := f.excluded(tt.rel, tt.dir); got != tt.wants {
 			t.Errorf("excluded(%q, dir=%v) = %v, want %v", tt.rel, tt.dir, got, tt.wants)
 		}
+	}
+}
+
+// keygen runs a real key tool in a fresh folder and returns the file it
+// wrote there, named out (or its standard output when out is "").
+func keygen(t *testing.T, out string, name string, args ...string) string {
+	t.Helper()
+	tool := testenv.Command(t, name, map[string]string{"ssh-keygen": "openssh-client", "openssl": "openssl", "gpg": "gnupg", "sh": "dash"}[name])
+	dir := t.TempDir()
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "$DIR", dir)
+	}
+	cmd := exec.Command(tool, args...)
+	cmd.Dir = dir
+	stdout, err := cmd.Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, exit.Stderr)
+		}
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	if out == "" {
+		return string(stdout)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// pgpSecretKey makes an OpenPGP key with gpg and exports its secret part,
+// armoured.
+func pgpSecretKey(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	os.Chmod(home, 0o700)
+	gpg := func(args ...string) string {
+		return keygen(t, "", "gpg", append([]string{"--batch", "--quiet", "--homedir", home, "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	}
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
+	gpg("--quick-gen-key", "Test <test@example.com>", "ed25519", "sign", "never")
+	return gpg("--armor", "--export-secret-keys")
+}
+
+// ageIdentity is an age key file as age-keygen writes it.
+func ageIdentity(t *testing.T) string {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "# created: 2024-05-01T10:00:00Z\n# public key: " + id.Recipient().String() + "\n" + id.String() + "\n"
+}
+
+// pkcs8Key is an RSA private key in PKCS #8 PEM, from openssl.
+func pkcs8Key(t *testing.T) string {
+	return keygen(t, "", "openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+}
+
+// The credentials found in sources: each must refuse the release, all
+// named in one error before anything is written.
+func TestReleaseRefusesCredentials(t *testing.T) {
+	serviceAccount, _ := json.MarshalIndent(map[string]string{
+		"type": "service_account", "project_id": "shop-prod", "private_key_id": "0123456789abcdef",
+		"private_key": pkcs8Key(t), "client_email": "deploy@shop-prod.iam.gserviceaccount.com",
+	}, "", "  ")
+	tests := []struct {
+		name, path, content, holds string
+	}{
+		{"age identity in key.txt", "key.txt", ageIdentity(t), "an age secret key"},
+		{"OpenSSH private key in deploy_key", "deploy_key",
+			keygen(t, "k", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", "$DIR/k"), "a private key block (BEGIN OPENSSH PRIVATE KEY)"},
+		{"PEM private key in config/server.pem", "config/server.pem",
+			keygen(t, "", "openssl", "genrsa", "-traditional", "2048"), "a private key block (BEGIN RSA PRIVATE KEY)"},
+		{"encrypted PEM key with headers", "config/legacy.pem",
+			keygen(t, "", "openssl", "genrsa", "-traditional", "-aes128", "-passout", "pass:secret", "2048"), "a private key block (BEGIN RSA PRIVATE KEY)"},
+		{"EC private key", "certs/ec.txt", keygen(t, "", "openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"), "a private key block (BEGIN EC PRIVATE KEY)"},
+		{"PKCS #8 encrypted private key", "certs/enc.crt",
+			keygen(t, "", "openssl", "genpkey", "-algorithm", "ed25519", "-aes-256-cbc", "-pass", "pass:secret"), "a private key block (BEGIN ENCRYPTED PRIVATE KEY)"},
+		{"DSA private key", "deploy/dsa.txt", keygen(t, "", "sh", "-c", "openssl dsaparam -noout -genkey 1024 | openssl pkey -traditional"), "a private key block (BEGIN DSA PRIVATE KEY)"},
+		{"RSA key in PEM form from ssh-keygen", "deploy/ci", keygen(t, "k", "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", "$DIR/k"), "a private key block (BEGIN RSA PRIVATE KEY)"},
+		{"PGP private key block", "docs/signing.asc", pgpSecretKey(t), "a private key block (BEGIN PGP PRIVATE KEY BLOCK)"},
+		{"private key inside Python source", "notes/jwt.py",
+			"JWT_KEY = (\n" + pyLines(pkcs8Key(t)) + ")\n", "a private key block (BEGIN PRIVATE KEY)"},
+		{"gcloud service-account key", "deploy/gcp.json", string(serviceAccount), "a Google Cloud service-account key"},
+		{"gcloud application default credentials", "deploy/adc.json",
+			`{"client_id": "7645.apps.googleusercontent.com", "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty", "refresh_token": "1//0gLh3jd8QHc9ZCgYIARAAGBASNwF-L9IrK5s4", "type": "authorized_user"}` + "\n",
+			"Google Cloud user credentials"},
+		{"docker login", "deploy/docker/config.json",
+			"{\n\t\"auths\": {\n\t\t\"registry.example.com\": {\n\t\t\t\"auth\": \"ZGVwbG95Omh1bnRlcjItcmVnaXN0cnk=\"\n\t\t}\n\t}\n}\n", "a Docker registry login"},
+		{"AWS secret key in an ini file", "deploy/aws.ini",
+			"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "an AWS secret access key"},
+	}
+	site, src := project(t, "")
+	for _, tt := range tests {
+		write(t, filepath.Join(src, tt.path), tt.content)
+	}
+	a, err := release(t, site, nil)
+	if err == nil {
+		entries := readTarball(t, a.Path)
+		for _, tt := range tests {
+			if _, ok := entries[tt.path]; ok {
+				t.Errorf("%s: %s went into the tarball", tt.name, tt.path)
+			}
+		}
+		t.Fatal("a source holding credentials was released")
+	}
+	t.Logf("refused:\n%v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if want := "\n  " + tt.path + ": " + tt.holds; !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not say %q:\n%v", want, err)
+			}
+		})
+	}
+	for _, want := range []string{"holds credentials", "remove them from the source", "source.exclude", "source.include"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(site.Root, "dist", "*")); len(files) > 0 {
+		t.Errorf("a refused release left files behind: %v", files)
+	}
+}
+
+// pyLines writes a PEM block as Python string literals, one per line.
+func pyLines(pem string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(pem), "\n") {
+		b.WriteString("    \"" + l + "\\n\"\n")
+	}
+	return b.String()
+}
+
+// What only looks like a credential is packaged: public keys and
+// certificates, text about keys, placeholders, settings that read secrets
+// from the environment.
+func TestReleasePackagesLookalikes(t *testing.T) {
+	certDir := t.TempDir()
+	keygen(t, "", "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=shop.example.com",
+		"-keyout", filepath.Join(certDir, "k.pem"), "-out", filepath.Join(certDir, "cert.pem"))
+	cert, err := os.ReadFile(filepath.Join(certDir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	files := map[string]string{
+		"certs/shop.pem":        string(cert),
+		"certs/shop.crt":        string(cert),
+		"deploy/deploy_key.pub": keygen(t, "k.pub", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "$DIR/k"),
+		"deploy/recipients.txt": id.Recipient().String() + "\n",
+		"README.md": "# Keys\n\nPaste the key, which starts with -----BEGIN PRIVATE KEY-----, into the secret.\n\n" +
+			"```\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----\n```\n\n" +
+			"-----BEGIN OPENSSH PRIVATE KEY-----\n<your key here>\n-----END OPENSSH PRIVATE KEY-----\n\n" +
+			"An age key looks like AGE-SECRET-KEY-1… and stays out of git.\n",
+		"notes/keys.py": "def is_key(line):\n    return line.startswith(\"-----BEGIN RSA PRIVATE KEY-----\")\n\n" +
+			"END = \"-----END RSA PRIVATE KEY-----\"\n",
+		"exampleproject/aws.py":    "import os\nAWS_SECRET_ACCESS_KEY = os.environ[\"AWS_SECRET_ACCESS_KEY\"]\n",
+		"deploy/gcp-template.json": `{"type": "service_account", "project_id": "shop-prod", "private_key": ""}` + "\n",
+		"deploy/docker.json":       `{"auths": {"registry.example.com": {}}, "credsStore": "pass"}` + "\n",
+	}
+	site, src := project(t, "")
+	for p, content := range files {
+		write(t, filepath.Join(src, p), content)
+	}
+	a, err := release(t, site, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := readTarball(t, a.Path)
+	for p := range files {
+		if _, ok := entries[p]; !ok {
+			t.Errorf("%s was left out", p)
+		}
+	}
+}
+
+// Files that keep passwords and tokens by their name are left out by
+// default, and the release says so.
+func TestReleaseLeavesOutCredentialFiles(t *testing.T) {
+	tests := []struct{ path, content, listed string }{
+		{".pgpass", "db.example.com:5432:shop:shop:hunter2-postgres\n", ".pgpass (default: .pgpass)"},
+		{".netrc", "machine git.example.com login deploy password hunter2-netrc\n", ".netrc (default: .netrc)"},
+		{"_netrc", "machine git.example.com login deploy password hunter2-netrc\n", "_netrc (default: _netrc)"},
+		{".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", ".aws/ (default: .aws/)"},
+		{".git-credentials", "https://deploy:hunter2-token@git.example.com\n", ".git-credentials (default: .git-credentials)"},
+		{"notes/.pypirc", "[pypi]\nusername = __token__\npassword = pypi-hunter2\n", "notes/.pypirc (default: .pypirc)"},
+	}
+	site, src := project(t, "")
+	for _, tt := range tests {
+		write(t, filepath.Join(src, tt.path), tt.content)
+	}
+	var out bytes.Buffer
+	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := readTarball(t, a.Path)
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			for name := range entries {
+				if name == tt.path || strings.HasPrefix(tt.path, name) && name != "notes/" {
+					t.Errorf("%s went into the tarball (as %s)", tt.path, name)
+				}
+			}
+			if !containsLine(out.String(), tt.listed) {
+				t.Errorf("the release does not list %q:\n%s", tt.listed, out.String())
+			}
+		})
+	}
+}
+
+// containsLine reports whether a line of out, its spaces squeezed, is
+// want.
+func containsLine(out, want string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Join(strings.Fields(l), " ") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// The release names every path it leaves out with the pattern that did
+// it; a folder is one line, not its contents.
+func TestReleaseNamesWhatItLeavesOut(t *testing.T) {
+	site, src := project(t, "")
+	site.Settings.Source.Exclude = []string{"*.log"}
+	for _, p := range []string{".git/HEAD", ".git/config", ".git/objects/ab/cdef", "db.sqlite3", "notes/debug.log", "notes/__pycache__/views.cpython-311.pyc"} {
+		write(t, filepath.Join(src, p), "x\n")
+	}
+	var out bytes.Buffer
+	if _, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"left out",
+		".git/ (default: .git/)",
+		"db.sqlite3 (default: *.sqlite3)",
+		"notes/__pycache__/ (default: __pycache__/)",
+		"notes/debug.log (source.exclude: *.log)",
+	} {
+		if !containsLine(out.String(), want) {
+			t.Errorf("the release does not say %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), ".git/config") || strings.Contains(out.String(), "views.cpython") {
+		t.Errorf("a left-out folder's contents are listed:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), " 4 left out") {
+		t.Errorf("the count of left-out paths is not 4:\n%s", out.String())
+	}
+}
+
+// source.include puts a detected credential back: it is packaged, and the
+// release warns, naming it and the pattern.
+func TestReleaseIncludeCredentialWarns(t *testing.T) {
+	site, src := project(t, "")
+	key := keygen(t, "", "openssl", "genrsa", "-traditional", "2048")
+	write(t, filepath.Join(src, "config/server.pem"), key)
+	write(t, filepath.Join(src, "notes/tests/jwt_test_key"), pkcs8Key(t))
+	site.Settings.Source.Include = []string{"config/server.pem", "jwt_test_key"}
+	var out bytes.Buffer
+	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := readTarball(t, a.Path)
+	if e, ok := entries["config/server.pem"]; !ok || e.body != key {
+		t.Errorf("config/server.pem is not packaged as it is; tarball has %v", names(entries))
+	}
+	if _, ok := entries["notes/tests/jwt_test_key"]; !ok {
+		t.Errorf("notes/tests/jwt_test_key is not packaged")
+	}
+	for _, want := range []string{
+		"warning config/server.pem holds a private key block (BEGIN RSA PRIVATE KEY); it is packaged because source.include names it (config/server.pem)",
+		"warning notes/tests/jwt_test_key holds a private key block (BEGIN PRIVATE KEY); it is packaged because source.include names it (jwt_test_key)",
+	} {
+		if !containsLine(out.String(), want) {
+			t.Errorf("the release does not warn %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), strings.Split(key, "\n")[1]) {
+		t.Error("the output shows the key")
 	}
 }
