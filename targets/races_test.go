@@ -327,6 +327,7 @@ func TestConcurrentUpgradesOfOneRevision(t *testing.T) {
 	if v2 != 2 {
 		t.Errorf("deploys of v2 in deploy.log: %v", names)
 	}
+	t.Logf("deploys: %v; live: %s", names, live)
 	page(t, site, "v2")
 }
 
@@ -397,6 +398,7 @@ func TestFailedRollbackRestoresDatabaseAgain(t *testing.T) {
 			if err == nil {
 				t.Fatalf("the rollback to a release that fails its health check succeeded:\n%s", out.String())
 			}
+			t.Logf("the failed rollback: %v", err)
 			kept, _ := filepath.Glob(filepath.Join(p.Snapshots, "before-rollback-*"))
 			if len(kept) != 1 {
 				t.Fatalf("before-rollback snapshots: %v", kept)
@@ -458,6 +460,7 @@ func TestFailedRollbackRestoresDatabaseAgain(t *testing.T) {
 				t.Fatal("the second rollback succeeded")
 			}
 			msg := err.Error()
+			t.Logf("the failed rollback, the database locked: %v", err)
 			_, command, ok := strings.Cut(msg, "restore it by hand with:\n    ")
 			command, _, _ = strings.Cut(command, "\n")
 			var newest string
