@@ -89,6 +89,11 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 		rows[i].Changed = Changed(steps)
 		return err
 	})
+	// A host whose work never started (Ctrl-C while it waited for its
+	// turn) may hold the lock that before took.
+	for _, d := range deploys {
+		d.unlock(ctx)
+	}
 	var failed []error
 	for i, r := range results {
 		rows[i].Host, rows[i].Duration, rows[i].Err = r.Host, r.Duration, r.Err

@@ -52,7 +52,7 @@ func Rollback(ctx context.Context, site *sites.Site, envName string, opts Rollba
 	return onHosts(ctx, site, envName, "rollback", opts.Options, false, before, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
 		results, err := RunSteps(ctx, d, RollbackSteps())
 		if err != nil {
-			d.recover(ctx, err)
+			err = d.recover(ctx, err)
 		}
 		return results, err
 	})
@@ -209,8 +209,10 @@ func (migrationsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return false, nil
 }
 
-// restoreDBStep, when asked, snapshots the current database, then
-// restores the snapshot that matches the target release.
+// restoreDBStep, when asked, snapshots the current database into
+// snapshots/before-rollback-<time>.*, then restores the snapshot that
+// matches the target release. Should the rollback fail after that,
+// recover restores the before-rollback snapshot again.
 type restoreDBStep struct{}
 
 func (restoreDBStep) Name() string { return "restore database" }
@@ -222,45 +224,123 @@ func (restoreDBStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if d.replacedBy == "" {
 		return false, fmt.Errorf("no snapshot matches %s: the deploy log names no release that replaced it", d.Release)
 	}
-	s := d.Settings
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	if s.Database.Engine == "sqlite" {
-		db := path.Join(d.Paths.DB, s.Database.Path)
-		from := path.Join(d.Paths.Snapshots, d.replacedBy+".sqlite3")
-		keep := path.Join(d.Paths.Snapshots, "before-rollback-"+stamp+".sqlite3")
-		script := `set -e
-[ -f "$2" ] || { echo "no snapshot $2" >&2; exit 1; }
-sqlite3 "$1" ".backup '$3'"
-chmod 0600 "$3"
-sqlite3 "$1" ".restore '$2'"`
-		if _, err := d.run(ctx, remote.Sh("sh", "-c", script, "restore", db, from, keep)); err != nil {
-			return false, err
-		}
-		d.note("restored %s from %s; the database as it was is kept in %s", db, from, keep)
-		return true, nil
+	ext := ".dump"
+	if d.Settings.Database.Engine == "sqlite" {
+		ext = ".sqlite3"
 	}
-	from := path.Join(d.Paths.Snapshots, d.replacedBy+".dump")
-	keep := path.Join(d.Paths.Snapshots, "before-rollback-"+stamp+".dump")
-	host := s.Database.Host
+	from := path.Join(d.Paths.Snapshots, d.replacedBy+ext)
+	keep := path.Join(d.Paths.Snapshots, "before-rollback-"+time.Now().UTC().Format("20060102T150405Z")+ext)
+	if err := d.saveDatabase(ctx, from, keep); err != nil {
+		return false, fmt.Errorf("saving the database into %s before restoring %s: %w", keep, from, err)
+	}
+	if err := d.restoreDatabase(ctx, from); err != nil {
+		return true, fmt.Errorf("restoring the database from %s: %w (the database as it was before is kept in %s)", from, err, keep)
+	}
+	d.beforeRollback = keep
+	d.note("restored %s from %s; the database as it was is kept in %s", d.databaseName(), from, keep)
+	return true, nil
+}
+
+// databaseName is the site's database as the output names it.
+func (d *Deploy) databaseName() string {
+	if d.Settings.Database.Engine == "sqlite" {
+		return path.Join(d.Paths.DB, d.Settings.Database.Path)
+	}
+	return "database " + d.Settings.Database.Name
+}
+
+// pgConnection is how pg_dump and pg_restore reach the site's database:
+// host, port and user.
+func (d *Deploy) pgConnection() []string {
+	db := d.Settings.Database
+	host := db.Host
 	if host == "" {
 		host = "localhost"
 	}
-	script := `set -e
-umask 077
-IFS= read -r PGPASSWORD || true
-export PGPASSWORD
-[ -f "$6" ] || { echo "no snapshot $6" >&2; exit 1; }
-pg_dump -Fc --no-password -h "$2" -p "$3" -U "$4" -f "$5" "$1"
-pg_restore --clean --if-exists --no-owner --no-password -h "$2" -p "$3" -U "$4" -d "$1" "$6"`
+	return []string{"-h", host, "-p", fmt.Sprint(db.Port), "-U", db.User}
+}
+
+// pgRun runs a script with the database password on standard input,
+// read into PGPASSWORD, never in argv.
+func (d *Deploy) pgRun(ctx context.Context, script string, args ...string) error {
+	script = "set -e\numask 077\nIFS= read -r PGPASSWORD || true\nexport PGPASSWORD\n" + script
 	_, err := d.Host.Run(ctx, remote.Command{
-		Script: remote.Sh("sh", "-c", script, "restore", s.Database.Name, host, fmt.Sprint(s.Database.Port), s.Database.User, keep, from),
-		Stdin:  strings.NewReader(d.Secrets[s.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
+		Script: remote.Sh(append([]string{"sh", "-c", script, "pg"}, args...)...),
+		Stdin:  strings.NewReader(d.Secrets[d.Settings.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
 	})
-	if err != nil {
-		return false, err
+	return err
+}
+
+// saveDatabase snapshots the database into keep, once the snapshot from
+// that is to be restored is known to exist.
+func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
+	s := d.Settings
+	if s.Database.Engine == "sqlite" {
+		script := `set -e
+[ -f "$2" ] || { echo "no snapshot $2" >&2; exit 1; }
+sqlite3 "$1" ".backup '$3'"
+chmod 0600 "$3"`
+		_, err := d.run(ctx, remote.Sh("sh", "-c", script, "save", path.Join(d.Paths.DB, s.Database.Path), from, keep))
+		return err
 	}
-	d.note("restored database %s from %s; the database as it was is kept in %s", s.Database.Name, from, keep)
-	return true, nil
+	args := append([]string{s.Database.Name, from, keep}, d.pgConnection()...)
+	return d.pgRun(ctx, `db=$1 from=$2 keep=$3
+shift 3
+[ -f "$from" ] || { echo "no snapshot $from" >&2; exit 1; }
+pg_dump -Fc --no-password "$@" -f "$keep" "$db"`, args...)
+}
+
+// restoreCommand restores a snapshot into the site's database; each
+// engine's restore is one transaction, so a failed restore changes
+// nothing. The PostgreSQL password comes from the environment.
+func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
+	s := d.Settings
+	if s.Database.Engine == "sqlite" {
+		return []string{"sqlite3", path.Join(d.Paths.DB, s.Database.Path), ".restore '" + snapshot + "'"}
+	}
+	words := []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction"}
+	if noPassword {
+		words = append(words, "--no-password")
+	}
+	words = append(words, d.pgConnection()...)
+	return append(words, "-d", s.Database.Name, snapshot)
+}
+
+// restoreDatabase restores a snapshot into the site's database; a
+// missing snapshot is an error (sqlite3 would restore an empty database).
+func (d *Deploy) restoreDatabase(ctx context.Context, snapshot string) error {
+	script := `[ -f "$1" ] || { echo "no snapshot $1" >&2; exit 1; }
+shift
+exec "$@"`
+	args := append([]string{snapshot}, d.restoreCommand(snapshot, true)...)
+	if d.Settings.Database.Engine == "sqlite" {
+		_, err := d.run(ctx, remote.Sh(append([]string{"sh", "-c", script, "restore"}, args...)...))
+		return err
+	}
+	return d.pgRun(ctx, script, args...)
+}
+
+// undoRestore restores the database as it was before the rollback after
+// the rollback failed, and adds to cause what became of the database:
+// back as it was, or where its snapshot is and how to restore it by hand.
+func (d *Deploy) undoRestore(ctx context.Context, cause error) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	keep := d.beforeRollback
+	d.note("the rollback failed after restoring the database: restoring %s as it was before the rollback, from %s", d.databaseName(), keep)
+	if err := d.restoreDatabase(ctx, keep); err != nil {
+		how := remote.Sh(d.restoreCommand(keep, false)...)
+		if d.Settings.Database.Engine != "sqlite" {
+			how += fmt.Sprintf("\n    (as root; it asks for the password in the secret %s)", d.Settings.Database.PasswordSecret)
+		}
+		msg := fmt.Sprintf("could not restore the database as it was before the rollback: %v\n  it is saved in %s on %s: restore it by hand with:\n    %s", err, keep, d.Host.Name(), how)
+		d.note("error: %s", msg)
+		return fmt.Errorf("%w\n  %s", cause, msg)
+	}
+	d.beforeRollback = ""
+	msg := "the database is back as it was before the rollback, restored from " + keep
+	d.note("%s", msg)
+	return fmt.Errorf("%w\n  %s", cause, msg)
 }
 
 // rollbackRecordStep logs the rollback.

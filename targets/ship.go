@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -31,10 +31,11 @@ func LatestTarball(dist string) (string, error) {
 	return p, nil
 }
 
-// Upgrade ships a release tarball to every host of the environment: the
-// upgrade sequence on each host in parallel, with the same release name
-// everywhere. The tarball is checked here first; on any failure the live
-// site keeps (or gets back) its previous release.
+// Upgrade ships a release tarball to every host of the environment: it
+// takes the lock on every host, names the release (one new name for all
+// hosts, chosen under the lock), then runs the upgrade sequence on each
+// host in parallel. The tarball is checked here first; on any failure the
+// live site keeps (or gets back) its previous release.
 func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
 	env, err := site.Environment(envName)
 	if err != nil {
@@ -55,50 +56,124 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
 	}
 	before := func(ctx context.Context, deploys []*Deploy) error {
-		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
-		if err != nil {
+		for _, d := range deploys {
+			d.Tarball, d.Revision = t, t.Manifest.Revision
+		}
+		if err := lockAll(ctx, deploys); err != nil {
 			return err
 		}
+		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
+		if err != nil {
+			for _, d := range deploys {
+				d.unlock(ctx)
+			}
+			return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
+		}
 		for _, d := range deploys {
-			d.Tarball, d.Release, d.Revision = t, name, t.Manifest.Revision
+			d.Release = name
 		}
 		return nil
 	}
 	return onHosts(ctx, site, envName, "upgrade", opts, false, before, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
 		results, err := RunSteps(ctx, d, UpgradeSteps())
 		if err != nil {
-			d.recover(ctx, err)
+			err = d.recover(ctx, err)
 		}
 		return results, err
 	})
 }
 
-// releaseName is the revision, with the time appended when a release of
-// that revision already exists on any host: one name for all hosts.
-func releaseName(ctx context.Context, deploys []*Deploy, revision string) (string, error) {
-	name := revision
-	for _, d := range deploys {
-		out, err := d.probe(ctx, remote.Sh("sh", "-c", `[ -e "$1" ] && echo exists || true`, "probe", path.Join(d.Paths.Releases, revision)))
+// lockAll takes the lock on every host at once (each waits up to
+// LockWait). When any host refuses, the locks taken are released again
+// and nothing has changed anywhere.
+func lockAll(ctx context.Context, deploys []*Deploy) error {
+	errs := make([]error, len(deploys))
+	var wg sync.WaitGroup
+	for i, d := range deploys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = RunSteps(ctx, d, []Step{lockStep{}})
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
 		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	for _, d := range deploys {
+		d.unlock(ctx)
+	}
+	return fmt.Errorf("the lock could not be taken on %d of %d hosts, nothing changed on any host:\n%w", len(failed), len(deploys), errors.Join(failed...))
+}
+
+// releaseName is the revision, or, when any host ever used that name,
+// the revision with the time appended (and a counter when that is used
+// too): one name for all hosts, never used before on any of them. A name
+// is used when a folder of releases/ has it or deploy.log records it,
+// whatever the result. It runs under the lock of every host.
+func releaseName(ctx context.Context, deploys []*Deploy, revision string) (string, error) {
+	used := map[string]bool{}
+	for _, d := range deploys {
+		if err := d.usedNames(ctx, used); err != nil {
 			return "", fmt.Errorf("%s: %w", d.Host.Name(), err)
 		}
-		if out == "exists" {
-			return revision + "-" + time.Now().UTC().Format("20060102T150405Z"), nil
-		}
+	}
+	if !used[revision] {
+		return revision, nil
+	}
+	stamped := revision + "-" + time.Now().UTC().Format("20060102T150405Z")
+	name := stamped
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s-%d", stamped, i)
 	}
 	return name, nil
 }
 
-// recover puts the host back as it was after a failed upgrade: current
-// back to the previous release (reloaded and checked) if the switch had
-// happened, and the half-built release marked failed so that it never
-// counts among the kept releases. It runs even after Ctrl-C.
-func (d *Deploy) recover(ctx context.Context, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if d.Release == "" {
-		return
+// usedNames adds the release names the host has used to names: the
+// folders of releases/ and every release deploy.log records.
+func (d *Deploy) usedNames(ctx context.Context, names map[string]bool) error {
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d "$1" ]; then ls -A1 -- "$1"; fi`, "releases", d.Paths.Releases))
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", d.Paths.Releases, err)
 	}
+	for _, n := range strings.Split(out, "\n") {
+		if n != "" {
+			names[n] = true
+		}
+	}
+	entries, err := d.readLog(ctx)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", d.Paths.Log, err)
+	}
+	for _, e := range entries {
+		names[e.Release] = true
+	}
+	return nil
+}
+
+// recover puts the host back as it was after a failed upgrade or
+// rollback: the database as it was before a rollback restored it, current
+// back to the previous release (reloaded and checked) if the switch had
+// happened, and the release folder this run built marked failed so that
+// it never counts among the kept releases. It runs even after Ctrl-C, and
+// returns cause with what it could not put back, or did, when the error
+// alone would mislead.
+func (d *Deploy) recover(ctx context.Context, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if d.Release == "" {
+		return cause
+	}
+	if d.beforeRollback != "" {
+		cause = d.undoRestore(ctx, cause)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	if d.switched {
 		if d.previous != "" {
 			d.note("switching back to %s", d.previous)
@@ -117,10 +192,10 @@ func (d *Deploy) recover(ctx context.Context, cause error) {
 			d.run(ctx, d.appService().stop)
 		}
 	}
-	if d.Action == "rollback" {
-		// The rollback target stays as it was: complete, kept.
-	} else if _, err := d.run(ctx, remote.Sh("sh", "-c", `[ -d "$1" ] && printf 'failed\n' > "$1/.djship-state"; true`, "state", d.releaseDir())); err != nil {
-		d.note("warning: could not mark %s failed: %v", d.Release, err)
+	if d.built {
+		if _, err := d.run(ctx, remote.Sh("sh", "-c", `printf 'failed\n' > "$1/.djship-state"`, "state", d.releaseDir())); err != nil {
+			d.note("warning: could not mark %s failed: %v", d.Release, err)
+		}
 	}
 	if d.lockInfo != "" {
 		result := "failed"
@@ -133,4 +208,5 @@ func (d *Deploy) recover(ctx context.Context, cause error) {
 		}
 		d.logDeploy(ctx, action, d.Release, d.Revision, result)
 	}
+	return cause
 }

@@ -68,6 +68,9 @@ type Deploy struct {
 	previous string
 	// switched is set once current points to the new release.
 	switched bool
+	// built is set once this run has made the release's folder: only
+	// that folder is marked failed when the run fails.
+	built bool
 	// rollbackTo is the release a rollback was asked to return to.
 	rollbackTo string
 	// restoreDB asks a rollback to restore the matching database snapshot.
@@ -75,6 +78,10 @@ type Deploy struct {
 	// replacedBy is the release that replaced the rollback target; its
 	// snapshot matches the target's schema.
 	replacedBy string
+	// beforeRollback is the snapshot of the database as it was before a
+	// rollback restored the target's; set once that restore is done, so
+	// that a failed rollback restores it again.
+	beforeRollback string
 }
 
 // NewDeploy prepares the work on one host of env.

@@ -16,12 +16,12 @@ import (
 	"github.com/djship/djship/remote"
 )
 
-// UpgradeSteps is the upgrade sequence of DESIGN.md: steps up to
-// "permissions" change nothing a visitor sees; "switch" makes the release
-// live; a failure after it switches back.
+// UpgradeSteps is the upgrade sequence of DESIGN.md that each host runs
+// once Upgrade holds the lock on every host and has named the release:
+// steps up to "permissions" change nothing a visitor sees; "switch" makes
+// the release live; a failure after it switches back.
 func UpgradeSteps() []Step {
 	return []Step{
-		lockStep{},
 		factsStep{},
 		uploadStep{},
 		releaseDirStep{},
@@ -48,7 +48,9 @@ func (d *Deploy) srcDir() string {
 }
 
 // lockStep takes the deploy lock: mkdir is atomic, so of two deploys
-// only one gets it; the other is told who holds it.
+// only one gets it; the other is told who holds it. Only an existing lock
+// is held by someone: any other failure of mkdir (no project folder, a
+// read-only file system) says what failed and what to do.
 type lockStep struct{}
 
 func (lockStep) Name() string { return "lock" }
@@ -63,26 +65,49 @@ func lockInfo(target, revision string) string {
 	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision)
 }
 
+// lockScript tries to take the lock once. Its first line is "taken",
+// "held" (then the holder's info), or "failed <why>" (then mkdir's or the
+// shell's own message). Arguments: lock info.
+const lockScript = `lock=$1 info=$2
+if err=$(mkdir -m 0700 -- "$lock" 2>&1); then
+  if err=$( { printf '%s\n' "$info" > "$lock/info"; } 2>&1 ); then echo taken; exit 0; fi
+  rm -f -- "$lock/info"; rmdir -- "$lock" 2>/dev/null
+  printf 'failed info\n%s\n' "$err"; exit 0
+fi
+if [ -d "$lock" ]; then echo held; cat -- "$lock/info" 2>/dev/null; exit 0; fi
+base=$(dirname -- "$lock")
+if [ ! -e "$base" ]; then why=missing
+elif [ ! -d "$base" ]; then why=notdir
+elif [ -e "$lock" ] || [ -L "$lock" ]; then why=notlock
+else why=mkdir; fi
+printf 'failed %s\n%s\n' "$why" "$err"`
+
 func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if d.Check {
+	if d.Check || d.lockInfo != "" {
 		return false, nil
 	}
 	info := lockInfo(d.Action+":"+d.Env.Name, d.Revision)
 	deadline := time.Now().Add(d.LockWait)
 	waited := false
 	for {
-		out, err := d.probe(ctx, remote.Sh("sh", "-c", `if mkdir -m 0700 -- "$1" 2>/dev/null; then printf '%s\n' "$2" > "$1/info"; echo taken; else cat -- "$1/info" 2>/dev/null; echo held; fi`, "lock", d.Paths.Lock, info))
+		out, err := d.probe(ctx, remote.Sh("sh", "-c", lockScript, "lock", d.Paths.Lock, info))
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("taking the lock %s: %w", d.Paths.Lock, err)
 		}
-		if strings.HasSuffix(out, "taken") {
+		status, rest, _ := strings.Cut(out, "\n")
+		rest = strings.TrimSpace(rest)
+		switch {
+		case status == "taken":
 			d.lockInfo = info
 			return false, nil // holding the lock changes nothing of the site
+		case strings.HasPrefix(status, "failed"):
+			return false, d.lockFailure(strings.TrimSpace(strings.TrimPrefix(status, "failed")), rest)
+		case status != "held":
+			return false, fmt.Errorf("taking the lock %s: unexpected answer %q: run again, and report it if it stays", d.Paths.Lock, out)
 		}
-		holder := strings.TrimSpace(strings.TrimSuffix(out, "held"))
 		if time.Now().Before(deadline) {
 			if !waited {
-				d.note("waiting up to %s for the lock held by %s", d.LockWait.Round(time.Second), describeHolder(holder))
+				d.note("waiting up to %s for the lock held by %s", d.LockWait.Round(time.Second), describeHolder(rest))
 				waited = true
 			}
 			select {
@@ -92,8 +117,31 @@ func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			}
 			continue
 		}
-		return false, fmt.Errorf("%s is held by %s: wait for that run to finish (DJSHIP_LOCK_WAIT=5m waits for it), or, if it died, break the lock with mage unlock:%s", d.Paths.Lock, describeHolder(holder), d.Env.Name)
+		return false, fmt.Errorf("%s is held by %s: wait for that run to finish (DJSHIP_LOCK_WAIT=5m waits for it), or, if it died, break the lock with mage unlock:%s", d.Paths.Lock, describeHolder(rest), d.Env.Name)
 	}
+}
+
+// lockFailure words a lock that could not be taken though nobody holds
+// it: what failed, in the tool's words, and what to do.
+func (d *Deploy) lockFailure(why, message string) error {
+	if message == "" {
+		message = "failed without a message"
+	}
+	if !strings.Contains(message, d.Paths.Lock) {
+		message = d.Paths.Lock + ": " + message
+	}
+	base := d.Paths.Base
+	switch why {
+	case "missing":
+		return fmt.Errorf("cannot take the lock: %s: %s does not exist, the host was never provisioned for %s: run mage provision:%s first", message, base, d.Settings.Project, d.Env.Name)
+	case "notdir":
+		return fmt.Errorf("cannot take the lock: %s: %s is not a folder: move it away, then run mage provision:%s", message, base, d.Env.Name)
+	case "notlock":
+		return fmt.Errorf("cannot take the lock: %s: the lock is there but not a folder, so no djship run made it: look at it and remove it, then run again", message)
+	case "info":
+		return fmt.Errorf("cannot take the lock: writing its info failed: %s: free space on that file system or repair it, then run again", message)
+	}
+	return fmt.Errorf("cannot take the lock: %s: make %s writable for root (is its file system read-only or full, or is it immutable? lsattr -d shows that), then run again", message, base)
 }
 
 // describeHolder words a lock's info, and says when it looks stale: its
@@ -146,25 +194,33 @@ func (uploadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	})
 }
 
-// releaseDirStep makes a fresh releases/<release>/: a leftover of a failed
-// attempt is rebuilt, the live release is never touched.
+// releaseDirStep makes a new releases/<release>/, marked building. The
+// release name is new on the host (releaseName), so the folder must not
+// exist: djship never builds into a folder it did not make, least of all
+// the live release.
 type releaseDirStep struct{}
 
 func (releaseDirStep) Name() string { return "release folder" }
 
 func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	out, err := d.probe(ctx, remote.Sh("readlink", "-f", "--", d.Paths.Current)+" || true")
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -e "$2" ] || [ -L "$2" ]; then echo exists; else echo new; fi; readlink -f -- "$1" || true`, "release", d.Paths.Current, d.releaseDir()))
 	if err != nil {
 		return false, err
 	}
-	if out != "" && path.Base(out) == d.Release {
+	exists, live, _ := strings.Cut(out, "\n")
+	if live != "" && path.Base(live) == d.Release {
 		return false, fmt.Errorf("release %s is live: djship never rebuilds the live release", d.Release)
 	}
-	script := `set -e
-rm -rf -- "$1"
-mkdir -p -- "$1/src"
-printf 'building\n' > "$1/.djship-state"`
-	_, err = d.run(ctx, remote.Sh("sh", "-c", script, "release", d.releaseDir()))
+	if exists != "new" {
+		return false, fmt.Errorf("%s exists already, though the release name was chosen new: djship never builds into a folder it did not make; ship again for a fresh name", d.releaseDir())
+	}
+	// mkdir without -p fails on a folder that appeared meanwhile: once
+	// it succeeds, the folder is this run's.
+	if _, err := d.run(ctx, remote.Sh("mkdir", "-p", "--", d.Paths.Releases)+" && "+remote.Sh("mkdir", "--", d.releaseDir())); err != nil {
+		return false, err
+	}
+	d.built = true
+	_, err = d.run(ctx, remote.Sh("sh", "-c", `mkdir -- "$1/src" && printf 'building\n' > "$1/.djship-state"`, "release", d.releaseDir()))
 	return true, err
 }
 
