@@ -328,7 +328,7 @@ func (c checker) checkDjango(d Django) {
 		c.pathAt("django.archives_to_deflate", key+".archive", a.Archive, false, "static/vendor.zip")
 		c.pathAt("django.archives_to_deflate", key+".into", a.Into, false, "static")
 	}
-	for name := range d.Environment {
+	for _, name := range sortedKeys(d.Environment) {
 		switch {
 		case !envVarName.MatchString(name):
 			c.problem("django.environment", "django.environment: %q is not a valid environment variable name", name)
