@@ -88,11 +88,9 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 			if err != nil {
 				return err
 			}
-			if problem := linkProblem(rel, target); problem != "" {
-				refused = append(refused, fmt.Sprintf("%s -> %s: %s", rel, target, problem))
-				return nil
-			}
-			e.mode, e.link = fs.ModeSymlink|0o777, target
+			// Judged with the whole tree, below: a link may lead out only
+			// through other links.
+			e.mode, e.link = fs.ModeSymlink|0o777, filepath.ToSlash(target)
 		case mode.IsRegular():
 			if rel == ManifestName {
 				refused = append(refused, fmt.Sprintf("%s: djship writes this file into every release; rename yours", rel))
@@ -125,6 +123,8 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read source %s: %w", dir, err)
 	}
+	sort.Slice(t.entries, func(i, j int) bool { return t.entries[i].rel < t.entries[j].rel })
+	refused = append(refused, linkProblem(t.entries)...)
 	credErr := credentialsError(dir, found)
 	if len(refused) > 0 {
 		return nil, errors.Join(fmt.Errorf("source %s has files that cannot go into a release:\n  %s\nmake links relative and inside the source, or leave the files out with source.exclude", dir, strings.Join(refused, "\n  ")), credErr)
@@ -132,21 +132,28 @@ func scanTree(ctx context.Context, dir string, f filter) (*tree, error) {
 	if credErr != nil {
 		return nil, credErr
 	}
-	sort.Slice(t.entries, func(i, j int) bool { return t.entries[i].rel < t.entries[j].rel })
 	return t, nil
 }
 
-// linkProblem says why a symbolic link at rel pointing to target would
-// escape the release, or "" when it stays inside.
-func linkProblem(rel, target string) string {
-	if path.IsAbs(target) || filepath.IsAbs(target) {
-		return "absolute links point at the build machine, not the release"
+// linkProblem judges the packaged tree as the host will unpack it: every
+// link followed through the others as the kernel would (a link that is
+// inside to the eye may lead out through another), absolute links, loops,
+// and names that tar and unzip read differently. It returns one line per
+// offending entry.
+func linkProblem(entries []entry) []string {
+	tree := newLinkTree("source tree")
+	j := tree.archive(nil, 0, "")
+	for i, e := range entries {
+		te := treeEntry{name: e.rel, kind: kindFile, index: i}
+		switch {
+		case e.mode.IsDir():
+			te.kind = kindDir
+		case e.mode&fs.ModeSymlink != 0:
+			te.kind, te.target = kindLink, e.link
+		}
+		j.add(te)
 	}
-	resolved := path.Join(path.Dir(rel), filepath.ToSlash(target))
-	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return "the link leads out of the source tree"
-	}
-	return ""
+	return append(j.problems, tree.check()...)
 }
 
 func kindOf(mode fs.FileMode) string {

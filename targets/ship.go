@@ -41,14 +41,16 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	if err != nil {
 		return nil, err
 	}
-	// Check the archives that any host unpacks (a host may name its own).
-	check := env.Settings
+	// Check the tarball as every host unpacks it: each with its own
+	// source folder and archives.
+	var check []sites.Settings
 	for _, h := range env.Hosts {
-		if h.Settings.Django.SourceFolder == check.Django.SourceFolder {
-			check.Django.ArchivesToDeflate = append(check.Django.ArchivesToDeflate, h.Settings.Django.ArchivesToDeflate...)
-		}
+		check = append(check, h.Settings)
 	}
-	t, err := InspectTarball(tarball, check)
+	if len(check) == 0 {
+		check = append(check, env.Settings)
+	}
+	t, err := InspectTarball(tarball, check...)
 	if err != nil {
 		return nil, err
 	}
