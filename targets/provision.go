@@ -132,14 +132,15 @@ func (d *Deploy) withProxy(c remote.Command) remote.Command {
 	return c
 }
 
-// appUserStep creates the application's system user and group.
+// appUserStep creates the application's system user and group, and the
+// system user that unpacks releases.
 type appUserStep struct{}
 
 func (appUserStep) Name() string { return "app user" }
 
 func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	u, g := d.Settings.App.User, d.Settings.App.Group
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `getent group "$2" >/dev/null && echo group; id -u "$1" >/dev/null 2>&1 && echo user; true`, "probe", u, g))
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `getent group "$2" >/dev/null && echo group; id -u "$1" >/dev/null 2>&1 && echo user; id -u "$3" >/dev/null 2>&1 && echo unpacker; true`, "probe", u, g, unpackUser))
 	if err != nil {
 		return false, err
 	}
@@ -153,6 +154,16 @@ func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if !strings.Contains(out, "user") {
 		changed = true
 		if err := d.do(ctx, "create system user "+u, remote.Sh("useradd", "--system", "--gid", g, "--no-create-home", "--home-dir", d.Paths.Base, "--shell", "/usr/sbin/nologin", "--", u)); err != nil {
+			return false, err
+		}
+	}
+	if !strings.Contains(out, "unpacker") {
+		// The user that unpacks releases: it owns nothing but the empty
+		// folders it unpacks into.
+		changed = true
+		script := `if getent group "$1" >/dev/null; then g="--gid $1"; else g=--user-group; fi
+useradd --system $g --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin -- "$1"`
+		if err := d.do(ctx, "create system user "+unpackUser+" (unpacks releases)", remote.Sh("sh", "-c", script, "useradd", unpackUser)); err != nil {
 			return false, err
 		}
 	}
@@ -170,11 +181,14 @@ func (foldersStep) Name() string { return "folders" }
 // folders is the host layout with its permissions.
 func (d *Deploy) folders() []dir {
 	p, app, appGroup, web := d.Paths, d.Settings.App.User, d.Settings.App.Group, d.Settings.Web.Group
+	// The web server passes through to the static files and the uploads,
+	// the unpacking user to the release it unpacks.
 	traverse := []string{"group:" + web + ":--x"}
+	unpacking := []string{"group:" + web + ":--x", "user:" + unpackUser + ":--x"}
 	return []dir{
 		{Path: d.Settings.Root, Owner: "root", Group: "root", Mode: 0o755, KeepExisting: true},
-		{Path: p.Base, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse},
-		{Path: p.Releases, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse,
+		{Path: p.Base, Owner: "root", Group: appGroup, Mode: 0o750, Named: unpacking},
+		{Path: p.Releases, Owner: "root", Group: appGroup, Mode: 0o750, Named: unpacking,
 			Default: []string{"user::rwx", "group::r-x", "group:" + appGroup + ":r-x", "group:" + web + ":--x", "mask::r-x", "other::---"}},
 		{Path: p.Shared, Owner: "root", Group: appGroup, Mode: 0o750, Named: traverse},
 		{Path: p.Media, Owner: app, Group: appGroup, Mode: fs.ModeSetgid | 0o770, Named: []string{"group:" + web + ":r-x"},

@@ -225,34 +225,150 @@ func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 }
 
 // unpackStep unpacks the tarball into src/, then each archive the site
-// unpacks from it. Every entry was checked on this machine first.
+// unpacks from it. Every entry was checked on this machine first; the
+// host does not rely on that. The unpacking user (unpackUser) owns
+// nothing but the empty src/ and a scratch folder, and unpacks each
+// archive alone into an empty folder, so that no link it holds is there
+// to follow yet (GNU tar and unzip make their own links last); an
+// archive's content is then moved into its folder entry by entry, never
+// through a link, and once all is unpacked root checks that every link
+// of src/ leads inside it, that no file has a hard link outside, and only
+// then takes the files over. No setuid or setgid bit survives.
 type unpackStep struct{}
 
 func (unpackStep) Name() string { return "unpack" }
 
+// unpackUser is the system user that unpacks releases.
+const unpackUser = "djship-unpack"
+
 func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
-	flag := map[bool]string{true: "-z"}[strings.HasSuffix(tarball, ".tar.gz")]
+	var flag string
 	switch {
+	case strings.HasSuffix(tarball, ".tar.gz"), strings.HasSuffix(tarball, ".tgz"):
+		flag = "-z"
 	case strings.HasSuffix(tarball, ".tar.bz2"):
 		flag = "-j"
 	case strings.HasSuffix(tarball, ".tar.zst"):
 		flag = "--zstd"
+	case strings.HasSuffix(tarball, ".tar.xz"):
+		flag = "-J"
+	default:
+		return false, fmt.Errorf("%s: unknown archive format; use .tar.gz, .tar.bz2 or .tar.zst", d.Tarball.Name())
 	}
-	script := remote.Sh("tar", flag, "-x", "--no-same-owner", "--no-same-permissions", "-f", tarball, "-C", path.Join(d.releaseDir(), "src"))
+	args := []string{"sh", "-c", unpackScript, "unpack", d.releaseDir(), tarball, flag, unpackUser,
+		path.Clean(d.Settings.Django.SourceFolder), deflateScript, checkScript}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
-		archive := path.Join(d.srcDir(), a.Archive)
-		into := path.Join(d.srcDir(), a.Into)
-		script += " && " + remote.Sh("mkdir", "-p", "--", into)
-		if strings.HasSuffix(a.Archive, ".zip") {
-			script += " && " + remote.Sh("unzip", "-q", "-o", archive, "-d", into)
-		} else {
-			script += " && " + remote.Sh("tar", "-x", "--no-same-owner", "-f", archive, "-C", into)
-		}
+		args = append(args, a.Archive, a.Into)
 	}
-	_, err := d.run(ctx, script)
+	_, err := d.run(ctx, remote.Sh(args...))
 	return true, err
 }
+
+// unpackScript runs as root. Arguments: release tarball tar-flag user
+// source-folder deflate-script check-script, then archive and into for
+// each archive to unpack.
+const unpackScript = `set -eu
+r=$1 tarball=$2 flag=$3 user=$4 folder=$5 deflate=$6 check=$7
+shift 7
+if ! id -u "$user" >/dev/null 2>&1; then
+  echo "the user $user, who unpacks releases, is missing: run mage provision for this environment first" >&2
+  exit 1
+fi
+stage=$r/.unpack
+rm -rf -- "$r/src" "$stage" "$r/.check"
+mkdir -- "$r/src" "$stage"
+chown -- "$user:" "$r/src" "$stage"
+chmod 0700 "$stage"
+trap 'rm -rf -- "$stage" "$r/.check"; setfacl -x "u:$user" -- "$r" 2>/dev/null || true' EXIT
+setfacl -m "u:$user:--x" -- "$r"
+src=$(realpath -e -- "$r/src")
+as() { runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+as tar "$flag" -x --no-same-owner --no-same-permissions -f - -C "$src" < "$tarball"
+sh -c "$check" check "$src" "$r/.check"
+while [ $# -ge 2 ]; do
+  as sh -c "$deflate" deflate "$src" "$stage" "$src/$folder/$1" "$src/$folder/$2" "$1"
+  shift 2
+  sh -c "$check" check "$src" "$r/.check"
+done
+chmod -R ug-s -- "$src"
+chown -R -h root:root -- "$src"`
+
+// deflateScript runs as the unpacking user: one archive into an empty
+// folder, then its content moved into the folder it is unpacked to.
+// Arguments: src stage archive into name.
+const deflateScript = `set -eu
+src=$1 stage=$2 archive=$3 into=$4 name=$5
+dest=$(realpath -m -- "$into")
+case $dest in
+  "$src"|"$src"/*) ;;
+  *) echo "$name: its folder leads out of the release, to $dest" >&2; exit 1 ;;
+esac
+cur=$src
+set -f
+IFS=/
+for c in ${dest#"$src"}; do
+  [ -n "$c" ] || continue
+  cur=$cur/$c
+  if [ -L "$cur" ]; then echo "$name: $cur is a link" >&2; exit 1; fi
+  [ -d "$cur" ] || mkdir -- "$cur"
+done
+unset IFS
+set +f
+w=$(mktemp -d "$stage/archive.XXXXXX")
+case $archive in
+  *.zip) unzip -q "$archive" -d "$w" ;;
+  *) tar -x --no-same-owner --no-same-permissions -f "$archive" -C "$w" ;;
+esac
+cd "$w"
+# find lists a folder before what it holds, so each name's folders are
+# checked (or made) before it is moved; after one refusal no later batch
+# moves anything.
+find . -mindepth 1 -exec sh -c '
+  dest=$1 mark=$2 name=$3
+  shift 3
+  [ ! -e "$mark" ] || exit 1
+  for p; do
+    d=$dest/${p#./}
+    if [ -d "$p" ] && [ ! -L "$p" ]; then
+      if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then
+        : > "$mark"; echo "$name: ${p#./} would go through $d, which is not a folder" >&2; exit 1
+      fi
+      [ -d "$d" ] || mkdir -- "$d"
+    else
+      if [ -L "$d" ] || [ -d "$d" ] || { [ -L "$p" ] && [ -e "$d" ]; }; then
+        : > "$mark"; echo "$name: ${p#./} would replace $d" >&2; exit 1
+      fi
+      mv -f -T -- "$p" "$d"
+    fi
+  done' merge "$dest" "$w.refused" "$name" {} +
+cd /
+rm -rf -- "$w"`
+
+// checkScript runs as root, reading only: every link of src leads inside
+// it (resolved by realpath as the kernel would, missing parts taken as
+// folders), every hard link's names are all inside, nothing is special.
+// Arguments: src scratch-file.
+const checkScript = `set -eu
+src=$1 tmp=$2
+find "$src" -type l -exec sh -c '
+  src=$1 tmp=$2
+  shift 2
+  realpath -m -z --relative-base="$src" -- "$@" > "$tmp"
+  if grep -qz "^/" "$tmp"; then
+    echo "a link of the release leads out of it, to $(grep -z "^/" "$tmp" | tr "\0" "\n" | head -n 1): refused" >&2
+    exit 1
+  fi' check "$src" "$tmp" {} +
+outside=$(find "$src" -type f -links +1 -printf '%i %n\n' | sort | uniq -c | awk '$1 != $3 { print $2 }' | head -n 1)
+if [ -n "$outside" ]; then
+  echo "a file of the release has hard links outside it (inode $outside): refused" >&2
+  exit 1
+fi
+special=$(find "$src" ! -type f ! -type d ! -type l -print -quit)
+if [ -n "$special" ]; then
+  echo "$special is a special file: refused" >&2
+  exit 1
+fi`
 
 // venvStep builds the virtualenv, or reuses the previous release's when
 // the dependency set is the same.
@@ -433,7 +549,8 @@ func (collectstaticStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 }
 
 // permissionsStep hands the release to root, readable by the application's
-// group; the web server's group reads static/ only.
+// group; the web server's group reads static/ only. No setuid or setgid
+// bit is left. chown -h, chmod -R and setfacl -P never follow a link.
 type permissionsStep struct{}
 
 func (permissionsStep) Name() string { return "permissions" }
@@ -443,9 +560,9 @@ func (permissionsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	script := `set -e
 r=$1 group=$2 web=$3
 chown -R -h root:"$group" "$r"
-chmod -R u+rwX,g+rX,g-w,o-rwx "$r"
-setfacl -R -m "g:$web:rX" "$r/static"
-setfacl -R -d -m "g:$web:rX" "$r/static"
+chmod -R u+rwX,g+rX,g-w,o-rwx,ug-s "$r"
+setfacl -R -P -m "g:$web:rX" "$r/static"
+setfacl -R -P -d -m "g:$web:rX" "$r/static"
 chmod 0750 "$r"`
 	_, err := d.run(ctx, remote.Sh("sh", "-c", script, "permissions", r, s.App.Group, s.Web.Group))
 	return true, err

@@ -1,0 +1,193 @@
+package targets
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// unpackSite is a site on this machine with its app user, the unpacking
+// user and its folders provisioned, nothing else; and a folder outside
+// it, with a root-only folder standing for /etc/cron.d and a
+// world-writable one standing for /tmp.
+func unpackSite(t *testing.T, name string) (*Deploy, string) {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.Command(t, "setfacl", "acl")
+	testenv.Command(t, "unzip", "unzip")
+	testenv.Command(t, "runuser", "util-linux")
+	root := "/srv/djship-test-" + name
+	outside := root + "-outside"
+	for _, p := range []string{root, outside} {
+		os.RemoveAll(p)
+	}
+	os.MkdirAll(filepath.Join(outside, "cron.d"), 0o755)
+	os.MkdirAll(filepath.Join(outside, "tmp"), 0o755)
+	os.Chmod(filepath.Join(outside, "tmp"), 0o1777)
+	os.WriteFile(filepath.Join(outside, "tmp", "victim"), []byte("untouched\n"), 0o666)
+	os.Chmod(filepath.Join(outside, "tmp", "victim"), 0o666)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`project: %s
+url: %s.test
+root: %s
+source: {path: src}
+django: {source_folder: ., settings_folder: exampleproject, settings_module: exampleproject.settings}
+environments:
+  test: {connection: local}
+`, name, name, root)
+	p := filepath.Join(dir, "site.yaml")
+	os.WriteFile(p, []byte(yaml), 0o644)
+	site, err := sites.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		removeSite(site)
+		os.RemoveAll(outside)
+	})
+	env := site.Environments["test"]
+	out := remote.NewOutput(io.Discard, &remote.Redactor{})
+	d := NewDeploy(site, env, env.Hosts[0].Settings, remote.NewLocal(out), out)
+	if _, err := RunSteps(context.Background(), d, []Step{factsStep{}, appUserStep{}, foldersStep{}}); err != nil {
+		t.Fatal(err)
+	}
+	return d, outside
+}
+
+// unpack runs the release folder and unpack steps for a tarball on d's
+// host, as the upgrade does after the upload, without the inspection.
+func unpack(t *testing.T, d *Deploy, release, tarball string, archives []sites.Deflate) error {
+	t.Helper()
+	d.Release, d.Tarball = release, &Tarball{Path: tarball}
+	d.Settings.Django.ArchivesToDeflate = archives
+	if _, err := (uploadStep{}).Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (releaseDirStep{}).Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (unpackStep{}).Run(context.Background(), d)
+	return err
+}
+
+// TestShipUnpackCannotWriteOutside unpacks hostile tarballs on this
+// machine, calling the unpack step directly as if the inspection had let
+// them through: whatever they hold, nothing outside the release changes.
+func TestShipUnpackCannotWriteOutside(t *testing.T) {
+	d, outside := unpackSite(t, "unpack1")
+	// From src/ of a release, this many ../ reach /.
+	src := path.Join(d.Paths.Releases, "hostile0", "src")
+	toRoot := strings.Count(src, "/")
+	up := func(extra int) string { return strings.Repeat("../", toRoot+extra) + strings.TrimPrefix(outside, "/") }
+	job := []testEntry{entryFile("job", "* * * * * root touch /tmp/owned\n")}
+	cases := []struct {
+		name     string
+		entries  []testEntry
+		inner    map[string][]testEntry
+		archives []sites.Deflate
+	}{
+		{"the chain, and a tar unpacked into it", append(chain("", toRoot, strings.TrimPrefix(outside, "/")+"/cron.d"), entryFile("evil.tar", "")),
+			map[string][]testEntry{"evil.tar": job}, []sites.Deflate{{Archive: "evil.tar", Into: "out"}}},
+		{"the chain, and a zip unpacked below it", chain("", toRoot, strings.TrimPrefix(outside, "/")),
+			map[string][]testEntry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "out/cron.d"}}},
+		{"an absolute link, and a zip into it", []testEntry{entryLink("abs", outside+"/tmp")},
+			map[string][]testEntry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "abs"}}},
+		{"a link of the tarball in the way of an archive's entry", []testEntry{entryLink("sub", up(0)+"/tmp")},
+			map[string][]testEntry{"evil.tar": {entryFile("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
+		{"a link of the tarball in the way of a zip's folder", []testEntry{entryDir("static/"), entryLink("static/sub", up(1)+"/cron.d")},
+			map[string][]testEntry{"evil.zip": {entryDir("sub/"), entryFile("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "static"}}},
+		{"a tar with its own link out", nil,
+			map[string][]testEntry{"evil.tar": {entryLink("l", up(0)+"/tmp"), entryFile("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
+		{"a zip with its own link out", nil,
+			map[string][]testEntry{"evil.zip": {entryLink("l", up(0)+"/tmp"), entryFile("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "."}}},
+		{"the tarball writes through its own link", []testEntry{entryLink("l", up(0)+"/cron.d"), entryFile("l/job", "owned")}, nil, nil},
+		{"hard links to a file outside", []testEntry{entryHardlink("h1", outside+"/tmp/victim"), entryHardlink("h2", up(0)+"/tmp/victim")}, nil, nil},
+		{"a zip link made on VMS, and a tar into it", nil,
+			map[string][]testEntry{"a.zip": {{name: "vms", typ: tar.TypeSymlink, target: up(0) + "/tmp", maker: 2}}, "b.tar": job},
+			[]sites.Deflate{{Archive: "a.zip", Into: "."}, {Archive: "b.tar", Into: "vms"}}},
+		{"a zip entry renamed by its Unicode field to go through a link", []testEntry{entryLink("sub", up(0)+"/tmp")},
+			map[string][]testEntry{"evil.zip": {{name: "safe.css", typ: tar.TypeReg, body: "owned", extra: unicodePath("safe.css", "sub/job")}}},
+			[]sites.Deflate{{Archive: "evil.zip", Into: "."}}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("hostile%d", i)
+			entries := append([]testEntry{entryFile("manage.py", "")}, c.entries...)
+			for name, inner := range c.inner {
+				data := archiveData(t, name, inner)
+				entries = append(entries, entryFile(name, string(data)))
+			}
+			tarball := writeRelease(t, t.TempDir(), d.Settings.Project, entries)
+			release := filepath.Join(d.Paths.Releases, name)
+			before := snapshot(t, outside) + snapshot(t, d.Paths.Base, release, d.Paths.Versions)
+			err := unpack(t, d, name, tarball, c.archives)
+			t.Logf("unpack: %v", err)
+			if after := snapshot(t, outside) + snapshot(t, d.Paths.Base, release, d.Paths.Versions); after != before {
+				t.Errorf("unpacking changed what is outside the release:\n%s\n->\n%s", before, after)
+			}
+			if err == nil {
+				t.Errorf("the hostile tarball unpacked without an error")
+			}
+		})
+	}
+
+	t.Run("a tarball that stays inside", func(t *testing.T) {
+		zip := zipData(t, []testEntry{entryDir("vendor/"), entryFile("vendor/x.css", "body {}"), entryLink("vendor/y.css", "x.css")})
+		tarball := writeRelease(t, t.TempDir(), d.Settings.Project, []testEntry{entryFile("manage.py", ""), entryDir("notes/static/"),
+			entryLink("static", "notes/static"), entryFile("notes/static/old.css", ""), entryFile("vendor.zip", string(zip))})
+		if err := unpack(t, d, "fine", tarball, []sites.Deflate{{Archive: "vendor.zip", Into: "static"}}); err != nil {
+			t.Fatal(err)
+		}
+		src := filepath.Join(d.Paths.Releases, "fine", "src")
+		if b, err := os.ReadFile(filepath.Join(src, "notes", "static", "vendor", "x.css")); err != nil || string(b) != "body {}" {
+			t.Errorf("the zip's file: %q %v", b, err)
+		}
+		if l, err := os.Readlink(filepath.Join(src, "notes", "static", "vendor", "y.css")); err != nil || l != "x.css" {
+			t.Errorf("the zip's link: %q %v", l, err)
+		}
+		if owners := sh(t, `find "$1" ! -user root -o ! -group root | head -n 3`, src); owners != "" {
+			t.Errorf("files not root's after unpacking:\n%s", owners)
+		}
+		if leftovers := sh(t, `ls -A "$1"`, filepath.Join(d.Paths.Releases, "fine")); leftovers != ".djship-state\nsrc" {
+			t.Errorf("the release folder holds %q, want .djship-state and src", leftovers)
+		}
+		if acl := sh(t, `getfacl -cp "$1" | grep "$2" || true`, filepath.Join(d.Paths.Releases, "fine"), unpackUser); acl != "" {
+			t.Errorf("the unpacking user can still enter the release: %s", acl)
+		}
+	})
+}
+
+// TestShipUnpackDropsSetuid: an archive unpacked into the release keeps
+// no setuid or setgid bit, and the permissions step strips any.
+func TestShipUnpackDropsSetuid(t *testing.T) {
+	d, _ := unpackSite(t, "unpack2")
+	suid := []testEntry{{name: "su", typ: tar.TypeReg, body: "#!/bin/sh\nid\n", mode: 0o4755}, {name: "sg", typ: tar.TypeReg, body: "x", mode: 0o2755}, {name: "sgdir/", typ: tar.TypeDir, mode: 0o2775}}
+	tarball := writeRelease(t, t.TempDir(), d.Settings.Project, []testEntry{entryFile("manage.py", ""), {name: "top-su", typ: tar.TypeReg, body: "x", mode: 0o4755},
+		entryFile("inner.tar", string(tarData(t, suid))), entryFile("inner.zip", string(zipData(t, suid)))})
+	err := unpack(t, d, "suid", tarball, []sites.Deflate{{Archive: "inner.tar", Into: "t"}, {Archive: "inner.zip", Into: "z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := filepath.Join(d.Paths.Releases, "suid")
+	if found := sh(t, `find "$1" -perm /6000 -printf '%m %P\n'`, r); found != "" {
+		t.Errorf("setuid or setgid after unpacking:\n%s", found)
+	}
+	// The permissions step strips what anything later may have set.
+	sh(t, `mkdir -p "$1/static" && chmod 4755 "$1/src/t/su" && chmod 2755 "$1/src/t/sgdir"`, r)
+	if _, err := (permissionsStep{}).Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if found := sh(t, `find "$1" -perm /6000 -printf '%m %P\n'`, r); found != "" {
+		t.Errorf("setuid or setgid after the permissions step:\n%s", found)
+	}
+}
