@@ -94,7 +94,7 @@ func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings
 	}
 }
 
-// Paths are the places of the host layout (DESIGN.md, "Host layout").
+// Paths are the places of the host layout (README, "Host layout").
 type Paths struct {
 	Base, Releases, Current, Shared, Media, Logs, DB, Snapshots, Versions string
 	SecretPy, SecretEnv, Lock, Log, ReloadFile                            string

@@ -16,7 +16,7 @@ import (
 	"github.com/djship/djship/remote"
 )
 
-// UpgradeSteps is the upgrade sequence of DESIGN.md that each host runs
+// UpgradeSteps is the upgrade sequence of the README that each host runs
 // once Upgrade holds the lock on every host and has named the release:
 // steps up to "permissions" change nothing a visitor sees; "switch" makes
 // the release live; a failure after it switches back.
