@@ -397,6 +397,9 @@ func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if strings.Contains(string(res.Stdout), "reused") {
 		d.note("virtualenv reused from the previous release: the dependencies did not change")
 	}
+	if _, err := d.run(ctx, remote.Sh(path.Join(venv, "bin", "python"), "-c", "import django")); err != nil {
+		return true, fmt.Errorf("the virtualenv cannot import Django, so migrate could not run: add Django to django.dependencies (pip), or install Debian's with packages: [python3-django] and django.system_site_packages: true (%w)", err)
+	}
 	return true, nil
 }
 

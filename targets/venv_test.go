@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
 )
 
 // TestVenvReuseRewritesPathsLiterally copies a virtualenv the way the
@@ -52,5 +56,31 @@ func TestVenvReuseRewritesPathsLiterally(t *testing.T) {
 				t.Errorf("python link = %q", link)
 			}
 		})
+	}
+}
+
+// TestVenvWithoutDjangoSaysHowToFix builds a virtualenv that cannot
+// import Django: the step fails at once and names both fixes, instead of
+// a traceback inside migrate.
+func TestVenvWithoutDjangoSaysHowToFix(t *testing.T) {
+	testenv.NeedRoot(t)
+	python := testenv.Command(t, "/usr/bin/python3", "python3-venv")
+	base := t.TempDir()
+	site := &sites.Site{Name: "shop", Root: base}
+	settings := sites.Settings{Project: "shop", Root: base, Python: python}
+	env := &sites.Environment{Name: "test", Settings: settings}
+	d := NewDeploy(site, env, settings, remote.NewLocal(nil), remote.NewOutput(io.Discard, nil))
+	d.Release = "r1"
+	if err := os.MkdirAll(d.srcDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := venvStep{}.Run(context.Background(), d)
+	if err == nil {
+		t.Fatal("a virtualenv without Django passed")
+	}
+	for _, want := range []string{"cannot import Django", "django.dependencies", "packages: [python3-django]", "system_site_packages: true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
 	}
 }
