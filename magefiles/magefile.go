@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/internal/testreport"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
 	"github.com/djship/djship/targets"
@@ -383,12 +384,32 @@ func Test() error {
 	if files := strings.TrimSpace(string(out)); files != "" {
 		return fmt.Errorf("these files need gofmt -w:\n%s", files)
 	}
-	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
-		cmd := exec.Command("go", args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
-		}
+	vet := exec.Command("go", "vet", "./...")
+	vet.Stdout, vet.Stderr = os.Stdout, os.Stderr
+	if err := vet.Run(); err != nil {
+		return fmt.Errorf("go vet: %w", err)
 	}
+	test := exec.Command("go", "test", "-count=1", "-json", "./...")
+	test.Stderr = os.Stderr
+	events, err := test.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := test.Start(); err != nil {
+		return fmt.Errorf("go test: %w", err)
+	}
+	summary, readErr := testreport.Filter(events, os.Stdout)
+	err = test.Wait()
+	if summary.Skipped > 0 {
+		fmt.Printf("\n%d TESTS WERE SKIPPED: they need root and Debian's services (nginx, Apache, uWSGI, gunicorn, PostgreSQL, OpenSSH, Django).\n", summary.Skipped)
+		fmt.Println("Run every one of them as root, with the packages installed first: bash .ci/run")
+	}
+	if err != nil {
+		return fmt.Errorf("go test: %w", err)
+	}
+	if readErr != nil {
+		return fmt.Errorf("go test: reading its report: %w", readErr)
+	}
+	fmt.Printf("%d tests passed, %d skipped\n", summary.Passed, summary.Skipped)
 	return nil
 }

@@ -1,0 +1,78 @@
+// Package testreport reads the event stream of `go test -json` and
+// prints what a plain `go test` would (the output of failing tests, one
+// line per package), while counting what it ran: so that the test
+// command can end with a loud line when tests were skipped.
+package testreport
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// event is one line of `go test -json` (cmd/test2json).
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Output  string
+}
+
+// Summary counts the tests of a run; subtests count on their own.
+type Summary struct {
+	Passed, Failed, Skipped int
+	// SkippedTests are the skipped tests as package.TestName, sorted.
+	SkippedTests []string
+}
+
+// Filter copies the run's report from r to w as plain go test prints
+// it, and returns what ran. A line that is not an event (go's own
+// messages) is copied as it is.
+func Filter(r io.Reader, w io.Writer) (Summary, error) {
+	var s Summary
+	pending := map[string][]string{} // output of running tests, by package and name
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var e event
+		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &e) != nil {
+			fmt.Fprintf(w, "%s\n", line)
+			continue
+		}
+		key := e.Package + " " + e.Test
+		switch {
+		case e.Action == "build-output":
+			io.WriteString(w, e.Output)
+		case e.Test == "" && e.Action == "output":
+			// Package lines: ok, FAIL, "no test files", build errors; the
+			// bare PASS that -json adds is not printed by plain go test.
+			if strings.TrimSpace(e.Output) != "PASS" {
+				io.WriteString(w, e.Output)
+			}
+		case e.Test == "":
+		case e.Action == "output":
+			// === RUN, PAUSE and CONT are the verbose mode's; plain go
+			// test does not print them.
+			if !strings.HasPrefix(e.Output, "=== ") {
+				pending[key] = append(pending[key], e.Output)
+			}
+		case e.Action == "fail":
+			s.Failed++
+			io.WriteString(w, strings.Join(pending[key], ""))
+			delete(pending, key)
+		case e.Action == "pass":
+			s.Passed++
+			delete(pending, key)
+		case e.Action == "skip":
+			s.Skipped++
+			s.SkippedTests = append(s.SkippedTests, e.Package+"."+e.Test)
+			delete(pending, key)
+		}
+	}
+	sort.Strings(s.SkippedTests)
+	return s, sc.Err()
+}

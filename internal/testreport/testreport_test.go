@@ -1,0 +1,64 @@
+package testreport
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFilterReadsARealRun runs go test -json on a small module with a
+// passing, a failing, a skipped and a subtest-skipping test, and checks
+// the plain report and the counts.
+func TestFilterReadsARealRun(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/m\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m_test.go"), []byte(`package m
+
+import "testing"
+
+func TestPasses(t *testing.T) { t.Log("quiet when it passes") }
+func TestFails(t *testing.T)  { t.Error("this one fails loudly") }
+func TestSkips(t *testing.T)  { t.Skip("needs root") }
+func TestSome(t *testing.T) {
+	t.Run("runs", func(t *testing.T) {})
+	t.Run("skips", func(t *testing.T) { t.Skip("needs nginx") })
+}
+`), 0o644)
+	cmd := exec.Command("go", "test", "-count=1", "-json", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
+	out, _ := cmd.Output() // the run fails: one test fails
+	var plain bytes.Buffer
+	s, err := Filter(bytes.NewReader(out), &plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := plain.String()
+	for _, want := range []string{"--- FAIL: TestFails", "this one fails loudly", "FAIL\texample.com/m"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"quiet when it passes", "=== RUN", "needs root"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("report shows %q:\n%s", unwanted, got)
+		}
+	}
+	if s.Failed != 1 || s.Skipped != 2 || s.Passed != 3 {
+		t.Errorf("summary = %+v, want 3 passed (TestPasses, TestSome, TestSome/runs), 1 failed, 2 skipped", s)
+	}
+	if strings.Join(s.SkippedTests, ",") != "example.com/m.TestSkips,example.com/m.TestSome/skips" {
+		t.Errorf("skipped = %v", s.SkippedTests)
+	}
+}
+
+func TestFilterCopiesOtherLines(t *testing.T) {
+	var out bytes.Buffer
+	s, err := Filter(strings.NewReader("go: downloading x\n{\"Action\":\"output\",\"Package\":\"p\",\"Output\":\"ok  \\tp\\t0.1s\\n\"}\n"), &out)
+	if err != nil || out.String() != "go: downloading x\nok  \tp\t0.1s\n" || s.Passed+s.Failed+s.Skipped != 0 {
+		t.Errorf("got %q, %+v, %v", out.String(), s, err)
+	}
+}
