@@ -21,7 +21,7 @@ import (
 	"github.com/magefile/mage/mg"
 )
 
-// Ship packages the release, prepares the hosts and upgrades them: release, then provision, then upgrade.
+// Ship packages the release, prepares the hosts and upgrades them: release, then provision and upgrade over one connection per host.
 type Ship mg.Namespace
 
 // Production ships to production: release, provision:production, upgrade:production.
@@ -34,8 +34,17 @@ func (Ship) Staging(ctx context.Context) error { return ship(ctx, "staging") }
 func (Ship) Env(ctx context.Context, name string) error { return ship(ctx, name) }
 
 func ship(ctx context.Context, env string) error {
-	mg.SerialCtxDeps(ctx, Release, mg.F(provision, env), mg.F(upgrade, env))
-	return nil
+	mg.CtxDeps(ctx, Release)
+	tarball, err := targets.LatestTarball("dist")
+	if err != nil {
+		return err
+	}
+	site, opts, err := load(env, true)
+	if err != nil {
+		return err
+	}
+	_, err = targets.Ship(ctx, site, env, tarball, opts)
+	return err
 }
 
 // Upgrade ships the tarball mage release wrote last to the hosts: the upgrade sequence, with rollback on failure.

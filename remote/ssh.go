@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -68,7 +69,12 @@ type SSH struct {
 	mu       sync.Mutex
 	sftp     *sftp.Client
 	stageDir string
+	sessions atomic.Int64
 }
+
+// Sessions counts the sessions opened on the connection so far: one per
+// command, and one for the SFTP subsystem once a file was uploaded.
+func (h *SSH) Sessions() int { return int(h.sessions.Load()) }
 
 // DialSSH connects to a host, checking its key against known_hosts.
 func DialSSH(ctx context.Context, opts SSHOptions) (*SSH, error) {
@@ -218,6 +224,7 @@ func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
+	h.sessions.Add(1)
 	sess, err := h.client.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("%s: new session: %w (%w)", h.name, err, ErrConnectionLost)
@@ -278,6 +285,7 @@ func (h *SSH) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sftp == nil {
+		h.sessions.Add(1)
 		c, err := h.client.NewSftp()
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: sftp: %w", h.name, err)

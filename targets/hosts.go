@@ -27,6 +27,58 @@ type Options struct {
 	Parallel int
 	// LockWait is how long to wait for another run's deploy lock.
 	LockWait time.Duration
+	// Connections, when set, keeps the hosts' connections open for the
+	// next target of the same run (Ship: provision, then upgrade, over one
+	// connection per host); its owner closes them.
+	Connections *Connections
+}
+
+// Connections are the open connections of one run, by environment, with
+// the output they print to.
+type Connections struct {
+	out   *remote.Output
+	hosts map[string][]remote.Host
+}
+
+// Close closes every connection.
+func (c *Connections) Close() {
+	for _, hosts := range c.hosts {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}
+	c.hosts = nil
+}
+
+// Sessions counts the SSH sessions opened on the connections so far (one
+// per command, one per SFTP subsystem); local hosts open none.
+func (c *Connections) Sessions() int {
+	n := 0
+	for _, hosts := range c.hosts {
+		for _, h := range hosts {
+			if s, ok := h.(interface{ Sessions() int }); ok {
+				n += s.Sessions()
+			}
+		}
+	}
+	return n
+}
+
+// connect returns the environment's connections, opened by an earlier
+// target of the run or now.
+func (c *Connections) connect(ctx context.Context, site *sites.Site, env *sites.Environment, opts ConnectOptions) ([]remote.Host, *remote.Output, error) {
+	if hosts, ok := c.hosts[env.Name]; ok {
+		return hosts, c.out, nil
+	}
+	hosts, err := Connect(ctx, site, env, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.hosts == nil {
+		c.hosts = map[string][]remote.Host{}
+	}
+	c.hosts[env.Name], c.out = hosts, opts.Output
+	return hosts, opts.Output, nil
 }
 
 // hostWork is what one target does on one host.
@@ -57,15 +109,15 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 		}
 	}
 	out := remote.NewOutput(opts.Out, redactor)
-	hosts, err := Connect(ctx, site, env, ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out})
+	conns := opts.Connections
+	if conns == nil {
+		conns = &Connections{}
+		defer conns.Close()
+	}
+	hosts, out, err := conns.connect(ctx, site, env, ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, h := range hosts {
-			h.Close()
-		}
-	}()
 	deploys := make([]*Deploy, len(hosts))
 	index := map[remote.Host]int{}
 	for i, h := range hosts {

@@ -130,31 +130,101 @@ func TestZeroDowntime(t *testing.T) {
 	}
 }
 
-// TestHealthCheckRollsBack ships a release whose WSGI module cannot be
-// imported: the health check fails, the old revision is served again and
-// the error says why.
-func TestHealthCheckRollsBack(t *testing.T) {
+// TestBrokenReleaseServesNoRequest ships, under load, a release whose
+// WSGI module cannot be imported: its uWSGI instance fails beside the
+// live one, nothing switches, no visitor gets an error, and the error
+// carries the traceback.
+func TestBrokenReleaseServesNoRequest(t *testing.T) {
 	site, src := liveExample(t, 24)
 	wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
 	good, _ := os.ReadFile(wsgi)
 	os.WriteFile(wsgi, append([]byte("raise ImportError('the new release cannot start')\n"), good...), 0o644)
+	l := startLoad(site, 4)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
 	_, _, out, err := shipRevision(t, site, "broken")
+	took := time.Since(start)
+	time.Sleep(500 * time.Millisecond)
+	total, failed, bad, first := l.finish()
 	os.WriteFile(wsgi, good, 0o644)
 	if err == nil {
 		t.Fatal("a release that cannot start shipped")
 	}
-	for _, want := range []string{`step "health check"`, "status 50", "ImportError: the new release cannot start"} {
+	t.Logf("%d requests during the broken ship (%v): %d failed, %d non-2xx", total, took.Round(time.Millisecond), failed, bad)
+	if total < 20 || failed != 0 || bad != 0 {
+		t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	}
+	for _, want := range []string{`step "start new workers"`, "ImportError: the new release cannot start", "the live release keeps serving"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
 	}
-	if !strings.Contains(out, "switching back to v1") || !strings.Contains(out, "v1 is live again and answers") {
-		t.Errorf("no word of the automatic rollback:\n%s", out)
+	if strings.Contains(out, "switching back") {
+		t.Errorf("the broken release was switched to:\n%s", out)
 	}
 	page(t, site, "v1")
 	if state := releasesOnHost(t, site)["broken"]; state != "failed" {
 		t.Errorf("the broken release is %q", state)
 	}
+	// Only the live instance runs.
+	if n := strings.Count(sh(t, `ls /etc/uwsgi/apps-enabled/ | grep -c "^$1[.][ab][.]ini$" || true`, site.Settings.Project), "1"); n != 1 {
+		t.Errorf("%s has %d enabled uWSGI instances, want 1", site.Settings.Project, n)
+	}
+}
+
+// failAfterSwitch is a health check that always fails: what the
+// recovery after the switch meets when the site does not answer.
+type failAfterSwitch struct{}
+
+func (failAfterSwitch) Name() string { return "health check" }
+
+func (failAfterSwitch) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return false, fmt.Errorf("health check failed on purpose")
+}
+
+// TestHealthCheckRollsBack fails an upgrade after the switch, under load:
+// current and app.sock go back to the old release, whose instance never
+// stopped, the new instance stops, and no visitor gets an error.
+func TestHealthCheckRollsBack(t *testing.T) {
+	site, _ := liveExample(t, 25)
+	before := masterPID(t, site)
+	upgradeSequence = func() []Step {
+		steps := UpgradeSteps()
+		for i, s := range steps {
+			if s.Name() == "health check" {
+				steps[i] = failAfterSwitch{}
+			}
+		}
+		return steps
+	}
+	t.Cleanup(func() { upgradeSequence = UpgradeSteps })
+	l := startLoad(site, 4)
+	time.Sleep(500 * time.Millisecond)
+	_, _, out, err := shipRevision(t, site, "v2")
+	time.Sleep(500 * time.Millisecond)
+	total, failed, bad, first := l.finish()
+	if err == nil || !strings.Contains(err.Error(), "health check failed on purpose") {
+		t.Fatalf("the upgrade did not fail at the health check: %v", err)
+	}
+	if !strings.Contains(out, "switching back to v1") || !strings.Contains(out, "v1 is live again and answers") {
+		t.Errorf("no word of the automatic rollback:\n%s", out)
+	}
+	page(t, site, "v1")
+	if after := masterPID(t, site); after != before {
+		t.Errorf("the old instance was replaced (master %s, now %s): switching back should only move the link", before, after)
+	}
+	if total < 20 || failed != 0 || bad != 0 {
+		t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	}
+	if state := releasesOnHost(t, site)["v2"]; state != "failed" {
+		t.Errorf("the release that failed is %q", state)
+	}
+}
+
+// masterPID is the uWSGI master that app.sock leads to.
+func masterPID(t *testing.T, site *sites.Site) string {
+	_, app := masterPIDs(t, site)
+	return app
 }
 
 func TestLocks(t *testing.T) {

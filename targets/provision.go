@@ -39,18 +39,25 @@ type factsStep struct{}
 func (factsStep) Name() string { return "facts" }
 
 func (factsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d /run/systemd/system ]; then echo systemd; else echo sysv; fi
-if [ -x "$1/venv/bin/python" ]; then echo live; else echo none; fi
-readlink -- "$1" || true`, "facts", d.Paths.Current))
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
+if [ -x "$1/venv/bin/python" ]; then echo live=yes; fi
+echo "current=$(readlink -- "$1")"
+echo "socket=$(readlink -- "$2")"`, "facts", d.Paths.Current, d.Paths.AppSocket))
 	if err != nil {
 		return false, err
 	}
-	lines := strings.Split(out, "\n")
-	d.init = lines[0]
-	d.live = len(lines) > 1 && lines[1] == "live"
-	if d.live && len(lines) > 2 {
-		d.previous = path.Base(lines[2])
+	facts := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			facts[k] = v
+		}
 	}
+	d.init = facts["init"]
+	d.live = facts["live"] == "yes"
+	if d.live && facts["current"] != "" {
+		d.previous = path.Base(facts["current"])
+	}
+	d.slot = d.slotOfSocket(facts["socket"])
 	return false, nil
 }
 
@@ -65,7 +72,8 @@ func (d *Deploy) packages() []string {
 	pkgs := []string{"python3-venv", "acl", "unzip", "openssl", "curl"}
 	pkgs = append(pkgs, s.Webserver)
 	if s.AppServer == "uwsgi" {
-		pkgs = append(pkgs, "uwsgi", "uwsgi-plugin-python3")
+		// ss (iproute2) tells when an instance has no request left.
+		pkgs = append(pkgs, "uwsgi", "uwsgi-plugin-python3", "iproute2")
 	} else {
 		pkgs = append(pkgs, "gunicorn")
 	}
@@ -209,9 +217,7 @@ func (foldersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 		changed = changed || c
 	}
-	// uWSGI watches this file: touching it replaces the workers one by one.
-	c, err := d.ensureFile(ctx, file{Path: d.Paths.ReloadFile, Mode: 0o644, Owner: "root", Group: "root"})
-	return changed || c, err
+	return changed, nil
 }
 
 // webServer knows where a web server keeps its site files.
@@ -328,13 +334,13 @@ func (d *Deploy) templateSite() templates.Site {
 		TLS: s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
-		UWSGIOptions: s.App.UWSGIOptions, ReloadFile: p.ReloadFile,
-		RunDir:   "/run/gunicorn-" + s.Project,
-		Launcher: templates.GunicornLauncherPath,
-		Env:      d.appEnvironment(),
+		UWSGIOptions: s.App.UWSGIOptions,
+		RunDir:       "/run/gunicorn-" + s.Project,
+		Launcher:     templates.GunicornLauncherPath,
+		Env:          d.appEnvironment(),
 	}
 	if s.AppServer == "uwsgi" {
-		t.Socket = "/run/uwsgi/app/" + s.Project + "/socket"
+		t.Socket = p.AppSocket
 	} else {
 		t.Socket = t.RunDir + "/socket"
 	}

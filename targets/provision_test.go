@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,9 +72,10 @@ tls: {certificate: self-signed}
 func removeSite(site *sites.Site) {
 	p := site.Settings.Project
 	script := fmt.Sprintf(`
-/etc/init.d/uwsgi stop %[1]s >/dev/null 2>&1
+for i in %[1]s %[1]s.a %[1]s.b; do /etc/init.d/uwsgi stop $i >/dev/null 2>&1; done
 [ -x /etc/init.d/gunicorn-%[1]s ] && /etc/init.d/gunicorn-%[1]s stop >/dev/null 2>&1
 rm -f /etc/uwsgi/apps-enabled/%[1]s.ini /etc/uwsgi/apps-available/%[1]s.ini /etc/init.d/gunicorn-%[1]s
+rm -f /etc/uwsgi/apps-enabled/%[1]s.[ab].ini /etc/uwsgi/apps-available/%[1]s.[ab].ini
 for w in nginx apache2; do
   rm -f /etc/$w/sites-enabled/%[1]s.conf /etc/$w/sites-available/%[1]s.conf /etc/$w/ssl/%[1]s.crt /etc/$w/ssl/%[1]s.key
   service $w status >/dev/null 2>&1 && service $w reload >/dev/null 2>&1
@@ -93,7 +95,7 @@ func stopWebServers() {
 }
 
 // needStack stops the test unless the web and app servers are installed.
-func needStack(t *testing.T) {
+func needStack(t testing.TB) {
 	testenv.NeedRoot(t)
 	testenv.Command(t, "/usr/sbin/nginx", "nginx")
 	testenv.Command(t, "/usr/sbin/apache2ctl", "apache2")
@@ -182,7 +184,9 @@ func masterPIDs(t *testing.T, site *sites.Site) (web, app string) {
 	if s.Webserver == "apache2" {
 		webPID = "/run/apache2/apache2.pid"
 	}
-	appPID := "/run/uwsgi/app/" + s.Project + "/pid"
+	// The live uWSGI instance is the one app.sock leads to.
+	sock, _ := os.Readlink(NewPaths(s).AppSocket)
+	appPID := path.Join(path.Dir(sock), "pid")
 	if s.AppServer == "gunicorn" {
 		appPID = "/run/gunicorn-" + s.Project + "/pid"
 	}
@@ -313,7 +317,7 @@ func TestProvision(t *testing.T) {
 			}
 			// A broken extra option is refused by uWSGI's own check; the old
 			// configuration stays and the site keeps serving.
-			ini := "/etc/uwsgi/apps-available/" + site.Settings.Project + ".ini"
+			ini := "/etc/uwsgi/apps-available/" + site.Settings.Project + ".a.ini"
 			before, _ := os.ReadFile(ini)
 			env.Hosts[0].Settings.App.UWSGIOptions = []string{"cheapr = 1"}
 			err = provision()

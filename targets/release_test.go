@@ -53,7 +53,7 @@ environments:
 	return site, src
 }
 
-func copyTree(t *testing.T, from, to string) {
+func copyTree(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -82,7 +82,7 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
-func write(t *testing.T, p, content string) {
+func write(t testing.TB, p, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func write(t *testing.T, p, content string) {
 	}
 }
 
-func release(t *testing.T, site *sites.Site, env map[string]string) (*Artifact, error) {
+func release(t testing.TB, site *sites.Site, env map[string]string) (*Artifact, error) {
 	t.Helper()
 	return Release(context.Background(), site, ReleaseOptions{
 		Dist: filepath.Join(site.Root, "dist"),

@@ -69,7 +69,7 @@ func harmless(s templates.Site) templates.Site {
 	s.Base, s.Src, s.Venv = "/ref/base", "/ref/src", "/ref/venv"
 	s.WebUser, s.WebGroup, s.AppUser, s.AppGroup = "refweb", "refweb", "refapp", "refapp"
 	s.CertFile, s.KeyFile = "/ref/cert", "/ref/key"
-	s.Socket, s.RunDir, s.ReloadFile, s.Launcher = "/ref/socket", "/ref/run", "/ref/reload", "/ref/launcher"
+	s.Socket, s.RunDir, s.Launcher = "/ref/socket", "/ref/run", "/ref/launcher"
 	s.SettingsFolder, s.ClientMaxBodySize = "ref", "1m"
 	env := make([]templates.EnvVar, len(s.Env))
 	for i, e := range s.Env {

@@ -32,9 +32,11 @@ func RollbackSteps() []Step {
 		rollbackTargetStep{},
 		migrationsStep{},
 		restoreDBStep{},
+		startStep{},
 		switchStep{},
 		reloadStep{},
 		healthStep{},
+		retireStep{},
 		rollbackRecordStep{},
 	}
 }

@@ -54,28 +54,32 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return changed || launcher, err
 }
 
+// uwsgiConfig writes the ini file of each slot (see slots.go); which one
+// runs is the upgrade's business.
 func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, error) {
-	ini, err := templates.Render(templates.UWSGIApp, site)
-	if err != nil {
-		return false, err
+	changed := false
+	for _, slot := range uwsgiSlots {
+		site.Src = path.Join(d.slotLink(slot), "src", path.Clean(d.Settings.Django.SourceFolder))
+		site.Venv = path.Join(d.slotLink(slot), "venv")
+		ini, err := templates.Render(templates.UWSGIApp, site)
+		if err != nil {
+			return false, err
+		}
+		available, _ := d.slotIni(slot)
+		if err := d.validate(ctx, "uWSGI configuration "+available, ini,
+			`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get chdir >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
+			return false, err
+		}
+		c, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
+		if err != nil {
+			return false, err
+		}
+		changed = changed || c
 	}
-	available := "/etc/uwsgi/apps-available/" + site.Project + ".ini"
-	if err := d.validate(ctx, "uWSGI configuration "+available, ini,
-		`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get chdir >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
-		return false, err
-	}
-	changed, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
-	if err != nil {
-		return false, err
-	}
-	linked, err := d.ensureLink(ctx, "/etc/uwsgi/apps-enabled/"+site.Project+".ini", "../apps-available/"+site.Project+".ini")
-	if err != nil {
-		return false, err
-	}
-	if changed || linked {
+	if changed {
 		d.reload["app"] = true
 	}
-	return changed || linked, nil
+	return changed, nil
 }
 
 func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, error) {
@@ -246,6 +250,16 @@ func (servicesStep) Name() string { return "services" }
 
 func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	changed := false
+	uwsgi := d.live && d.Settings.AppServer == "uwsgi"
+	// A uWSGI instance serves the live release before the web server
+	// reloads: its configuration may lead to app.sock for the first time.
+	if uwsgi {
+		c, err := d.activateLive(ctx, d.reload["app"])
+		if err != nil {
+			return false, err
+		}
+		changed = c
+	}
 	w := d.web()
 	c, err := d.control(ctx, service{name: w.service, status: remote.Sh("service", w.service, "status"),
 		start: remote.Sh("service", w.service, "start"), reload: remote.Sh("service", w.service, "reload")}, d.reload["web"])
@@ -260,9 +274,13 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, err
 	}
 	changed = changed || c
-	if !d.live {
+	switch {
+	case !d.live:
 		d.note("no release is live yet: %s starts with the first one", d.Settings.AppServer)
 		return changed, nil
+	case uwsgi:
+		c, err := d.removeLegacyUWSGI(ctx)
+		return changed || c, err
 	}
 	c, err = d.control(ctx, d.appService(), d.reload["app"])
 	return changed || c, err
@@ -274,16 +292,17 @@ type service struct {
 }
 
 // appService is the application server's service for the host's init
-// system: Debian's uWSGI init script serves both; gunicorn has systemd
-// units or djship's init script.
+// system: for uWSGI the live slot's instance of Debian's init script
+// (which serves both init systems); gunicorn has systemd units or
+// djship's init script.
 func (d *Deploy) appService() service {
 	p := d.Settings.Project
 	if d.Settings.AppServer == "uwsgi" {
-		return service{name: "uwsgi " + p,
-			status: remote.Sh("/etc/init.d/uwsgi", "status", p),
-			start:  remote.Sh("/etc/init.d/uwsgi", "start", p),
-			reload: remote.Sh("/etc/init.d/uwsgi", "reload", p),
-			stop:   remote.Sh("/etc/init.d/uwsgi", "stop", p)}
+		slot := d.slot
+		if slot == "" {
+			slot = "a"
+		}
+		return d.slotService(slot)
 	}
 	unit := "gunicorn-" + p
 	if d.init == "systemd" {

@@ -31,6 +31,19 @@ func LatestTarball(dist string) (string, error) {
 	return p, nil
 }
 
+// Ship prepares every host of the environment and upgrades it to the
+// tarball: Provision, then Upgrade, over one connection per host.
+func Ship(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
+	if opts.Connections == nil {
+		opts.Connections = &Connections{}
+		defer opts.Connections.Close()
+	}
+	if err := Provision(ctx, site, envName, opts); err != nil {
+		return nil, err
+	}
+	return Upgrade(ctx, site, envName, tarball, opts)
+}
+
 // Upgrade ships a release tarball to every host of the environment: it
 // takes the lock on every host, names the release (one new name for all
 // hosts, chosen under the lock), then runs the upgrade sequence on each
@@ -77,13 +90,16 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 		return nil
 	}
 	return onHosts(ctx, site, envName, "upgrade", opts, false, before, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		results, err := RunSteps(ctx, d, UpgradeSteps())
+		results, err := RunSteps(ctx, d, upgradeSequence())
 		if err != nil {
 			err = d.recover(ctx, err)
 		}
 		return results, err
 	})
 }
+
+// upgradeSequence is the list Upgrade runs; tests put failures into it.
+var upgradeSequence = UpgradeSteps
 
 // lockAll takes the lock on every host at once (each waits up to
 // LockWait). When any host refuses, the locks taken are released again
@@ -137,6 +153,34 @@ func releaseName(ctx context.Context, deploys []*Deploy, revision string) (strin
 	return name, nil
 }
 
+// switchBack makes the release that was live before this run live again:
+// current back, and for uWSGI app.sock back to its instance, which still
+// runs (or, when it is gone, a fresh one); gunicorn reloads.
+func (d *Deploy) switchBack(ctx context.Context) error {
+	if err := d.switchTo(ctx, d.previous); err != nil {
+		return err
+	}
+	if d.Settings.AppServer != "uwsgi" {
+		return d.reloadApp(ctx)
+	}
+	if back, err := d.switchSlotBack(ctx); back || err != nil {
+		return err
+	}
+	// app.sock never left the old instance: it serves if it runs.
+	if _, err := d.run(ctx, d.slotService(d.slot).status); d.slot != "" && err == nil {
+		return nil
+	}
+	failed := d.slot
+	if err := d.startSlot(ctx, d.previous, ""); err != nil {
+		return err
+	}
+	if err := d.switchSlot(ctx); err != nil {
+		return err
+	}
+	d.retiring = failed
+	return d.retire(ctx)
+}
+
 // usedNames adds the release names the host has used to names: the
 // folders of releases/ and every release deploy.log records.
 func (d *Deploy) usedNames(ctx context.Context, names map[string]bool) error {
@@ -176,13 +220,12 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	d.stopStarted(ctx, false) // started beside the live release, never switched to
 	if d.switched {
 		if d.previous != "" {
 			d.note("switching back to %s", d.previous)
-			if err := d.switchTo(ctx, d.previous); err != nil {
+			if err := d.switchBack(ctx); err != nil {
 				d.note("error: could not switch back to %s: %v", d.previous, err)
-			} else if err := d.reloadApp(ctx); err != nil {
-				d.note("error: could not reload the application server: %v", err)
 			} else if err := d.checkHealth(ctx, ""); err != nil {
 				d.note("error: the previous release does not answer either: %v", err)
 			} else {
@@ -190,8 +233,13 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 			}
 		} else {
 			// The first release failed: nothing was live before, nothing is now.
-			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current))
-			d.run(ctx, d.appService().stop)
+			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current, d.Paths.AppSocket))
+			if d.Settings.AppServer == "uwsgi" {
+				d.started = d.slot
+				d.stopStarted(ctx, true)
+			} else {
+				d.run(ctx, d.appService().stop)
+			}
 		}
 	}
 	if d.built {

@@ -29,7 +29,7 @@ type shipCase struct {
 
 // exampleSite writes a project with a copy of the example Django site and
 // a site file for the case; the deployment root is removed at the end.
-func exampleSite(t *testing.T, c shipCase, n int, sshd *testenv.SSHD) (*sites.Site, string) {
+func exampleSite(t testing.TB, c shipCase, n int, sshd *testenv.SSHD) (*sites.Site, string) {
 	t.Helper()
 	project := fmt.Sprintf("djship%d", n)
 	root := filepath.Join("/srv", "djship-test-"+project)
@@ -106,7 +106,8 @@ func shipRevision(t *testing.T, site *sites.Site, revision string) (*Artifact, [
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	opts := Options{Out: &out, Secrets: shipSecrets}
+	opts := Options{Out: &out, Secrets: shipSecrets, Connections: &Connections{}}
+	defer opts.Connections.Close()
 	if err := Provision(ctx, site, "test", opts); err != nil {
 		t.Fatalf("provision: %v\n%s", err, out.String())
 	}
@@ -201,8 +202,17 @@ func TestShip(t *testing.T) {
 			// A second revision: served, data kept, the previous release kept.
 			os.WriteFile(filepath.Join(src, "notes", "templates", "notes", "index.html"),
 				bytes.Replace(must(os.ReadFile(filepath.Join(src, "notes", "templates", "notes", "index.html"))), []byte("notes</p>"), []byte("notes (v2)</p>"), 1), 0o644)
+			logins := 0
+			if c.connection == "ssh" {
+				logins = sshd.Accepted(t)
+			}
 			if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
 				t.Fatal(err)
+			}
+			if c.connection == "ssh" {
+				if n := sshd.Accepted(t) - logins; n != 1 {
+					t.Errorf("provision and upgrade logged in %d times, want one connection for the whole ship", n)
+				}
 			}
 			body := page(t, site, "v2")
 			if !strings.Contains(body, "(v2)") || !strings.Contains(body, "written between deploys") || !strings.Contains(body, `<span id="count">1</span>`) {
@@ -363,7 +373,7 @@ func TestShipFailures(t *testing.T) {
 			testenv.Missing(t, "tmpfs mounts", fmt.Sprintf("%v: %s", err, out))
 		}
 		t.Cleanup(func() {
-			exec.Command("/etc/init.d/uwsgi", "stop", full.Settings.Project).Run()
+			removeSite(full)
 			exec.Command("umount", "-l", root).Run()
 		})
 		if _, _, _, err := shipRevision(t, full, "v1"); err != nil {

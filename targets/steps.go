@@ -22,6 +22,12 @@ type Step interface {
 	Run(ctx context.Context, d *Deploy) (changed bool, err error)
 }
 
+// Skipper is a Step that does not apply to some hosts (a step of one
+// application server only): RunSteps neither runs nor prints it there.
+type Skipper interface {
+	Skip(d *Deploy) bool
+}
+
 // Deploy is the work on one host: the site, the host's settings, the
 // connection, and what earlier steps found out.
 type Deploy struct {
@@ -68,6 +74,10 @@ type Deploy struct {
 	previous string
 	// switched is set once current points to the new release.
 	switched bool
+	// slot is the uWSGI slot (a or b) whose instance serves visitors, ""
+	// when none does; started is the slot this run started a release in,
+	// retiring the one that served before the switch (see slots.go).
+	slot, started, retiring string
 	// built is set once this run has made the release's folder: only
 	// that folder is marked failed when the run fails.
 	built bool
@@ -97,27 +107,30 @@ func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings
 // Paths are the places of the host layout (README, "Host layout").
 type Paths struct {
 	Base, Releases, Current, Shared, Media, Logs, DB, Snapshots, Versions string
-	SecretPy, SecretEnv, Lock, Log, ReloadFile                            string
+	SecretPy, SecretEnv, Lock, Log                                        string
+	// AppSocket is the link the web server connects through: to the
+	// socket of the uWSGI instance that serves the live release.
+	AppSocket string
 }
 
 // NewPaths computes the host layout of a site.
 func NewPaths(s sites.Settings) Paths {
 	base := path.Join(s.Root, s.Project)
 	return Paths{
-		Base:       base,
-		Releases:   path.Join(base, "releases"),
-		Current:    path.Join(base, "current"),
-		Shared:     path.Join(base, "shared"),
-		Media:      path.Join(base, "shared", "media"),
-		Logs:       path.Join(base, "shared", "logs"),
-		DB:         path.Join(base, "shared", "db"),
-		Snapshots:  path.Join(base, "snapshots"),
-		Versions:   path.Join(base, "versions"),
-		SecretPy:   path.Join(base, "secrets.py"),
-		SecretEnv:  path.Join(base, "secrets.env"),
-		Lock:       path.Join(base, "deploy.lock"),
-		Log:        path.Join(base, "deploy.log"),
-		ReloadFile: path.Join(base, "reload"),
+		Base:      base,
+		Releases:  path.Join(base, "releases"),
+		Current:   path.Join(base, "current"),
+		Shared:    path.Join(base, "shared"),
+		Media:     path.Join(base, "shared", "media"),
+		Logs:      path.Join(base, "shared", "logs"),
+		DB:        path.Join(base, "shared", "db"),
+		Snapshots: path.Join(base, "snapshots"),
+		Versions:  path.Join(base, "versions"),
+		SecretPy:  path.Join(base, "secrets.py"),
+		SecretEnv: path.Join(base, "secrets.env"),
+		Lock:      path.Join(base, "deploy.lock"),
+		Log:       path.Join(base, "deploy.log"),
+		AppSocket: path.Join(base, "app.sock"),
 	}
 }
 
@@ -134,6 +147,9 @@ type StepResult struct {
 func RunSteps(ctx context.Context, d *Deploy, steps []Step) ([]StepResult, error) {
 	var results []StepResult
 	for _, s := range steps {
+		if k, ok := s.(Skipper); ok && k.Skip(d) {
+			continue
+		}
 		start := time.Now()
 		changed, err := s.Run(ctx, d)
 		r := StepResult{Name: s.Name(), Changed: changed, Err: err, Duration: time.Since(start)}

@@ -18,8 +18,9 @@ import (
 
 // UpgradeSteps is the upgrade sequence of the README that each host runs
 // once Upgrade holds the lock on every host and has named the release:
-// steps up to "permissions" change nothing a visitor sees; "switch" makes
-// the release live; a failure after it switches back.
+// steps up to "start new workers" change nothing a visitor sees (uWSGI's
+// new workers start beside the live ones and must answer first);
+// "switch" makes the release live; a failure after it switches back.
 func UpgradeSteps() []Step {
 	return []Step{
 		factsStep{},
@@ -32,9 +33,11 @@ func UpgradeSteps() []Step {
 		migrateStep{},
 		collectstaticStep{},
 		permissionsStep{},
+		startStep{},
 		switchStep{},
 		reloadStep{},
 		healthStep{},
+		retireStep{},
 		recordStep{},
 	}
 }
@@ -571,8 +574,9 @@ chmod 0750 "$r"`
 	return true, err
 }
 
-// switchStep points current at the new release atomically: a new link,
-// then a rename over the old one.
+// switchStep points current at the new release atomically (a new link,
+// then a rename over the old one) and, for uWSGI, app.sock at the new
+// release's instance: the web server's next request reaches it.
 type switchStep struct{}
 
 func (switchStep) Name() string { return "switch" }
@@ -582,7 +586,7 @@ func (switchStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, err
 	}
 	d.switched = true
-	return true, nil
+	return true, d.switchSlot(ctx)
 }
 
 // switchTo points current at releases/<release>.
@@ -592,36 +596,14 @@ func (d *Deploy) switchTo(ctx context.Context, release string) error {
 	return err
 }
 
-// uwsgiChainReload touches the chain-reload file and waits until every
-// worker that served before has been replaced, so that no request lands
-// on the old code once it returns. uWSGI ignores a touch while an earlier
-// chain reload is still finishing, so the file is touched again every few
-// seconds until the chain starts.
-const uwsgiChainReload = `master=$(cat "$1") || exit 1
-workers() { for p in $(pgrep -P "$master"); do case "$(readlink "/proc/$p/exe")" in *uwsgi*) echo "$p";; esac; done; }
-old=" $(echo $(workers)) "
-touch -- "$2"
-i=0
-while [ $i -lt 1200 ]; do
-  if ! kill -0 "$master" 2>/dev/null; then echo "uWSGI stopped during the reload" >&2; exit 1; fi
-  now=" $(echo $(workers)) "
-  left=0
-  for p in $old; do
-    case "$now" in *" $p "*) left=1;; esac
-  done
-  if [ $left = 0 ] && [ "$now" != "  " ]; then exit 0; fi
-  i=$((i+1))
-  if [ $((i % 30)) = 0 ]; then touch -- "$2"; fi
-  sleep 0.1
-done
-echo "uWSGI did not replace its workers within 2 minutes" >&2
-exit 1`
-
-// reloadStep reloads the application server gracefully so that it serves
-// the new release, or starts it on the first deploy.
+// reloadStep reloads gunicorn gracefully so that it serves the new
+// release, or starts it on the first deploy. uWSGI needs none: its new
+// instance serves since the switch.
 type reloadStep struct{}
 
 func (reloadStep) Name() string { return "reload" }
+
+func (reloadStep) Skip(d *Deploy) bool { return d.Settings.AppServer == "uwsgi" }
 
 func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.reloadApp(ctx); err != nil {
@@ -633,10 +615,9 @@ func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return true, nil
 }
 
-// reloadApp makes the application server serve what current points to:
-// uWSGI replaces its workers one at a time (touch-chain-reload; each new
-// worker enters current), gunicorn re-executes with USR2 (without
-// systemd) or restarts behind its systemd socket, which keeps accepting
+// reloadApp makes gunicorn serve what current points to: it re-executes
+// with USR2 (without systemd; the new master starts beside the old one)
+// or restarts behind its systemd socket, which keeps accepting
 // connections meanwhile.
 func (d *Deploy) reloadApp(ctx context.Context) error {
 	svc := d.appService()
@@ -645,10 +626,7 @@ func (d *Deploy) reloadApp(ctx context.Context) error {
 		return err
 	}
 	reload := svc.reload
-	switch {
-	case d.Settings.AppServer == "uwsgi":
-		reload = remote.Sh("sh", "-c", uwsgiChainReload, "reload", "/run/uwsgi/app/"+d.Settings.Project+"/pid", d.Paths.ReloadFile)
-	case d.init == "systemd":
+	if d.init == "systemd" {
 		reload = remote.Sh("systemctl", "restart", "gunicorn-"+d.Settings.Project+".service")
 	}
 	_, err := d.run(ctx, reload)

@@ -91,7 +91,8 @@ type Site struct {
 	URL string
 	// Base is <root>/<project> on the host.
 	Base string
-	// Src, Venv are the Django folder and virtualenv through current.
+	// Src, Venv are the Django folder and virtualenv through the link the
+	// application server starts from: current, or uWSGI's slot link.
 	Src, Venv string
 	// WebUser, WebGroup, AppUser, AppGroup are the two identities.
 	WebUser, WebGroup, AppUser, AppGroup string
@@ -107,7 +108,6 @@ type Site struct {
 	Env               []EnvVar
 	Workers, Timeout  int
 	UWSGIOptions      []string
-	ReloadFile        string
 	// Launcher is the script that starts gunicorn (see GunicornLauncher).
 	Launcher string
 }

@@ -69,7 +69,6 @@ func sample(appServer string, tls bool) Site {
 		},
 		Workers: 3, Timeout: 60,
 		UWSGIOptions: []string{"smart-attach-daemon2 = /run/shop-celery.pid /srv/www/shop/current/venv/bin/celery -A shop worker --pidfile=/run/shop-celery.pid"},
-		ReloadFile:   "/srv/www/shop/reload",
 		Launcher:     GunicornLauncherPath,
 	}
 }

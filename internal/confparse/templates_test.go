@@ -173,8 +173,7 @@ func site() templates.Site {
 		SettingsFolder: "shop",
 		Env:            []templates.EnvVar{{Name: "GREETING", Value: "hello"}},
 		Workers:        3, Timeout: 60,
-		ReloadFile: "/srv/www/shop/reload",
-		Launcher:   templates.GunicornLauncherPath,
+		Launcher: templates.GunicornLauncherPath,
 	}
 }
 

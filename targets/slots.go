@@ -1,0 +1,340 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/djship/djship/remote"
+)
+
+// A uWSGI site runs in two slots, a and b: two instances of Debian's
+// uWSGI init script (<project>.a and <project>.b), each serving the
+// release its slot link (<base>/slot-a, <base>/slot-b) points to. The web
+// server connects through one more link, <base>/app.sock, to the socket
+// of the live slot. A new release starts in the other slot beside the
+// live one and must answer a request there before app.sock switches to
+// it; the old instance stops once it has no request left. Starting takes
+// one import of the application whatever the number of workers, a release
+// that does not answer never serves a visitor, and switching back is one
+// link while the old instance still runs.
+
+// uwsgiSlots are the two slots.
+var uwsgiSlots = []string{"a", "b"}
+
+// otherSlot is the slot that is not slot; "a" when none is live.
+func otherSlot(slot string) string {
+	if slot == "a" {
+		return "b"
+	}
+	return "a"
+}
+
+// uwsgiInstance names a slot's instance: its ini file and run folder. A
+// project name has no dot, so no other site's instance has this name.
+func (d *Deploy) uwsgiInstance(slot string) string { return d.Settings.Project + "." + slot }
+
+// slotLink is the link a slot's instance starts from.
+func (d *Deploy) slotLink(slot string) string { return path.Join(d.Paths.Base, "slot-"+slot) }
+
+// slotSocket is where a slot's instance listens (Debian's default.ini).
+func (d *Deploy) slotSocket(slot string) string {
+	return "/run/uwsgi/app/" + d.uwsgiInstance(slot) + "/socket"
+}
+
+// slotPIDFile is the master's pid file of a slot's instance.
+func (d *Deploy) slotPIDFile(slot string) string {
+	return "/run/uwsgi/app/" + d.uwsgiInstance(slot) + "/pid"
+}
+
+// slotIni is a slot's configuration in apps-available; the instance runs
+// (and starts at boot) while apps-enabled links it.
+func (d *Deploy) slotIni(slot string) (available, enabled string) {
+	name := d.uwsgiInstance(slot) + ".ini"
+	return "/etc/uwsgi/apps-available/" + name, "/etc/uwsgi/apps-enabled/" + name
+}
+
+// slotOfSocket is the slot whose socket app.sock points to, "" for none.
+func (d *Deploy) slotOfSocket(target string) string {
+	for _, s := range uwsgiSlots {
+		if target == d.slotSocket(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// slotService is how to control a slot's instance.
+func (d *Deploy) slotService(slot string) service {
+	inst := d.uwsgiInstance(slot)
+	return service{name: "uwsgi " + inst,
+		status: remote.Sh("/etc/init.d/uwsgi", "status", inst),
+		start:  remote.Sh("/etc/init.d/uwsgi", "start", inst),
+		stop:   d.stopSlotScript(slot, true)}
+}
+
+// startSlotScript stops what may be left in the slot (a run that died,
+// or an old instance still finishing its requests: waited for up to a
+// minute), points the slot at the release and starts its instance.
+// Arguments: instance slot-link release-folder available enabled
+// stop-script.
+const startSlotScript = `set -e
+inst=$1 link=$2 release=$3 available=$4 enabled=$5 stop=$6
+sh -c "$stop" stop "$inst" "$enabled" yes 600
+ln -sfn -- "$release" "$link.djship-new"
+mv -fT -- "$link.djship-new" "$link"
+ln -sfn -- "../apps-available/${available##*/}" "$enabled"
+/etc/init.d/uwsgi start "$inst" >/dev/null`
+
+// stopInstanceScript takes an instance of Debian's uWSGI init script out
+// of apps-enabled, so that it does not start at boot, then, when drain is
+// yes, waits (at most wait tenths of a second) until its socket has had
+// no connection, accepted or waiting, twice in a row: ss lists the
+// listening socket with its backlog and every accepted connection by
+// path. It then stops the master with SIGINT, and kills what is left
+// after five seconds. Arguments: instance enabled drain wait.
+const stopInstanceScript = `inst=$1 enabled=$2 drain=$3 wait=$4
+sock=/run/uwsgi/app/$inst/socket pidfile=/run/uwsgi/app/$inst/pid
+rm -f -- "$enabled"
+i=0 idle=0
+while [ "$drain" = yes ] && [ -S "$sock" ] && [ "$i" -lt "$wait" ]; do
+  if [ -n "$(ss -xaH src "$sock" 2>/dev/null | awk '$2 != "LISTEN" || $3 != 0' | head -n 1)" ]; then
+    idle=0
+  else
+    idle=$((idle+1))
+    [ "$idle" -lt 2 ] || break
+  fi
+  sleep 0.1
+  i=$((i+1))
+done
+pid=$(cat -- "$pidfile" 2>/dev/null) || exit 0
+case $pid in ""|*[!0-9]*) exit 0 ;; esac
+gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+kill -INT "$pid" 2>/dev/null
+i=0
+while ! gone "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+if ! gone "$pid"; then pkill -KILL -P "$pid"; kill -KILL "$pid" 2>/dev/null; fi
+rm -f -- "$sock" "$pidfile"`
+
+// stopSlotScript stops a slot's instance: drained first when visitors
+// may have reached it.
+func (d *Deploy) stopSlotScript(slot string, drain bool) string {
+	_, enabled := d.slotIni(slot)
+	return d.stopInstance(d.uwsgiInstance(slot), enabled, drain)
+}
+
+// stopInstance is stopInstanceScript for one instance.
+func (d *Deploy) stopInstance(inst, enabled string, drain bool) string {
+	yes := "no"
+	if drain {
+		yes = "yes"
+	}
+	return remote.Sh("sh", "-c", stopInstanceScript, "stop", inst, enabled, yes, fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+}
+
+// startSlot starts release in the slot that does not serve visitors and
+// waits until its workers answer the health request there. When they do
+// not, the instance is stopped again and the error carries their answer
+// and the application server's log; visitors never saw it.
+func (d *Deploy) startSlot(ctx context.Context, release, revision string) error {
+	slot := otherSlot(d.slot)
+	available, enabled := d.slotIni(slot)
+	if d.Check {
+		d.plan("start uwsgi %s with release %s beside the live one, then switch to it", d.uwsgiInstance(slot), release)
+		return nil
+	}
+	d.started = slot
+	if _, err := d.run(ctx, remote.Sh("sh", "-c", startSlotScript, "start", d.uwsgiInstance(slot), d.slotLink(slot), path.Join("releases", release), available, enabled, stopInstanceScript)); err != nil {
+		return d.failStart(ctx, fmt.Errorf("starting uwsgi %s: %w", d.uwsgiInstance(slot), err))
+	}
+	r, good, target, err := d.askSlot(ctx, slot, revision)
+	if err != nil {
+		return d.failStart(ctx, err)
+	}
+	if !good {
+		why := "status " + r.status
+		if _, w := d.ok(r, revision); w != "" {
+			why = w
+		}
+		msg := fmt.Sprintf("the new workers of %s (uwsgi %s) do not answer %s well: %s", release, d.uwsgiInstance(slot), target, why)
+		if r.excerpt != "" {
+			msg += "\n  body: " + r.excerpt
+		}
+		return d.failStart(ctx, fmt.Errorf("%s; the live release keeps serving", msg))
+	}
+	return nil
+}
+
+// failStart stops the instance a failed start left and words the error
+// with the application server's log.
+func (d *Deploy) failStart(ctx context.Context, err error) error {
+	if tail := d.appLogTail(ctx); tail != "" {
+		err = fmt.Errorf("%w\n  application server log:\n    %s", err, strings.ReplaceAll(tail, "\n", "\n    "))
+	}
+	d.stopStarted(ctx, false)
+	return err
+}
+
+// stopStarted stops the instance this run started: at once when it never
+// served (drain false), else once its requests are done.
+func (d *Deploy) stopStarted(ctx context.Context, drain bool) {
+	if d.started == "" {
+		return
+	}
+	if _, err := d.run(context.WithoutCancel(ctx), d.stopSlotScript(d.started, drain)); err != nil {
+		d.note("warning: could not stop uwsgi %s: %v", d.uwsgiInstance(d.started), err)
+		return
+	}
+	d.started = ""
+}
+
+// pointSocket switches app.sock to a slot's socket atomically: the web
+// server's next connection reaches that instance.
+func (d *Deploy) pointSocket(ctx context.Context, slot string) error {
+	tmp := d.Paths.AppSocket + ".djship-new"
+	_, err := d.run(ctx, remote.Sh("ln", "-sfn", "--", d.slotSocket(slot), tmp)+" && "+remote.Sh("mv", "-fT", "--", tmp, d.Paths.AppSocket))
+	if err != nil {
+		return fmt.Errorf("switching %s to uwsgi %s: %w", d.Paths.AppSocket, d.uwsgiInstance(slot), err)
+	}
+	return nil
+}
+
+// switchSlot makes the slot this run started the one visitors reach; the
+// slot that served until now is retired later (retireStep).
+func (d *Deploy) switchSlot(ctx context.Context) error {
+	if d.started == "" {
+		return nil
+	}
+	if err := d.pointSocket(ctx, d.started); err != nil {
+		return err
+	}
+	d.retiring, d.slot, d.started = d.slot, d.started, ""
+	return nil
+}
+
+// switchSlotBack points app.sock at the slot that served before this run
+// and stops the new one. It reports false when no old instance runs to
+// go back to.
+func (d *Deploy) switchSlotBack(ctx context.Context) (bool, error) {
+	if d.retiring == "" {
+		return false, nil
+	}
+	if err := d.pointSocket(ctx, d.retiring); err != nil {
+		return true, err
+	}
+	d.started, d.slot, d.retiring = d.slot, d.retiring, ""
+	d.stopStarted(ctx, true)
+	return true, nil
+}
+
+// retire stops the instance that served before the switch once it has
+// finished its requests: on the host, detached, so that a long request
+// does not hold up the run (the next start of that slot waits for it).
+func (d *Deploy) retire(ctx context.Context) error {
+	if d.retiring == "" {
+		return nil
+	}
+	detached := `setsid sh -c "$1" "$@" </dev/null >/dev/null 2>&1 &`
+	_, enabled := d.slotIni(d.retiring)
+	drain := remote.Sh("sh", "-c", detached, "retire", stopInstanceScript, d.uwsgiInstance(d.retiring), enabled, "yes", fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+	if _, err := d.run(ctx, drain); err != nil {
+		return fmt.Errorf("stopping uwsgi %s, which served before: %w", d.uwsgiInstance(d.retiring), err)
+	}
+	d.retiring = ""
+	return nil
+}
+
+// startStep starts the release's uWSGI workers beside the live ones (a
+// uWSGI site only; gunicorn starts its new master beside the old one at
+// reload) and checks that they answer before anything switches.
+type startStep struct{}
+
+func (startStep) Name() string { return "start new workers" }
+
+func (startStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" }
+
+func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	start := time.Now()
+	if err := d.startSlot(ctx, d.Release, d.Revision); err != nil {
+		return true, err
+	}
+	d.note("uwsgi %s answers with %s (%s)", d.uwsgiInstance(d.started), d.Release, time.Since(start).Round(time.Millisecond))
+	return true, nil
+}
+
+// retireStep stops the workers that served before the switch once they
+// are idle: only after the health check passed, so that switching back
+// stays one link.
+type retireStep struct{}
+
+func (retireStep) Name() string { return "stop old workers" }
+
+func (retireStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" }
+
+func (retireStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if d.retiring == "" {
+		return false, nil
+	}
+	if err := d.retire(ctx); err != nil {
+		d.note("warning: %v; the new release is live", err)
+	}
+	return true, nil
+}
+
+// activateLive serves the live release from a fresh uWSGI instance: after
+// provision changed the configuration, when no slot instance runs (a
+// reboot that lost /run, or a host whose site ran before slots), or to
+// take over from a host's single instance of earlier djship versions,
+// whose files are removed once the new instance serves.
+func (d *Deploy) activateLive(ctx context.Context, changed bool) (bool, error) {
+	if !changed && d.slot != "" {
+		if _, err := d.run(ctx, d.slotService(d.slot).status); err == nil {
+			return false, nil
+		}
+	}
+	if err := d.startSlot(ctx, d.previous, ""); err != nil {
+		return true, err
+	}
+	if d.Check {
+		return true, nil
+	}
+	if err := d.switchSlot(ctx); err != nil {
+		d.stopStarted(ctx, false)
+		return true, err
+	}
+	if err := d.retire(ctx); err != nil {
+		d.note("warning: %v", err)
+	}
+	return true, nil
+}
+
+// slotName is the live slot's instance, "" when none is live.
+func (d *Deploy) slotName() string {
+	if d.slot == "" {
+		return ""
+	}
+	return d.uwsgiInstance(d.slot)
+}
+
+// removeLegacyUWSGI stops the single uWSGI instance of earlier djship
+// versions once a slot serves the site and the web server reaches it
+// through app.sock, then removes its configuration.
+func (d *Deploy) removeLegacyUWSGI(ctx context.Context) (bool, error) {
+	p := d.Settings.Project
+	enabled, available := "/etc/uwsgi/apps-enabled/"+p+".ini", "/etc/uwsgi/apps-available/"+p+".ini"
+	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -e "$1" ] || [ -e "$2" ] || [ -e "/run/uwsgi/app/$3/pid" ]; then echo legacy; fi`, "probe", enabled, available, p))
+	if err != nil || out != "legacy" {
+		return false, err
+	}
+	if d.Check {
+		d.plan("stop uwsgi %s, the single instance of earlier djship versions, and remove %s", p, available)
+		return true, nil
+	}
+	if _, err := d.run(ctx, d.stopInstance(p, enabled, true)+" && "+remote.Sh("rm", "-f", "--", available)); err != nil {
+		return false, fmt.Errorf("stopping uwsgi %s, the single instance of earlier djship versions: %w", p, err)
+	}
+	d.note("uwsgi %s (one instance, as earlier djship versions ran it) stopped and removed: uwsgi %s serves the site", p, d.slotName())
+	return true, nil
+}
