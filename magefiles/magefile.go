@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/internal/testdeps"
 	"github.com/djship/djship/internal/testreport"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
@@ -384,8 +385,15 @@ func sourceOf(site *sites.Site) string {
 	return site.Settings.Source.Path
 }
 
-// Test checks formatting, runs go vet and runs every test, as CI does.
-func Test() error {
+// Test checks formatting, runs go vet and runs every test, as CI does. As
+// root on Debian it first installs the Debian packages the tests need and
+// starts their services.
+func Test(ctx context.Context) error {
+	if os.Geteuid() == 0 {
+		if err := testdeps.Ensure(ctx, os.Stdout); err != nil {
+			return fmt.Errorf("preparing this machine for the tests: %w", err)
+		}
+	}
 	out, err := exec.Command("gofmt", "-l", ".").Output()
 	if err != nil {
 		return fmt.Errorf("gofmt: %w", err)
@@ -411,7 +419,7 @@ func Test() error {
 	err = test.Wait()
 	if summary.Skipped > 0 {
 		fmt.Printf("\n%d TESTS WERE SKIPPED: they need root and Debian's services (nginx, Apache, uWSGI, gunicorn, PostgreSQL, OpenSSH, Django).\n", summary.Skipped)
-		fmt.Println("Run every one of them as root, with the packages installed first: bash .ci/run")
+		fmt.Println("Run every one of them as root, which installs the packages they need first: sudo go tool mage test (as root: go tool mage test)")
 	}
 	if err != nil {
 		return fmt.Errorf("go test: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,9 +59,15 @@ func Demo(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return demo(ctx, site, w)
+}
+
+// demo ships site's DemoEnv to this machine as Demo does: release into
+// dist/, provision, upgrade, then where the page answers.
+func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return err
+		return fmt.Errorf("the demo's secret key: %w", err)
 	}
 	opts := Options{Out: w, Secrets: map[string]string{
 		"SECRET_KEY": hex.EncodeToString(key),
@@ -80,7 +85,7 @@ func Demo(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	if len(deploys) == 0 {
-		return errors.New("the demo environment has no host")
+		return fmt.Errorf("%s: the %s environment has no host", site.File, DemoEnv)
 	}
 	d := deploys[0]
 	url, _ := d.healthURL()

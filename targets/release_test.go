@@ -335,7 +335,7 @@ func gitRun(t *testing.T, dir string, args ...string) string {
 func needGit(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("git is not installed; .ci/run must install it")
+			t.Fatal("git is not installed; as root, go tool mage test installs it (internal/testdeps)")
 		}
 		t.Skip("git is not installed")
 	}
