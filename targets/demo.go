@@ -63,7 +63,7 @@ func Demo(ctx context.Context, w io.Writer) error {
 }
 
 // demo ships site's DemoEnv to this machine as Demo does: release into
-// dist/, provision, upgrade, then where the page answers.
+// dist/, ship (provision and upgrade), then where the page answers.
 func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -77,10 +77,7 @@ func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := Provision(ctx, site, DemoEnv, opts); err != nil {
-		return err
-	}
-	deploys, err := Upgrade(ctx, site, DemoEnv, a.Path, opts)
+	deploys, err := Ship(ctx, site, DemoEnv, a.Path, opts)
 	if err != nil {
 		return err
 	}
