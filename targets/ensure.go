@@ -136,33 +136,82 @@ func (f dir) acl() []string {
 // ACL is set whole (setfacl --set), so re-runs converge on the same
 // state instead of adding to it.
 func (d *Deploy) ensureDir(ctx context.Context, f dir) (bool, error) {
-	probe := `p=$1
-if [ -d "$p" ]; then stat -c '%U %G %a' -- "$p"; getfacl -cEp -- "$p" 2>/dev/null; else echo missing; fi`
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", probe, "probe", f.Path))
+	return d.ensureDirs(ctx, []dir{f})
+}
+
+// ensureDirs is ensureDir for several folders, parents first: one session
+// reads them all, one more corrects what differs.
+func (d *Deploy) ensureDirs(ctx context.Context, dirs []dir) (bool, error) {
+	probe := `for p; do
+  printf '=== %s\n' "$p"
+  if [ -d "$p" ]; then stat -c '%U %G %a' -- "$p"; getfacl -cEp -- "$p" 2>/dev/null; else echo missing; fi
+done`
+	args := []string{"sh", "-c", probe, "probe"}
+	for _, f := range dirs {
+		args = append(args, f.Path)
+	}
+	out, err := d.probe(ctx, remote.Sh(args...))
 	if err != nil {
 		return false, err
 	}
-	lines := strings.Split(out, "\n")
-	wantOwner := fmt.Sprintf("%s %s %s", f.Owner, f.Group, modeString(f.Mode))
-	if lines[0] == "missing" {
-		script := remote.Sh("install", "-d", "-o", f.Owner, "-g", f.Group, "-m", modeString(f.Mode), "--", f.Path) + f.setACL()
-		return true, d.do(ctx, fmt.Sprintf("create %s (%s)", f.Path, wantOwner), script)
+	states := map[string][]string{}
+	var current string
+	for _, l := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(l, "=== "); ok {
+			current = p
+			continue
+		}
+		states[current] = append(states[current], l)
 	}
-	if f.KeepExisting {
+	var scripts, what []string
+	for _, f := range dirs {
+		description, script := f.action(states[f.Path])
+		if script != "" {
+			scripts, what = append(scripts, script), append(what, description)
+		}
+	}
+	if len(scripts) == 0 {
 		return false, nil
 	}
+	if d.Check {
+		for _, w := range what {
+			d.plan("%s", w)
+		}
+		return true, nil
+	}
+	if _, err := d.run(ctx, strings.Join(scripts, " && ")); err != nil {
+		return false, fmt.Errorf("%s: %w", strings.Join(what, "; "), err)
+	}
+	return true, nil
+}
+
+// action is what brings the folder from its state on the host (stat's
+// owner line, then its ACL; or "missing") to f: a description and a
+// script, or none when it is right.
+func (f dir) action(state []string) (description, script string) {
+	if len(state) == 0 {
+		state = []string{"missing"}
+	}
+	wantOwner := fmt.Sprintf("%s %s %s", f.Owner, f.Group, modeString(f.Mode))
+	if state[0] == "missing" {
+		return fmt.Sprintf("create %s (%s)", f.Path, wantOwner),
+			remote.Sh("install", "-d", "-o", f.Owner, "-g", f.Group, "-m", modeString(f.Mode), "--", f.Path) + f.setACL()
+	}
+	if f.KeepExisting {
+		return "", ""
+	}
 	var got []string
-	for _, l := range lines[1:] {
+	for _, l := range state[1:] {
 		if l = strings.TrimSpace(l); l != "" {
 			got = append(got, l)
 		}
 	}
 	sort.Strings(got)
-	if lines[0] == wantOwner && strings.Join(got, ",") == strings.Join(f.acl(), ",") {
-		return false, nil
+	if state[0] == wantOwner && strings.Join(got, ",") == strings.Join(f.acl(), ",") {
+		return "", ""
 	}
-	script := remote.Sh("chown", "--", f.Owner+":"+f.Group, f.Path) + " && " + remote.Sh("chmod", "--", modeString(f.Mode), f.Path) + f.setACL()
-	return true, d.do(ctx, fmt.Sprintf("set %s to %s with ACL %s (now %s: %s)", f.Path, wantOwner, strings.Join(f.acl(), ","), lines[0], strings.Join(got, ",")), script)
+	return fmt.Sprintf("set %s to %s with ACL %s (now %s: %s)", f.Path, wantOwner, strings.Join(f.acl(), ","), state[0], strings.Join(got, ",")),
+		remote.Sh("chown", "--", f.Owner+":"+f.Group, f.Path) + " && " + remote.Sh("chmod", "--", modeString(f.Mode), f.Path) + f.setACL()
 }
 
 // setACL is the shell suffix that sets the folder's whole ACL.

@@ -209,15 +209,7 @@ func (d *Deploy) folders() []dir {
 }
 
 func (foldersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	changed := false
-	for _, f := range d.folders() {
-		c, err := d.ensureDir(ctx, f)
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || c
-	}
-	return changed, nil
+	return d.ensureDirs(ctx, d.folders())
 }
 
 // webServer knows where a web server keeps its site files.

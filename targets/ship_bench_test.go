@@ -29,7 +29,8 @@ import (
 // to a clean host and a code-only re-ship (dependencies and static files
 // unchanged), for djship and the floor, and counts the SSH connections and
 // sessions djship opened; then the code-only upgrade is timed with 2, 4
-// and 8 workers. It prints medians and ratios; bench/ship.sh runs it:
+// and 8 workers. It prints medians and ratios (DJSHIP_BENCH_LOG=file
+// keeps djship's own output of every ship); bench/ship.sh runs it:
 //
 //	DJSHIP_BENCH_ROUNDS=5 go test -run '^$' -bench '^BenchmarkShip$' -benchtime 1x -timeout 60m ./targets
 func BenchmarkShip(b *testing.B) {
@@ -150,6 +151,12 @@ func benchDjship(b *testing.B, site *sites.Site, sshd *testenv.SSHD, tarball str
 		b.Fatalf("upgrade: %v\n%s", err, out.String())
 	}
 	end := time.Now()
+	if log := os.Getenv("DJSHIP_BENCH_LOG"); log != "" {
+		if f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.Write(out.Bytes())
+			f.Close()
+		}
+	}
 	r := benchRun{wall: end.Sub(start), upgrade: end.Sub(upgrade), sessions: opts.Connections.Sessions()}
 	opts.Connections.Close()
 	r.logins = sshd.Accepted(b) - logins

@@ -374,7 +374,8 @@ if [ -n "$special" ]; then
 fi`
 
 // venvStep builds the virtualenv, or reuses the previous release's when
-// the dependency set is the same.
+// the dependency set is the same: hard-linked, with the scripts that name
+// its path written anew.
 type venvStep struct{}
 
 func (venvStep) Name() string { return "virtualenv" }
@@ -418,7 +419,9 @@ fi
 if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")" = "$key" ]; then
   old=$(readlink -f "$current/venv")
   errors=$(mktemp)
-  if ! cp -a "$old" "$venv" 2>"$errors"; then
+  # Hard links: the files are root's and nobody writes them; the few
+  # that name the virtualenv's path are rewritten into new files below.
+  if ! cp -a -l "$old" "$venv" 2>"$errors"; then
     echo "copying the previous virtualenv failed ($(wc -l < "$errors") errors), the first:" >&2
     head -n 3 "$errors" >&2; rm -f "$errors"; exit 1
   fi
@@ -441,9 +444,14 @@ for name in sorted(os.listdir(bindir)):
         data = data.replace(old, new)
     else:
         continue
-    with open(p, "r+b") as f:  # the same file keeps its mode
+    # A new file, so that the previous release's (a hard link) stays.
+    tmp = p + ".djship-new"
+    with open(tmp, "wb") as f:
         f.write(data)
-        f.truncate()
+    st = os.stat(p)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, p)
 PY
   echo reused
   exit 0

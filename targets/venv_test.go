@@ -14,8 +14,8 @@ import (
 	"github.com/djship/djship/sites"
 )
 
-// TestVenvReuseRewritesPathsLiterally copies a virtualenv the way the
-// upgrade does when the dependencies did not change, from a folder whose
+// TestVenvReuseRewritesPathsLiterally reuses a virtualenv the way the
+// upgrade does when the dependencies did not change (hard links), from a folder whose
 // name holds characters a sed pattern would read as syntax: the scripts'
 // shebangs and the activate script must point at the copy, byte for
 // byte, and nothing else may change.
@@ -54,6 +54,19 @@ func TestVenvReuseRewritesPathsLiterally(t *testing.T) {
 			}
 			if link, _ := os.Readlink(filepath.Join(next, "bin", "python")); link != "python3" {
 				t.Errorf("python link = %q", link)
+			}
+			// The copy shares the files by hard links, but never the ones it
+			// rewrote: the previous release still runs from its own paths.
+			if old, _ := os.ReadFile(filepath.Join(old, "bin", "gunicorn")); !strings.HasPrefix(string(old), "#!"+filepath.Join(base, "releases", "r1")) {
+				t.Errorf("the previous release's script changed:\n%s", old)
+			}
+			if old, _ := os.ReadFile(filepath.Join(old, "bin", "activate")); strings.Contains(string(old), next) {
+				t.Errorf("the previous release's activate changed:\n%s", old)
+			}
+			a, _ := os.Stat(filepath.Join(old, ".djship-deps"))
+			b, _ := os.Stat(filepath.Join(next, ".djship-deps"))
+			if !os.SameFile(a, b) {
+				t.Error("the reused virtualenv is a copy, not hard links")
 			}
 		})
 	}
