@@ -163,16 +163,20 @@ func benchDjship(b *testing.B, site *sites.Site, sshd *testenv.SSHD, tarball str
 	return r
 }
 
-// floorScript does a ship's work in one session, as root: when full,
-// what provision does (packages checked, user, folders and ACLs, a
-// self-signed certificate, the secret file, the uWSGI and nginx
-// configuration, nginx reloaded), then the upgrade with nothing skipped.
-// Its standard input is a tar of the files it installs. Arguments: full
-// base release project user web-group python url port revision tarball
-// packages, then the application's environment (NAME=VALUE...).
+// floorScript does a ship's work in one session, as root, with the same
+// commands djship runs: when full, what provision does (packages checked,
+// user, folders and ACLs, a self-signed certificate, the secret file, the
+// uWSGI and nginx configuration each checked by its program, nginx
+// reloaded), then the upgrade with nothing skipped (the lock, a fresh
+// virtualenv that must import Django, the unpacked release checked by
+// djship's own check script, migrate, collectstatic, the reload, the
+// deploy log). Its standard input is a tar of the files it installs.
+// Arguments: full base release project user web-group python url port
+// revision tarball packages check-script, then the application's
+// environment (NAME=VALUE...).
 const floorScript = `set -eu
-full=$1 base=$2 rel=$3 project=$4 user=$5 web=$6 python=$7 url=$8 port=$9 revision=${10} tarball=${11} packages=${12}
-shift 12
+full=$1 base=$2 rel=$3 project=$4 user=$5 web=$6 python=$7 url=$8 port=$9 revision=${10} tarball=${11} packages=${12} check=${13}
+shift 13
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 tar -x -C "$t"
 r=$base/releases/$rel
@@ -191,6 +195,7 @@ if [ "$full" = yes ]; then
   [ -s "$key" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$url" -addext "subjectAltName=DNS:$url" -keyout "$key" -out "$crt" 2>/dev/null
   chown root:"$web" "$key"; chmod 0640 "$key"
   install -m 0640 -o root -g "$user" "$t/secrets.py" "$base/secrets.py"
+  uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
   install -m 0644 "$t/uwsgi.ini" "/etc/uwsgi/apps-available/$project.ini"
   ln -sfn "../apps-available/$project.ini" "/etc/uwsgi/apps-enabled/$project.ini"
   install -m 0644 "$t/nginx.conf" "/etc/nginx/sites-available/$project.conf"
@@ -198,10 +203,15 @@ if [ "$full" = yes ]; then
   nginx -t -q
   if service nginx status >/dev/null 2>&1; then service nginx reload >/dev/null; else service nginx start >/dev/null; fi
 fi
+mkdir -m 0700 "$base/deploy.lock"
 install -m 0640 "$t/$tarball" "$base/versions/$tarball"
 mkdir "$r" "$r/src"
+printf 'building\n' > "$r/.djship-state"
 tar -xzf "$base/versions/$tarball" -C "$r/src"
+sh -c "$check" check "$r/src" "$t/check"
+chmod -R ug-s -- "$r/src"
 "$python" -m venv --system-site-packages "$r/venv"
+"$r/venv/bin/python" -c "import django"
 ln -sfn ../../shared/media "$r/media"
 ln -sfn ../../shared/logs "$r/logs"
 mkdir -p "$r/static"
@@ -224,7 +234,10 @@ until curl -sfk --resolve "$url:$port:127.0.0.1" "https://$url:$port/" | grep -q
   i=$((i+1))
   if [ "$i" -ge 600 ]; then echo "the floor's release does not answer" >&2; exit 1; fi
   sleep 0.05
-done`
+done
+printf 'complete\n' > "$r/.djship-state"
+printf '{"release":"%s","result":"ok"}\n' "$rel" >> "$base/deploy.log"
+rm -rf "$base/deploy.lock"`
 
 // benchFloor runs floorScript over one OpenSSH session and times it.
 func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSHD, tarball, revision string, full bool) time.Duration {
@@ -261,7 +274,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 		yes = "yes"
 	}
 	args := []string{"sudo", "-n", "sh", "-c", floorScript, "floor", yes, d.Paths.Base, "floor-" + revision, s.Project, s.App.User, s.Web.Group,
-		s.Python, s.URL, fmt.Sprint(s.Web.HTTPSPort), revision, filepath.Base(tarball), strings.Join(d.packages(), " ")}
+		s.Python, s.URL, fmt.Sprint(s.Web.HTTPSPort), revision, filepath.Base(tarball), strings.Join(d.packages(), " "), checkScript}
 	for _, e := range d.appEnvironment() {
 		args = append(args, e.Name+"="+e.Value)
 	}
