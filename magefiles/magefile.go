@@ -419,7 +419,7 @@ func Test(ctx context.Context) error {
 	err = test.Wait()
 	if summary.Skipped > 0 {
 		fmt.Printf("\n%d TESTS WERE SKIPPED: they need root and Debian's services (nginx, Apache, uWSGI, gunicorn, PostgreSQL, OpenSSH, Django).\n", summary.Skipped)
-		fmt.Println("Run every one of them as root, which installs the packages they need first: sudo go tool mage test (as root: go tool mage test)")
+		fmt.Println(`Run every one of them as root, which installs the packages they need first: go tool mage test (with sudo: sudo env PATH="$PATH" go tool mage test)`)
 	}
 	if err != nil {
 		return fmt.Errorf("go test: %w", err)

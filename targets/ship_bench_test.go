@@ -166,11 +166,11 @@ func benchDjship(b *testing.B, site *sites.Site, sshd *testenv.SSHD, tarball str
 // floorScript does a ship's work in one session, as root, with the same
 // commands djship runs: when full, what provision does (packages checked,
 // user, folders and ACLs, a self-signed certificate, the secret file, the
-// uWSGI and nginx configuration each checked by its program, nginx
-// reloaded), then the upgrade with nothing skipped (the lock, a fresh
-// virtualenv that must import Django, the unpacked release checked by
-// djship's own check script, migrate, collectstatic, the reload, the
-// deploy log). Its standard input is a tar of the files it installs.
+// uWSGI configuration of both slots and the nginx site, each checked by
+// its program, nginx reloaded), then the upgrade with nothing skipped
+// (the lock, the release unpacked by djship-unpack and checked by
+// djship's own check script, a fresh virtualenv that must import Django,
+// migrate, collectstatic, the reload, the deploy log). Its standard input is a tar of the files it installs.
 // Arguments: full base release project user web-group python url port
 // revision tarball packages check-script, then the application's
 // environment (NAME=VALUE...).
@@ -183,19 +183,25 @@ r=$base/releases/$rel
 if [ "$full" = yes ]; then
   dpkg-query -W $packages >/dev/null
   id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --home-dir "$base" --no-create-home --shell /usr/sbin/nologin "$user"
+  id -u djship-unpack >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin djship-unpack
   mkdir -p "$base/releases" "$base/shared/media" "$base/shared/logs" "$base/shared/db" "$base/snapshots" "$base/versions"
   chown root:"$user" "$base" "$base/releases" "$base/shared"
   chmod 0750 "$base" "$base/releases" "$base/shared"
   chown "$user:$user" "$base/shared/media" "$base/shared/logs" "$base/shared/db"
   chmod 0700 "$base/snapshots"
   setfacl -m "g:$web:--x" "$base" "$base/releases" "$base/shared"
+  setfacl -m "u:djship-unpack:--x" "$base" "$base/releases"
   setfacl -m "g:$web:r-x" "$base/shared/media"
   mkdir -p /etc/nginx/ssl
   key=/etc/nginx/ssl/$project.key crt=/etc/nginx/ssl/$project.crt
   [ -s "$key" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$url" -addext "subjectAltName=DNS:$url" -keyout "$key" -out "$crt" 2>/dev/null
   chown root:"$web" "$key"; chmod 0640 "$key"
   install -m 0640 -o root -g "$user" "$t/secrets.py" "$base/secrets.py"
+  install -m 0640 -o root -g "$user" "$t/secrets.env" "$base/secrets.env"
+  # djship checks and writes one configuration per uWSGI slot.
   uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
+  uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
+  install -m 0644 "$t/uwsgi.ini" "/etc/uwsgi/apps-available/$project.b.ini"
   install -m 0644 "$t/uwsgi.ini" "/etc/uwsgi/apps-available/$project.ini"
   ln -sfn "../apps-available/$project.ini" "/etc/uwsgi/apps-enabled/$project.ini"
   install -m 0644 "$t/nginx.conf" "/etc/nginx/sites-available/$project.conf"
@@ -207,9 +213,11 @@ mkdir -m 0700 "$base/deploy.lock"
 install -m 0640 "$t/$tarball" "$base/versions/$tarball"
 mkdir "$r" "$r/src"
 printf 'building\n' > "$r/.djship-state"
-tar -xzf "$base/versions/$tarball" -C "$r/src"
+chown djship-unpack: "$r/src"
+runuser -u djship-unpack -- tar -xz --no-same-owner --no-same-permissions -f - -C "$r/src" < "$base/versions/$tarball"
 sh -c "$check" check "$r/src" "$t/check"
 chmod -R ug-s -- "$r/src"
+chown -R -h root:root -- "$r/src"
 "$python" -m venv --system-site-packages "$r/venv"
 "$r/venv/bin/python" -c "import django"
 ln -sfn ../../shared/media "$r/media"
@@ -258,13 +266,17 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 	if err != nil {
 		b.Fatal(err)
 	}
+	envFile, _, err := secrets.EnvFile(shipSecrets)
+	if err != nil {
+		b.Fatal(err)
+	}
 	data, err := os.ReadFile(tarball)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var bundle bytes.Buffer
 	tw := tar.NewWriter(&bundle)
-	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, filepath.Base(tarball): data} {
+	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, "secrets.env": envFile, filepath.Base(tarball): data} {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})
 		tw.Write(content)
 	}

@@ -93,8 +93,8 @@ ln -sfn -- "../apps-available/${available##*/}" "$enabled"
 // yes, waits (at most wait tenths of a second) until its socket has had
 // no connection, accepted or waiting, twice in a row: ss lists the
 // listening socket with its backlog and every accepted connection by
-// path. It then stops the master with SIGINT, and kills what is left
-// after five seconds. Arguments: instance enabled drain wait.
+// path. It then stops the master with SIGINT, and kills its process
+// group after five seconds if it is still there. Arguments: instance enabled drain wait.
 const stopInstanceScript = `inst=$1 enabled=$2 drain=$3 wait=$4
 sock=/run/uwsgi/app/$inst/socket pidfile=/run/uwsgi/app/$inst/pid
 rm -f -- "$enabled"
@@ -115,7 +115,11 @@ gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>
 kill -INT "$pid" 2>/dev/null
 i=0
 while ! gone "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-if ! gone "$pid"; then pkill -KILL -P "$pid"; kill -KILL "$pid" 2>/dev/null; fi
+# The daemonized master's process group holds its workers too.
+if ! gone "$pid"; then
+  group=$(awk '{ print $5 }' "/proc/$pid/stat" 2>/dev/null)
+  case $group in ""|*[!0-9]*|0|1) kill -KILL "$pid" 2>/dev/null ;; *) kill -KILL -- "-$group" 2>/dev/null ;; esac
+fi
 rm -f -- "$sock" "$pidfile"`
 
 // stopSlotScript stops a slot's instance: drained first when visitors
