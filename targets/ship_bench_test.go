@@ -117,6 +117,14 @@ func (m benchFigures) print(w io.Writer, rounds int, scaling map[int]time.Durati
 	fmt.Fprintf(w, "%-18s %10s %10s %8s %12s %9s\n", "", "djship", "floor", "ratio", "connections", "sessions")
 	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d\n", "full ship", sec(median(m.full)), sec(median(m.fullFloor)), ratio(m.full, m.fullFloor), medianInt(m.fullConns), medianInt(m.fullSessions))
 	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d\n", "code-only re-ship", sec(median(m.code)), sec(median(m.codeFloor)), ratio(m.code, m.codeFloor), medianInt(m.codeConns), medianInt(m.codeSessions))
+	list := func(ds []time.Duration) string {
+		var parts []string
+		for _, d := range ds {
+			parts = append(parts, fmt.Sprintf("%.2f", d.Seconds()))
+		}
+		return strings.Join(parts, " ")
+	}
+	fmt.Fprintf(w, "every round, seconds: full ship djship %s, floor %s; code-only djship %s, floor %s\n", list(m.full), list(m.fullFloor), list(m.code), list(m.codeFloor))
 	fmt.Fprintf(w, "code-only upgrade (the upgrade part of the re-ship): %s with 2 workers", sec(median(m.codeUpgrade)))
 	var workers []int
 	for n := range scaling {
