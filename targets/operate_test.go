@@ -413,3 +413,59 @@ func TestRollbackRestoresDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestNextShipWhileOldWorkersDrain ships twice in a row while a visitor
+// still holds a connection to the instance the first ship retires: the
+// second ship starts its release in that slot only once the connection is
+// done, and the first ship's retire, still waiting on the host, never
+// stops the instance that replaced it.
+func TestNextShipWhileOldWorkersDrain(t *testing.T) {
+	site, _ := liveExample(t, 26)
+	p := NewPaths(site.Settings)
+	oldSocket, err := os.Readlink(p.AppSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor, err := net.Dial("unix", oldSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer visitor.Close()
+	if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	page(t, site, "v2")
+	// The slot v3 starts in is the one still draining: the visitor
+	// leaves only once v3 is about to start there.
+	a, err := release(t, site, map[string]string{"REVISION": "v3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &watchWriter{want: "permissions (", seen: make(chan struct{})}
+	go func() {
+		<-watch.seen
+		time.Sleep(700 * time.Millisecond)
+		visitor.Close()
+	}()
+	opts := Options{Out: watch, Secrets: shipSecrets}
+	if _, err := Ship(context.Background(), site, "test", a.Path, opts); err != nil {
+		t.Fatalf("%v\n%s", err, watch.buf.String())
+	}
+	t.Logf("v3:\n%s", watch.buf.String())
+	if !strings.Contains(watch.buf.String(), "start new workers (") {
+		t.Fatalf("no start step:\n%s", watch.buf.String())
+	}
+	page(t, site, "v3")
+	if now, _ := os.Readlink(p.AppSocket); now != oldSocket {
+		t.Fatalf("v3 runs behind %s, want the slot v1 ran in (%s)", now, oldSocket)
+	}
+	master := masterPID(t, site)
+	time.Sleep(3 * time.Second) // the first ship's retire gives up meanwhile
+	page(t, site, "v3")
+	if again := masterPID(t, site); again != master {
+		t.Errorf("the instance serving v3 changed from %s to %s", master, again)
+	}
+	if out, err := exec.Command("kill", "-0", master).CombinedOutput(); err != nil {
+		t.Errorf("the instance serving v3 (%s) was stopped: %s", master, out)
+	}
+}
