@@ -456,7 +456,16 @@ PY
   echo reused
   exit 0
 fi
-if [ "$system" = true ]; then "$python" -m venv --system-site-packages "$venv"; else "$python" -m venv "$venv"; fi
+flag=
+if [ "$system" = true ]; then flag=--system-site-packages; fi
+if ! "$python" -m venv $flag "$venv"; then
+  # ensurepip hides why it failed; a full disk is the usual cause.
+  free=$(df -Pk -- "${venv%/*}" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$free" ] && [ "$free" -lt 65536 ]; then
+    echo "no space left on device: the file system of ${venv%/*} has ${free} kB free, too little for a virtualenv; free some and ship again" >&2
+  fi
+  exit 1
+fi
 pip_install() {
   if [ -n "$wheelhouse" ]; then
     "$venv/bin/python" -m pip install --no-input --disable-pip-version-check --no-index --find-links "$src/$wheelhouse" "$@"
