@@ -157,7 +157,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 	}
 	d.started = slot
 	if _, err := d.run(ctx, remote.Sh("sh", "-c", startSlotScript, "start", d.uwsgiInstance(slot), d.slotLink(slot), path.Join("releases", release), available, enabled, stopInstanceScript)); err != nil {
-		return d.failStart(ctx, fmt.Errorf("starting uwsgi %s: %w", d.uwsgiInstance(slot), err))
+		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.uwsgiInstance(slot), release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
 	if err != nil {
