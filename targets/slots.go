@@ -161,7 +161,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
 	if err != nil {
-		return d.failStart(ctx, err)
+		return d.failStart(ctx, fmt.Errorf("%w; the live release keeps serving", err))
 	}
 	if !good {
 		why := "status " + r.status
