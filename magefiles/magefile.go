@@ -36,16 +36,7 @@ func (Ship) Env(ctx context.Context, name string) error { return ship(ctx, name)
 
 func ship(ctx context.Context, env string) error {
 	mg.CtxDeps(ctx, Release)
-	tarball, err := targets.LatestTarball("dist")
-	if err != nil {
-		return err
-	}
-	site, opts, err := load(env, true)
-	if err != nil {
-		return err
-	}
-	_, err = targets.Ship(ctx, site, env, tarball, opts)
-	return err
+	return withLastRelease(ctx, env, targets.Ship)
 }
 
 // Upgrade ships the tarball mage release wrote last to the hosts: the upgrade sequence, with rollback on failure.
@@ -61,6 +52,12 @@ func (Upgrade) Staging(ctx context.Context) error { return upgrade(ctx, "staging
 func (Upgrade) Env(ctx context.Context, name string) error { return upgrade(ctx, name) }
 
 func upgrade(ctx context.Context, env string) error {
+	return withLastRelease(ctx, env, targets.Upgrade)
+}
+
+// withLastRelease runs ship or upgrade with the tarball mage release
+// wrote last, the site and the environment's secrets.
+func withLastRelease(ctx context.Context, env string, run func(context.Context, *sites.Site, string, string, targets.Options) ([]*targets.Deploy, error)) error {
 	tarball, err := targets.LatestTarball("dist")
 	if err != nil {
 		return err
@@ -69,7 +66,7 @@ func upgrade(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	_, err = targets.Upgrade(ctx, site, env, tarball, opts)
+	_, err = run(ctx, site, env, tarball, opts)
 	return err
 }
 
