@@ -1,0 +1,261 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// fakeHost is a scripted remote.Host for testing step logic without root
+// or services: each command is answered by the first rule whose text
+// the command line contains, and every command line is recorded.
+type fakeHost struct {
+	rules []fakeRule
+	ran   []string
+}
+
+// fakeRule answers the commands that contain a text.
+type fakeRule struct {
+	contains, stdout string
+	err              error
+}
+
+func (h *fakeHost) Name() string { return "fake" }
+
+func (h *fakeHost) Run(ctx context.Context, c remote.Command) (*remote.Result, error) {
+	h.ran = append(h.ran, c.Script)
+	for _, r := range h.rules {
+		if strings.Contains(c.Script, r.contains) {
+			return &remote.Result{Stdout: []byte(r.stdout)}, r.err
+		}
+	}
+	return nil, fmt.Errorf("the fake host has no answer for %q", c.Script)
+}
+
+func (h *fakeHost) Upload(ctx context.Context, u remote.Upload) (bool, error) {
+	return false, errors.New("the fake host takes no uploads")
+}
+
+func (h *fakeHost) ReadFile(ctx context.Context, path string, become bool) ([]byte, error) {
+	return nil, errors.New("the fake host has no files")
+}
+
+func (h *fakeHost) Close() error { return nil }
+
+// commands are the recorded command lines that contain a text.
+func (h *fakeHost) commands(contains string) []string {
+	var out []string
+	for _, c := range h.ran {
+		if strings.Contains(c, contains) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fakeDeploy is the work on a fake host for a site under /srv/www/shop.
+func fakeDeploy(h *fakeHost, keep int) (*Deploy, *bytes.Buffer) {
+	s := sites.Settings{Project: "shop", Root: "/srv/www", KeepReleases: keep}
+	var out bytes.Buffer
+	d := NewDeploy(&sites.Site{}, &sites.Environment{Name: "test"}, s, h, remote.NewOutput(&out, &remote.Redactor{}))
+	return d, &out
+}
+
+// logLines renders deploy.log entries as the host stores them.
+func logLines(entries ...string) string {
+	var lines []string
+	for _, e := range entries {
+		f := strings.Fields(e) // action release result [previous]
+		previous := ""
+		if len(f) > 3 {
+			previous = f[3]
+		}
+		lines = append(lines, fmt.Sprintf(`{"time":"2026-12-01T10:00:00Z","user":"dev","action":%q,"release":%q,"revision":%q,"previous":%q,"result":%q}`, f[0], f[1], f[1], previous, f[2]))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestPruneChoosesWhatToRemove(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		keep             int
+		release, live    string
+		listing          string
+		removed, notGone []string
+	}{
+		{
+			name: "complete ones beyond keep, oldest first", keep: 3, release: "r5", live: "r4",
+			listing: "500 complete r5\n400 complete r4\n300 complete r3\n200 complete r2\n100 complete r1",
+			removed: []string{"r1", "r2"}, notGone: []string{"r3", "r4", "r5"},
+		},
+		{
+			name: "failed and unfinished ones always", keep: 5, release: "r3", live: "r2",
+			listing: "300 complete r3\n250 failed bad\n240 building half\n200 complete r2\n100 complete r1",
+			removed: []string{"bad", "half"}, notGone: []string{"r1", "r2", "r3"},
+		},
+		{
+			name: "never the live or the previous one, even beyond keep", keep: 1, release: "r3", live: "r1",
+			listing: "300 complete r3\n200 complete r2\n100 complete r1",
+			removed: []string{"r2"}, notGone: []string{"r1", "r3"},
+		},
+		{
+			name: "nothing to prune runs no removal", keep: 5, release: "r2", live: "r1",
+			listing: "200 complete r2\n100 complete r1",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := &fakeHost{rules: []fakeRule{
+				{contains: "stat -c %Y", stdout: c.listing},
+				{contains: "' prune ", stdout: ""},
+			}}
+			d, _ := fakeDeploy(h, c.keep)
+			d.Release, d.previous = c.release, c.live
+			if err := d.prune(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rm := h.commands("' prune ")
+			if len(c.removed) == 0 {
+				if len(rm) != 0 {
+					t.Fatalf("a removal ran: %v", rm)
+				}
+				return
+			}
+			if len(rm) != 1 {
+				t.Fatalf("removals: %v", rm)
+			}
+			for _, r := range c.removed {
+				if !strings.Contains(rm[0], " "+r) {
+					t.Errorf("%s is not removed: %s", r, rm[0])
+				}
+			}
+			for _, r := range c.notGone {
+				if strings.Contains(rm[0], " "+r+" ") || strings.HasSuffix(rm[0], " "+r) {
+					t.Errorf("%s is removed: %s", r, rm[0])
+				}
+			}
+		})
+	}
+}
+
+func TestRollbackTargetFromTheDeployLog(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		live, to   string
+		log        string
+		complete   []string // releases whose folder is complete
+		want, fail string
+	}{
+		{
+			name: "the one live before", live: "r3",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			complete: []string{"r1", "r2", "r3"}, want: "r2",
+		},
+		{
+			name: "never a failed deploy", live: "r3",
+			log:      logLines("deploy r1 ok", "deploy bad failed r1", "deploy r3 ok r1"),
+			complete: []string{"r1", "r3"}, want: "r1",
+		},
+		{
+			name: "past one that is gone from the host", live: "r3",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			complete: []string{"r1", "r3"}, want: "r1",
+		},
+		{
+			name: "after a rollback, the release rolled back from", live: "r1",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "rollback r1 ok r2"),
+			complete: []string{"r1", "r2"}, want: "r2",
+		},
+		{
+			name: "-to a release that was live", live: "r3", to: "r1",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			complete: []string{"r1", "r2", "r3"}, want: "r1",
+		},
+		{
+			name: "-to a release never live", live: "r2", to: "bad",
+			log:      logLines("deploy r1 ok", "deploy bad failed r1", "deploy r2 ok r1"),
+			complete: []string{"r1", "r2"}, fail: "was never live here",
+		},
+		{
+			name: "-to the live one", live: "r2", to: "r2",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1"),
+			complete: []string{"r1", "r2"}, fail: "is already live",
+		},
+		{
+			name: "-to a pruned one", live: "r3", to: "r1",
+			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			complete: []string{"r2", "r3"}, fail: "no longer on the host",
+		},
+		{
+			name: "nothing earlier", live: "r1",
+			log:      logLines("deploy r1 ok"),
+			complete: []string{"r1"}, fail: "no earlier live release",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rules []fakeRule
+			for _, r := range c.complete {
+				rules = append(rules, fakeRule{contains: ".djship-state\" 2>/dev/null || true' state /srv/www/shop/releases/" + r, stdout: "complete"})
+			}
+			rules = append(rules,
+				fakeRule{contains: ".djship-state", stdout: ""},
+				fakeRule{contains: "deploy.log", stdout: c.log})
+			h := &fakeHost{rules: rules}
+			d, _ := fakeDeploy(h, 5)
+			d.previous, d.rollbackTo = c.live, c.to
+			_, err := rollbackTargetStep{}.Run(context.Background(), d)
+			if c.fail != "" {
+				if err == nil || !strings.Contains(err.Error(), c.fail) {
+					t.Fatalf("error %v, want one that says %q", err, c.fail)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Release != c.want {
+				t.Errorf("target %s, want %s", d.Release, c.want)
+			}
+		})
+	}
+}
+
+func TestReleaseNameIsNewOnEveryHost(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		folders, logs []string // per host
+		revision      string
+		stamped       bool
+	}{
+		{name: "a new revision keeps its name", folders: []string{"a1", ""}, logs: []string{logLines("deploy a1 ok"), ""}, revision: "b2"},
+		{name: "a folder of any host", folders: []string{"", "b2"}, logs: []string{"", ""}, revision: "b2", stamped: true},
+		{name: "a failed deploy in a log whose folder is pruned", folders: []string{"a1", "a1"}, logs: []string{logLines("deploy b2 failed a1"), ""}, revision: "b2", stamped: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var deploys []*Deploy
+			for i := range c.folders {
+				h := &fakeHost{rules: []fakeRule{
+					{contains: "ls -A1", stdout: c.folders[i]},
+					{contains: "deploy.log", stdout: c.logs[i]},
+				}}
+				d, _ := fakeDeploy(h, 5)
+				deploys = append(deploys, d)
+			}
+			name, err := releaseName(context.Background(), deploys, c.revision)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.stamped && name != c.revision {
+				t.Errorf("name %s, want %s", name, c.revision)
+			}
+			if c.stamped && (name == c.revision || !strings.HasPrefix(name, c.revision+"-")) {
+				t.Errorf("name %s, want %s with the time", name, c.revision)
+			}
+		})
+	}
+}
