@@ -77,7 +77,11 @@ func (o *Output) Step(host, name string, d time.Duration, status string, err err
 	if c == nil {
 		c = color.New()
 	}
-	o.Line(host, fmt.Sprintf("%-8s %s %s", c.Sprint(status), name, color.New(color.Faint).Sprintf("(%s)", d.Round(time.Millisecond))))
+	if status == StatusSkipped {
+		o.Line(host, fmt.Sprintf("%-8s %s", c.Sprint(status), name))
+	} else {
+		o.Line(host, fmt.Sprintf("%-8s %s %s", c.Sprint(status), name, color.New(color.Faint).Sprintf("(%s)", d.Round(time.Millisecond))))
+	}
 	if err != nil {
 		for _, l := range bytes.Split([]byte(err.Error()), []byte("\n")) {
 			o.Line(host, "         "+color.RedString("%s", l))

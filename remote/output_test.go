@@ -16,8 +16,10 @@ func TestOutputStep(t *testing.T) {
 	r.Add("topsecret")
 	out := NewOutput(&buf, r)
 	out.Step("web1", "migrate", 1234*time.Millisecond, StatusChanged, nil)
+	out.Step("web1", "reload", 0, StatusSkipped, nil)
 	out.Step("web1", "collectstatic", 20*time.Millisecond, StatusFailed, errors.New("exit 1\nbad password topsecret"))
 	want := "[web1] changed  migrate (1.234s)\n" +
+		"[web1] skipped  reload\n" +
 		"[web1] failed   collectstatic (20ms)\n" +
 		"[web1]          exit 1\n" +
 		"[web1]          bad password <redacted>\n"

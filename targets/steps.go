@@ -23,7 +23,8 @@ type Step interface {
 }
 
 // Skipper is a Step that does not apply to some hosts (a step of one
-// application server only): RunSteps neither runs nor prints it there.
+// application server only): RunSteps does not run it there, and prints
+// it as skipped.
 type Skipper interface {
 	Skip(d *Deploy) bool
 }
@@ -137,6 +138,7 @@ func NewPaths(s sites.Settings) Paths {
 // StepResult is how one step ended.
 type StepResult struct {
 	Name     string
+	Skipped  bool
 	Changed  bool
 	Err      error
 	Duration time.Duration
@@ -148,6 +150,8 @@ func RunSteps(ctx context.Context, d *Deploy, steps []Step) ([]StepResult, error
 	var results []StepResult
 	for _, s := range steps {
 		if k, ok := s.(Skipper); ok && k.Skip(d) {
+			d.Out.Step(d.Host.Name(), s.Name(), 0, remote.StatusSkipped, nil)
+			results = append(results, StepResult{Name: s.Name(), Skipped: true})
 			continue
 		}
 		start := time.Now()
