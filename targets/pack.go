@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/djship/djship/internal/fileutil"
+	"github.com/djship/djship/sites"
 	"github.com/mholt/archives"
 )
 
@@ -192,19 +193,38 @@ func (t *tree) files() int {
 	return n
 }
 
+// archiveFormat is one tarball format: how mage release compresses it
+// and the flag with which GNU tar unpacks it on the host.
+type archiveFormat struct {
+	ext         string
+	compression archives.Compression
+	tarFlag     string
+}
+
+// archiveFormats are the tarball formats djship writes and unpacks; the
+// site file may name those of sites.ArchiveExtensions.
+var archiveFormats = []archiveFormat{
+	{".tar.gz", archives.Gz{}, "-z"},
+	{".tgz", archives.Gz{}, "-z"},
+	{".tar.bz2", archives.Bz2{}, "-j"},
+	{".tar.zst", archives.Zstd{}, "--zstd"},
+	{".tar.xz", archives.Xz{}, "-J"},
+}
+
+// formatOf is the format of a tarball, from its name.
+func formatOf(name string) (archiveFormat, error) {
+	for _, f := range archiveFormats {
+		if strings.HasSuffix(name, f.ext) {
+			return f, nil
+		}
+	}
+	return archiveFormat{}, fmt.Errorf("%s: unknown archive format; use %s", name, strings.Join(sites.ArchiveExtensions, ", "))
+}
+
 // compression picks the compressor from the tarball's name.
 func compression(name string) (archives.Compression, error) {
-	switch {
-	case strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
-		return archives.Gz{}, nil
-	case strings.HasSuffix(name, ".tar.xz"):
-		return archives.Xz{}, nil
-	case strings.HasSuffix(name, ".tar.bz2"):
-		return archives.Bz2{}, nil
-	case strings.HasSuffix(name, ".tar.zst"):
-		return archives.Zstd{}, nil
-	}
-	return nil, fmt.Errorf("%s: unknown archive format; use .tar.gz, .tar.bz2 or .tar.zst", name)
+	f, err := formatOf(name)
+	return f.compression, err
 }
 
 // writeArchive writes the manifest and the tree to w as a compressed tar

@@ -753,3 +753,17 @@ func TestReleaseIncludeCredentialWarns(t *testing.T) {
 		t.Error("the output shows the key")
 	}
 }
+
+// TestEveryArchiveExtensionHasAFormat checks that each tarball name a site
+// file may choose is one djship can both write and unpack.
+func TestEveryArchiveExtensionHasAFormat(t *testing.T) {
+	for _, ext := range sites.ArchiveExtensions {
+		f, err := formatOf("shop-r1" + ext)
+		if err != nil || f.compression == nil || f.tarFlag == "" {
+			t.Errorf("%s: %+v, %v", ext, f, err)
+		}
+	}
+	if _, err := formatOf("shop-r1.rar"); err == nil || !strings.Contains(err.Error(), strings.Join(sites.ArchiveExtensions, ", ")) {
+		t.Errorf("an unknown format: %v", err)
+	}
+}

@@ -246,25 +246,16 @@ const unpackUser = "djship-unpack"
 
 func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
-	var flag string
-	switch {
-	case strings.HasSuffix(tarball, ".tar.gz"), strings.HasSuffix(tarball, ".tgz"):
-		flag = "-z"
-	case strings.HasSuffix(tarball, ".tar.bz2"):
-		flag = "-j"
-	case strings.HasSuffix(tarball, ".tar.zst"):
-		flag = "--zstd"
-	case strings.HasSuffix(tarball, ".tar.xz"):
-		flag = "-J"
-	default:
-		return false, fmt.Errorf("%s: unknown archive format; use .tar.gz, .tar.bz2 or .tar.zst", d.Tarball.Name())
+	format, err := formatOf(d.Tarball.Name())
+	if err != nil {
+		return false, err
 	}
-	args := []string{"sh", "-c", unpackScript, "unpack", d.releaseDir(), tarball, flag, unpackUser,
+	args := []string{"sh", "-c", unpackScript, "unpack", d.releaseDir(), tarball, format.tarFlag, unpackUser,
 		path.Clean(d.Settings.Django.SourceFolder), deflateScript, checkScript}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
 		args = append(args, a.Archive, a.Into)
 	}
-	_, err := d.run(ctx, remote.Sh(args...))
+	_, err = d.run(ctx, remote.Sh(args...))
 	return true, err
 }
 
