@@ -157,13 +157,9 @@ func (migrationsStep) Name() string { return "migrations" }
 // applied lists the migrations a release's manage.py shows as [X]
 // (applied) or all it knows.
 func (d *Deploy) migrations(ctx context.Context, release string, appliedOnly bool) (map[string]bool, error) {
-	src := path.Join(d.Paths.Releases, release, "src", path.Clean(d.Settings.Django.SourceFolder))
-	words := []string{"runuser", "-u", d.Settings.App.User, "--", "env"}
-	for _, e := range d.appEnvironment() {
-		words = append(words, e.Name+"="+e.Value)
-	}
-	words = append(words, "PYTHONDONTWRITEBYTECODE=1", path.Join(d.Paths.Releases, release, "venv", "bin", "python"), "manage.py", "showmigrations", "--plan")
-	res, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh(words...), Dir: src, Become: true, Quiet: true})
+	c := d.manageCommand(release, nil, "showmigrations", "--plan")
+	c.Quiet = true
+	res, err := d.Host.Run(ctx, c)
 	if err != nil {
 		return nil, err
 	}

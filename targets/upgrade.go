@@ -532,17 +532,26 @@ type collectstaticStep struct{}
 
 func (collectstaticStep) Name() string { return "collectstatic" }
 
-// manage runs manage.py in the release as the application's user, with
-// the environment the application server gives it.
-func (d *Deploy) manage(ctx context.Context, args ...string) error {
+// manageCommand is manage.py of a release run as the application's user,
+// with the environment the application server gives it (and extra
+// NAME=VALUE words), in the release's Django folder.
+func (d *Deploy) manageCommand(release string, extra []string, args ...string) remote.Command {
+	r := path.Join(d.Paths.Releases, release)
 	words := []string{"runuser", "-u", d.Settings.App.User, "--", "env"}
 	for _, e := range d.appEnvironment() {
 		words = append(words, e.Name+"="+e.Value)
 	}
-	words = append(words, "DJANGO_STATIC_ROOT="+path.Join(d.releaseDir(), "static"), "PYTHONDONTWRITEBYTECODE=1")
-	words = append(words, path.Join(d.releaseDir(), "venv", "bin", "python"), "manage.py")
+	words = append(words, extra...)
+	words = append(words, "PYTHONDONTWRITEBYTECODE=1", path.Join(r, "venv", "bin", "python"), "manage.py")
 	words = append(words, args...)
-	_, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh(words...), Dir: d.srcDir(), Become: true})
+	return remote.Command{Script: remote.Sh(words...), Dir: path.Join(r, "src", path.Clean(d.Settings.Django.SourceFolder)), Become: true}
+}
+
+// manage runs manage.py in the release being shipped, its output shown,
+// with static/ as DJANGO_STATIC_ROOT.
+func (d *Deploy) manage(ctx context.Context, args ...string) error {
+	c := d.manageCommand(d.Release, []string{"DJANGO_STATIC_ROOT=" + path.Join(d.releaseDir(), "static")}, args...)
+	_, err := d.Host.Run(ctx, c)
 	if err != nil {
 		return fmt.Errorf("manage.py %s: %w", strings.Join(args, " "), err)
 	}
