@@ -56,8 +56,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		sql = append(sql, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD %s;`, sqlIdent(db.User), sqlString(password)))
 	default:
 		// Does the password in the secrets still open the role?
-		login := `IFS= read -r PGPASSWORD; export PGPASSWORD; psql -X -qAt -w -h localhost -p "$1" -U "$2" -d postgres -c 'SELECT 1' >/dev/null 2>&1 && echo ok || true`
-		res, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh("sh", "-c", login, "login", fmt.Sprint(db.Port), db.User), Stdin: strings.NewReader(password + "\n"), Become: true, Quiet: true})
+		res, err := d.withPGPassword(ctx, "pg-login", fmt.Sprint(db.Port), db.User)
 		if err != nil {
 			return false, err
 		}
@@ -84,4 +83,25 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	return changed, nil
+}
+
+// pgConnection is how pg_dump and pg_restore reach the site's database:
+// host, port and user.
+func (d *Deploy) pgConnection() []string {
+	db := d.Settings.Database
+	host := db.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return []string{"-h", host, "-p", fmt.Sprint(db.Port), "-U", db.User}
+}
+
+// withPGPassword runs scripts/<name>.sh as root with the database
+// password in PGPASSWORD: it travels on standard input, never in argv.
+func (d *Deploy) withPGPassword(ctx context.Context, name string, args ...string) (*remote.Result, error) {
+	words := append([]string{"sh", "-c", script("with-pgpassword.sh"), "with-pgpassword", script(name + ".sh"), name}, args...)
+	return d.Host.Run(ctx, remote.Command{
+		Script: remote.Sh(words...),
+		Stdin:  strings.NewReader(d.Secrets[d.Settings.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
+	})
 }

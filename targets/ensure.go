@@ -32,9 +32,7 @@ func (d *Deploy) ensureFile(ctx context.Context, f file) (bool, error) {
 		}
 		return changed, nil
 	}
-	probe := `f=$1
-if [ -f "$f" ]; then stat -c '%a %U %G' -- "$f"; cat -- "$f"; else echo missing; fi`
-	res, err := d.run(ctx, remote.Sh("sh", "-c", probe, "probe", f.Path))
+	res, err := d.run(ctx, shScript("file-state", f.Path))
 	if err != nil {
 		return false, err
 	}
@@ -79,7 +77,7 @@ func setgidBit(m fs.FileMode) uint32 {
 // ensureLink makes link a symbolic link to target, replacing it
 // atomically (new link, then rename) when it points elsewhere.
 func (d *Deploy) ensureLink(ctx context.Context, link, target string) (bool, error) {
-	current, err := d.probe(ctx, remote.Sh("sh", "-c", `readlink -- "$1" || true`, "probe", link))
+	current, err := d.probe(ctx, remote.Sh("readlink", "--", link)+" || true")
 	if err != nil {
 		return false, err
 	}
@@ -142,15 +140,11 @@ func (d *Deploy) ensureDir(ctx context.Context, f dir) (bool, error) {
 // ensureDirs is ensureDir for several folders, parents first: one session
 // reads them all, one more corrects what differs.
 func (d *Deploy) ensureDirs(ctx context.Context, dirs []dir) (bool, error) {
-	probe := `for p; do
-  printf '=== %s\n' "$p"
-  if [ -d "$p" ]; then stat -c '%U %G %a' -- "$p"; getfacl -cEp -- "$p" 2>/dev/null; else echo missing; fi
-done`
-	args := []string{"sh", "-c", probe, "probe"}
+	var paths []string
 	for _, f := range dirs {
-		args = append(args, f.Path)
+		paths = append(paths, f.Path)
 	}
-	out, err := d.probe(ctx, remote.Sh(args...))
+	out, err := d.probe(ctx, shScript("folder-state", paths...))
 	if err != nil {
 		return false, err
 	}

@@ -13,17 +13,32 @@ import (
 )
 
 // fakeHost is a scripted remote.Host for testing step logic without root
-// or services: each command is answered by the first rule whose text
-// the command line contains, and every command line is recorded.
+// or services: each command is answered by the first rule that matches
+// it, and every command line is recorded.
 type fakeHost struct {
 	rules []fakeRule
 	ran   []string
 }
 
-// fakeRule answers the commands that contain a text.
+// fakeRule answers the commands that run scripts/<script>.sh (when
+// script is set) and contain a text (when contains is set).
 type fakeRule struct {
-	contains, stdout string
-	err              error
+	script, contains, stdout string
+	err                      error
+}
+
+// matches reports whether the rule answers a command line.
+func (r fakeRule) matches(line string) bool {
+	if r.script != "" && !runsScript(line, r.script) {
+		return false
+	}
+	return strings.Contains(line, r.contains)
+}
+
+// runsScript reports whether a command line runs scripts/<name>.sh as
+// shScript writes it: the script's text, then its name as $0.
+func runsScript(line, name string) bool {
+	return strings.Contains(line, "\n' "+name+" ") || strings.HasSuffix(line, "\n' "+name)
 }
 
 func (h *fakeHost) Name() string { return "fake" }
@@ -31,7 +46,7 @@ func (h *fakeHost) Name() string { return "fake" }
 func (h *fakeHost) Run(ctx context.Context, c remote.Command) (*remote.Result, error) {
 	h.ran = append(h.ran, c.Script)
 	for _, r := range h.rules {
-		if strings.Contains(c.Script, r.contains) {
+		if r.matches(c.Script) {
 			return &remote.Result{Stdout: []byte(r.stdout)}, r.err
 		}
 	}
@@ -47,6 +62,17 @@ func (h *fakeHost) ReadFile(ctx context.Context, path string, become bool) ([]by
 }
 
 func (h *fakeHost) Close() error { return nil }
+
+// scripts are the recorded command lines that run scripts/<name>.sh.
+func (h *fakeHost) scripts(name string) []string {
+	var out []string
+	for _, c := range h.ran {
+		if runsScript(c, name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // commands are the recorded command lines that contain a text.
 func (h *fakeHost) commands(contains string) []string {
@@ -111,15 +137,15 @@ func TestPruneChoosesWhatToRemove(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := &fakeHost{rules: []fakeRule{
-				{contains: "stat -c %Y", stdout: c.listing},
-				{contains: "' prune ", stdout: ""},
+				{script: "list-releases", stdout: c.listing},
+				{script: "remove-releases"},
 			}}
 			d, _ := fakeDeploy(h, c.keep)
 			d.Release, d.previous = c.release, c.live
 			if err := d.prune(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			rm := h.commands("' prune ")
+			rm := h.scripts("remove-releases")
 			if len(c.removed) == 0 {
 				if len(rm) != 0 {
 					t.Fatalf("a removal ran: %v", rm)
@@ -200,11 +226,11 @@ func TestRollbackTargetFromTheDeployLog(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var rules []fakeRule
 			for _, r := range c.complete {
-				rules = append(rules, fakeRule{contains: ".djship-state\" 2>/dev/null || true' state /srv/www/shop/releases/" + r, stdout: "complete"})
+				rules = append(rules, fakeRule{script: "read-file", contains: " /srv/www/shop/releases/" + r + "/.djship-state", stdout: "complete"})
 			}
 			rules = append(rules,
-				fakeRule{contains: ".djship-state", stdout: ""},
-				fakeRule{contains: "deploy.log", stdout: c.log})
+				fakeRule{script: "read-file", contains: ".djship-state"},
+				fakeRule{script: "read-file", contains: "deploy.log", stdout: c.log})
 			h := &fakeHost{rules: rules}
 			d, _ := fakeDeploy(h, 5)
 			d.previous, d.rollbackTo = c.live, c.to
@@ -240,8 +266,8 @@ func TestReleaseNameIsNewOnEveryHost(t *testing.T) {
 			var deploys []*Deploy
 			for i := range c.folders {
 				h := &fakeHost{rules: []fakeRule{
-					{contains: "ls -A1", stdout: c.folders[i]},
-					{contains: "deploy.log", stdout: c.logs[i]},
+					{script: "list-folder", stdout: c.folders[i]},
+					{script: "read-file", contains: "deploy.log", stdout: c.logs[i]},
 				}}
 				d, _ := fakeDeploy(h, 5)
 				deploys = append(deploys, d)

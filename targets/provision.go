@@ -39,10 +39,7 @@ type factsStep struct{}
 func (factsStep) Name() string { return "facts" }
 
 func (factsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
-if [ -x "$1/venv/bin/python" ]; then echo live=yes; fi
-echo "current=$(readlink -- "$1")"
-echo "socket=$(readlink -- "$2")"`, "facts", d.Paths.Current, d.Paths.AppSocket))
+	out, err := d.probe(ctx, shScript("facts", d.Paths.Current, d.Paths.AppSocket))
 	if err != nil {
 		return false, err
 	}
@@ -92,7 +89,7 @@ func (d *Deploy) packages() []string {
 
 func (packagesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	pkgs := d.packages()
-	out, err := d.probe(ctx, remote.Sh(append([]string{"sh", "-c", `dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true`, "probe"}, pkgs...)...))
+	out, err := d.probe(ctx, shScript("installed-packages", pkgs...))
 	if err != nil {
 		return false, err
 	}
@@ -115,13 +112,7 @@ func (packagesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		d.plan("install packages: %s", strings.Join(missing, " "))
 		return true, nil
 	}
-	// apt-get update only when the package lists are more than a day old.
-	script := `set -e
-if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n 1)" ]; then
-  apt-get update -q
-fi
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "$@"`
-	cmd := d.withProxy(remote.Command{Script: remote.Sh(append([]string{"sh", "-c", script, "install"}, missing...)...), Become: true})
+	cmd := d.withProxy(remote.Command{Script: shScript("install-packages", missing...), Become: true})
 	d.note("installing %s", strings.Join(missing, " "))
 	if _, err := d.Host.Run(ctx, cmd); err != nil {
 		return false, fmt.Errorf("install %s: %w", strings.Join(missing, " "), err)
@@ -148,7 +139,7 @@ func (appUserStep) Name() string { return "app user" }
 
 func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	u, g := d.Settings.App.User, d.Settings.App.Group
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `getent group "$2" >/dev/null && echo group; id -u "$1" >/dev/null 2>&1 && echo user; id -u "$3" >/dev/null 2>&1 && echo unpacker; true`, "probe", u, g, unpackUser))
+	out, err := d.probe(ctx, shScript("users", u, g, unpackUser))
 	if err != nil {
 		return false, err
 	}
@@ -169,9 +160,7 @@ func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		// The user that unpacks releases: it owns nothing but the empty
 		// folders it unpacks into.
 		changed = true
-		script := `if getent group "$1" >/dev/null; then g="--gid $1"; else g=--user-group; fi
-useradd --system $g --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin -- "$1"`
-		if err := d.do(ctx, "create system user "+unpackUser+" (unpacks releases)", remote.Sh("sh", "-c", script, "useradd", unpackUser)); err != nil {
+		if err := d.do(ctx, "create system user "+unpackUser+" (unpacks releases)", shScript("add-unpack-user", unpackUser)); err != nil {
 			return false, err
 		}
 	}
@@ -254,18 +243,12 @@ func (tlsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		subject, err := d.probe(ctx, remote.Sh("sh", "-c", `[ -s "$2" ] && openssl x509 -noout -subject -nameopt RFC2253 -in "$1" 2>/dev/null || true`, "probe", cert, key))
+		subject, err := d.probe(ctx, shScript("certificate-subject", cert, key))
 		if err != nil {
 			return false, err
 		}
 		if subject != "subject=CN="+s.URL {
-			script := `set -e
-umask 077
-openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$3" -addext "subjectAltName=DNS:$3" -keyout "$2.djship-new" -out "$1.djship-new" 2>/dev/null
-chown root:"$4" "$2.djship-new" && chmod 0640 "$2.djship-new"
-chmod 0644 "$1.djship-new"
-mv -f "$2.djship-new" "$2" && mv -f "$1.djship-new" "$1"`
-			if err := d.do(ctx, "generate a self-signed certificate for "+s.URL, remote.Sh("sh", "-c", script, "tls", cert, key, s.URL, s.Web.Group)); err != nil {
+			if err := d.do(ctx, "generate a self-signed certificate for "+s.URL, shScript("self-signed", cert, key, s.URL, s.Web.Group)); err != nil {
 				return false, err
 			}
 			d.reload["web"] = true

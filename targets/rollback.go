@@ -62,7 +62,7 @@ func Rollback(ctx context.Context, site *sites.Site, envName string, opts Rollba
 
 // readLog returns the host's deploy log, oldest first.
 func (d *Deploy) readLog(ctx context.Context) ([]logEntry, error) {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `cat -- "$1" 2>/dev/null || true`, "log", d.Paths.Log))
+	out, err := d.probe(ctx, shScript("read-file", d.Paths.Log))
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			}
 			continue
 		}
-		state, err := d.probe(ctx, remote.Sh("sh", "-c", `cat -- "$1/.djship-state" 2>/dev/null || true`, "state", path.Join(d.Paths.Releases, e.Release)))
+		state, err := d.probe(ctx, shScript("read-file", path.Join(d.Paths.Releases, e.Release, ".djship-state")))
 		if err != nil {
 			return false, err
 		}
@@ -247,45 +247,16 @@ func (d *Deploy) databaseName() string {
 	return "database " + d.Settings.Database.Name
 }
 
-// pgConnection is how pg_dump and pg_restore reach the site's database:
-// host, port and user.
-func (d *Deploy) pgConnection() []string {
-	db := d.Settings.Database
-	host := db.Host
-	if host == "" {
-		host = "localhost"
-	}
-	return []string{"-h", host, "-p", fmt.Sprint(db.Port), "-U", db.User}
-}
-
-// pgRun runs a script with the database password on standard input,
-// read into PGPASSWORD, never in argv.
-func (d *Deploy) pgRun(ctx context.Context, script string, args ...string) error {
-	script = "set -e\numask 077\nIFS= read -r PGPASSWORD || true\nexport PGPASSWORD\n" + script
-	_, err := d.Host.Run(ctx, remote.Command{
-		Script: remote.Sh(append([]string{"sh", "-c", script, "pg"}, args...)...),
-		Stdin:  strings.NewReader(d.Secrets[d.Settings.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
-	})
-	return err
-}
-
 // saveDatabase snapshots the database into keep, once the snapshot from
 // that is to be restored is known to exist.
 func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
 	s := d.Settings
 	if s.Database.Engine == "sqlite" {
-		script := `set -e
-[ -f "$2" ] || { echo "no snapshot $2" >&2; exit 1; }
-sqlite3 "$1" ".backup '$3'"
-chmod 0600 "$3"`
-		_, err := d.run(ctx, remote.Sh("sh", "-c", script, "save", path.Join(d.Paths.DB, s.Database.Path), from, keep))
+		_, err := d.run(ctx, shScript("sqlite-save", path.Join(d.Paths.DB, s.Database.Path), from, keep))
 		return err
 	}
-	args := append([]string{s.Database.Name, from, keep}, d.pgConnection()...)
-	return d.pgRun(ctx, `db=$1 from=$2 keep=$3
-shift 3
-[ -f "$from" ] || { echo "no snapshot $from" >&2; exit 1; }
-pg_dump -Fc --no-password "$@" -f "$keep" "$db"`, args...)
+	_, err := d.withPGPassword(ctx, "pg-save", append([]string{s.Database.Name, from, keep}, d.pgConnection()...)...)
+	return err
 }
 
 // restoreCommand restores a snapshot into the site's database; each
@@ -307,15 +278,13 @@ func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
 // restoreDatabase restores a snapshot into the site's database; a
 // missing snapshot is an error (sqlite3 would restore an empty database).
 func (d *Deploy) restoreDatabase(ctx context.Context, snapshot string) error {
-	script := `[ -f "$1" ] || { echo "no snapshot $1" >&2; exit 1; }
-shift
-exec "$@"`
 	args := append([]string{snapshot}, d.restoreCommand(snapshot, true)...)
 	if d.Settings.Database.Engine == "sqlite" {
-		_, err := d.run(ctx, remote.Sh(append([]string{"sh", "-c", script, "restore"}, args...)...))
+		_, err := d.run(ctx, shScript("restore", args...))
 		return err
 	}
-	return d.pgRun(ctx, script, args...)
+	_, err := d.withPGPassword(ctx, "restore", args...)
+	return err
 }
 
 // undoRestore restores the database as it was before the rollback after

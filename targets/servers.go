@@ -11,11 +11,11 @@ import (
 	"github.com/djship/djship/templates"
 )
 
-// validate runs a validator script with the new configuration on its
+// validate runs scripts/<name>.sh, a validator, with the new configuration on its
 // standard input; a failure carries the validator's own message.
-func (d *Deploy) validate(ctx context.Context, what string, data []byte, script string, args ...string) error {
+func (d *Deploy) validate(ctx context.Context, what string, data []byte, name string, args ...string) error {
 	_, err := d.Host.Run(ctx, remote.Command{
-		Script: remote.Sh(append([]string{"sh", "-c", script, "validate"}, args...)...),
+		Script: shScript(name, args...),
 		Stdin:  bytes.NewReader(data),
 		Become: true,
 		Quiet:  true,
@@ -66,8 +66,7 @@ func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, er
 			return false, err
 		}
 		available, _ := d.slotIni(slot)
-		if err := d.validate(ctx, "uWSGI configuration "+available, ini,
-			`t=$(mktemp) && cat > "$t" && uwsgi --strict --ini "$t" --get chdir >/dev/null; rc=$?; rm -f "$t"; exit $rc`); err != nil {
+		if err := d.validate(ctx, "uWSGI configuration "+available, ini, "test-uwsgi"); err != nil {
 			return false, err
 		}
 		c, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
@@ -92,18 +91,8 @@ func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, 
 		return false, err
 	}
 	name := "gunicorn-" + site.Project
-	// Before the first release the virtualenv does not exist yet, so
-	// systemd's complaint about ExecStart is expected then.
-	verify := `set -e
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-cat > "$t/all"
-sed '/^#--djship-split--$/,$d' "$t/all" > "$t/$1.socket"
-sed '1,/^#--djship-split--$/d' "$t/all" > "$t/$1.service"
-out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$t/$1.socket" "$t/$1.service" 2>&1 || true)
-out=$(printf '%s\n' "$out" | grep -F "$1" | grep -v 'is not executable' || true)
-if [ -n "$out" ]; then printf '%s\n' "$out" >&2; exit 1; fi`
 	both := append(append(append([]byte{}, socket...), []byte("#--djship-split--\n")...), service...)
-	if err := d.validate(ctx, "gunicorn units", both, verify, name); err != nil {
+	if err := d.validate(ctx, "gunicorn units", both, "test-gunicorn-units", name); err != nil {
 		return false, err
 	}
 	c1, err := d.ensureFile(ctx, file{Path: "/etc/systemd/system/" + name + ".socket", Data: socket, Mode: 0o644, Owner: "root", Group: "root"})
@@ -129,7 +118,7 @@ func (d *Deploy) gunicornInit(ctx context.Context, site templates.Site) (bool, e
 		return false, err
 	}
 	name := "gunicorn-" + site.Project
-	if err := d.validate(ctx, "init script", script, `sh -n`); err != nil {
+	if err := d.validate(ctx, "init script", script, "test-init-script"); err != nil {
 		return false, err
 	}
 	changed, err := d.ensureFile(ctx, file{Path: "/etc/init.d/" + name, Data: script, Mode: 0o755, Owner: "root", Group: "root"})
@@ -137,7 +126,7 @@ func (d *Deploy) gunicornInit(ctx context.Context, site templates.Site) (bool, e
 		return false, err
 	}
 	if changed {
-		if err := d.do(ctx, "enable "+name+" at boot", remote.Sh("sh", "-c", `if command -v update-rc.d >/dev/null; then update-rc.d "$1" defaults >/dev/null; fi`, "enable", name)); err != nil {
+		if err := d.do(ctx, "enable "+name+" at boot", shScript("enable-at-boot", name)); err != nil {
 			return false, err
 		}
 		d.reload["app"] = true
@@ -208,32 +197,14 @@ func (webServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 // server's configuration folder, with the same validator as the live one.
 func (d *Deploy) testWebConfig(ctx context.Context, w webServer, project, check string, conf []byte) error {
 	if w.name == "apache2" {
-		script := `set -e
-name=$1 check=$2; shift 2
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-cp -a /etc/apache2/. "$t/"
-cat > "$t/sites-available/$name.conf"
-ln -sfn "../sites-available/$name.conf" "$t/sites-enabled/$name.conf"
-for m in "$@"; do for ext in load conf; do
-  if [ -f "$t/mods-available/$m.$ext" ]; then ln -sfn "../mods-available/$m.$ext" "$t/mods-enabled/$m.$ext"; fi
-done; done
-if ! out=$(APACHE_CONFDIR="$t" "$check" configtest 2>&1); then printf '%s\n' "$out" >&2; exit 1; fi`
-		return d.validate(ctx, "Apache site", conf, script, append([]string{project, check}, d.apacheModules()...)...)
+		return d.validate(ctx, "Apache site", conf, "test-apache-site", append([]string{project, check}, d.apacheModules()...)...)
 	}
-	script := `set -e
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-cp -a /etc/nginx/. "$t/"
-sed -i "s#/etc/nginx/#$t/#g" "$t/nginx.conf"
-rm -f "$t/sites-enabled/$1.conf"
-cat > "$t/sites-available/$1.conf"
-ln -s "$t/sites-available/$1.conf" "$t/sites-enabled/$1.conf"
-if ! out=$("$2" -t -q -c "$t/nginx.conf" 2>&1); then printf '%s\n' "$out" | sed "s#$t/#/etc/nginx/#g" >&2; exit 1; fi`
-	return d.validate(ctx, "nginx site", conf, script, project, check)
+	return d.validate(ctx, "nginx site", conf, "test-nginx-site", project, check)
 }
 
 func (d *Deploy) enableApacheModules(ctx context.Context) (bool, error) {
 	mods := d.apacheModules()
-	out, err := d.probe(ctx, remote.Sh(append([]string{"sh", "-c", `for m in "$@"; do [ -e "/etc/apache2/mods-enabled/$m.load" ] || echo "$m"; done`, "probe"}, mods...)...))
+	out, err := d.probe(ctx, shScript("missing-apache-modules", mods...))
 	if err != nil || out == "" {
 		return false, err
 	}
@@ -268,7 +239,7 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		if w.name == "apache2" {
 			log = "/var/log/apache2/error.log"
 		}
-		if tail, _ := d.probe(ctx, remote.Sh("sh", "-c", `tail -n 4 -- "$1" 2>/dev/null || true`, "tail", log)); tail != "" {
+		if tail, _ := d.probe(ctx, shScript("tail", log)); tail != "" {
 			err = fmt.Errorf("%w\n  %s says:\n    %s", err, log, strings.ReplaceAll(tail, "\n", "\n    "))
 		}
 		return false, err

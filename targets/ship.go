@@ -184,7 +184,7 @@ func (d *Deploy) switchBack(ctx context.Context) error {
 // usedNames adds the release names the host has used to names: the
 // folders of releases/ and every release deploy.log records.
 func (d *Deploy) usedNames(ctx context.Context, names map[string]bool) error {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d "$1" ]; then ls -A1 -- "$1"; fi`, "releases", d.Paths.Releases))
+	out, err := d.probe(ctx, shScript("list-folder", d.Paths.Releases))
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", d.Paths.Releases, err)
 	}
@@ -243,7 +243,7 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 		}
 	}
 	if d.built {
-		if _, err := d.run(ctx, remote.Sh("sh", "-c", `printf 'failed\n' > "$1/.djship-state"`, "state", d.releaseDir())); err != nil {
+		if _, err := d.run(ctx, shScript("mark-release", d.releaseDir(), "failed")); err != nil {
 			d.note("warning: could not mark %s failed: %v", d.Release, err)
 		}
 	}

@@ -294,7 +294,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 		yes = "yes"
 	}
 	args := []string{"sudo", "-n", "sh", "-c", floorScript, "floor", yes, d.Paths.Base, "floor-" + revision, s.Project, s.App.User, s.Web.Group,
-		s.Python, s.URL, fmt.Sprint(s.Web.HTTPSPort), revision, filepath.Base(tarball), strings.Join(d.packages(), " "), checkScript}
+		s.Python, s.URL, fmt.Sprint(s.Web.HTTPSPort), revision, filepath.Base(tarball), strings.Join(d.packages(), " "), script("check-release.sh")}
 	for _, e := range d.appEnvironment() {
 		args = append(args, e.Name+"="+e.Value)
 	}

@@ -75,59 +75,6 @@ func (d *Deploy) slotService(slot string) service {
 		stop:   d.stopSlotScript(slot, true)}
 }
 
-// startSlotScript stops what may be left in the slot (a run that died,
-// or an old instance still finishing its requests: waited for up to a
-// minute), points the slot at the release and starts its instance.
-// Arguments: instance slot-link release-folder available enabled
-// stop-script.
-const startSlotScript = `set -e
-inst=$1 link=$2 release=$3 available=$4 enabled=$5 stop=$6
-sh -c "$stop" stop "$inst" "$enabled" yes 600
-ln -sfn -- "$release" "$link.djship-new"
-mv -fT -- "$link.djship-new" "$link"
-ln -sfn -- "../apps-available/${available##*/}" "$enabled"
-/etc/init.d/uwsgi start "$inst" >/dev/null`
-
-// stopInstanceScript takes an instance of Debian's uWSGI init script out
-// of apps-enabled, so that it does not start at boot, then, when drain is
-// yes, waits (at most wait tenths of a second) until its socket has had
-// no connection, accepted or waiting, twice in a row: ss lists the
-// listening socket with its backlog and every accepted connection by
-// path. It then stops the master with SIGINT, and kills its process group
-// after five seconds if it is still there. It only ever stops the master
-// that ran when it began: should a new start of the slot replace it
-// meanwhile (a detached retire outlived by the next ship), it leaves the
-// new one alone. Arguments: instance enabled drain wait.
-const stopInstanceScript = `inst=$1 enabled=$2 drain=$3 wait=$4
-sock=/run/uwsgi/app/$inst/socket pidfile=/run/uwsgi/app/$inst/pid
-pid=$(cat -- "$pidfile" 2>/dev/null) || pid=
-case $pid in *[!0-9]*) pid= ;; esac
-ours() { [ -n "$pid" ] && [ "$(cat -- "$pidfile" 2>/dev/null)" = "$pid" ]; }
-gone() { ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }
-rm -f -- "$enabled"
-i=0 idle=0
-while [ "$drain" = yes ] && ours && [ -S "$sock" ] && [ "$i" -lt "$wait" ]; do
-  if [ -n "$(ss -xaH src "$sock" 2>/dev/null | awk '$2 != "LISTEN" || $3 != 0' | head -n 1)" ]; then
-    idle=0
-  else
-    idle=$((idle+1))
-    [ "$idle" -lt 2 ] || break
-  fi
-  sleep 0.1
-  i=$((i+1))
-done
-ours || exit 0
-kill -INT "$pid" 2>/dev/null
-i=0
-while ! gone && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-# The daemonized master's process group holds its workers too.
-if ! gone; then
-  group=$(awk '{ print $5 }' "/proc/$pid/stat" 2>/dev/null)
-  case $group in ""|*[!0-9]*|0|1) kill -KILL "$pid" 2>/dev/null ;; *) kill -KILL -- "-$group" 2>/dev/null ;; esac
-fi
-if ours; then rm -f -- "$sock" "$pidfile"; fi
-exit 0`
-
 // stopSlotScript stops a slot's instance: drained first when visitors
 // may have reached it.
 func (d *Deploy) stopSlotScript(slot string, drain bool) string {
@@ -141,7 +88,7 @@ func (d *Deploy) stopInstance(inst, enabled string, drain bool) string {
 	if drain {
 		yes = "yes"
 	}
-	return remote.Sh("sh", "-c", stopInstanceScript, "stop", inst, enabled, yes, fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+	return shScript("stop-instance", inst, enabled, yes, fmt.Sprint(10*(d.Settings.App.Timeout+5)))
 }
 
 // startSlot starts release in the slot that does not serve visitors and
@@ -156,7 +103,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 		return nil
 	}
 	d.started = slot
-	if _, err := d.run(ctx, remote.Sh("sh", "-c", startSlotScript, "start", d.uwsgiInstance(slot), d.slotLink(slot), path.Join("releases", release), available, enabled, stopInstanceScript)); err != nil {
+	if _, err := d.run(ctx, shScript("start-slot", d.uwsgiInstance(slot), d.slotLink(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"))); err != nil {
 		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.uwsgiInstance(slot), release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
@@ -246,9 +193,8 @@ func (d *Deploy) retire(ctx context.Context) error {
 	if d.retiring == "" {
 		return nil
 	}
-	detached := `setsid sh -c "$1" "$@" </dev/null >/dev/null 2>&1 &`
 	_, enabled := d.slotIni(d.retiring)
-	drain := remote.Sh("sh", "-c", detached, "retire", stopInstanceScript, d.uwsgiInstance(d.retiring), enabled, "yes", fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+	drain := shScript("detach", script("stop-instance.sh"), "stop-instance", d.uwsgiInstance(d.retiring), enabled, "yes", fmt.Sprint(10*(d.Settings.App.Timeout+5)))
 	if _, err := d.run(ctx, drain); err != nil {
 		return fmt.Errorf("stopping uwsgi %s, which served before: %w", d.uwsgiInstance(d.retiring), err)
 	}
@@ -334,7 +280,7 @@ func (d *Deploy) slotName() string {
 func (d *Deploy) removeLegacyUWSGI(ctx context.Context) (bool, error) {
 	p := d.Settings.Project
 	enabled, available := "/etc/uwsgi/apps-enabled/"+p+".ini", "/etc/uwsgi/apps-available/"+p+".ini"
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -e "$1" ] || [ -e "$2" ] || [ -e "/run/uwsgi/app/$3/pid" ]; then echo legacy; fi`, "probe", enabled, available, p))
+	out, err := d.probe(ctx, shScript("uwsgi-legacy", enabled, available, p))
 	if err != nil || out != "legacy" {
 		return false, err
 	}

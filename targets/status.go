@@ -72,7 +72,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 			}
 		}
 	}
-	if out, err := d.probe(ctx, remote.Sh("sh", "-c", `n=0; for r in "$1"/*/; do [ "$(cat "$r.djship-state" 2>/dev/null)" = complete ] && n=$((n+1)); done; echo $n`, "kept", d.Paths.Releases)); err == nil {
+	if out, err := d.probe(ctx, shScript("count-complete", d.Paths.Releases)); err == nil {
 		fmt.Sscan(out, &s.Kept)
 	}
 	if _, err := d.run(ctx, d.appService().status); err == nil {
@@ -81,7 +81,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if _, err := d.run(ctx, remote.Sh("service", d.web().service, "status")); err == nil {
 		s.Web = "running"
 	}
-	if out, _ := d.probe(ctx, remote.Sh("sh", "-c", `cat -- "$1/info" 2>/dev/null || true`, "lock", d.Paths.Lock)); out != "" {
+	if out, _ := d.probe(ctx, shScript("read-file", d.Paths.Lock+"/info")); out != "" {
 		s.Lock = "held: " + describeHolder(out)
 	}
 	if d.live {
@@ -156,7 +156,7 @@ func Unlock(ctx context.Context, site *sites.Site, envName string, opts Options)
 		opts.Out = os.Stdout
 	}
 	_, err := onHosts(ctx, site, envName, "unlock", opts, false, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -d "$1" ]; then cat -- "$1/info" 2>/dev/null; echo; rm -rf -- "$1"; echo removed; fi`, "unlock", d.Paths.Lock))
+		out, err := d.probe(ctx, shScript("break-lock", d.Paths.Lock))
 		if err != nil {
 			return nil, err
 		}

@@ -68,23 +68,6 @@ func lockInfo(target, revision string) string {
 	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision)
 }
 
-// lockScript tries to take the lock once. Its first line is "taken",
-// "held" (then the holder's info), or "failed <why>" (then mkdir's or the
-// shell's own message). Arguments: lock info.
-const lockScript = `lock=$1 info=$2
-if err=$(mkdir -m 0700 -- "$lock" 2>&1); then
-  if err=$( { printf '%s\n' "$info" > "$lock/info"; } 2>&1 ); then echo taken; exit 0; fi
-  rm -f -- "$lock/info"; rmdir -- "$lock" 2>/dev/null
-  printf 'failed info\n%s\n' "$err"; exit 0
-fi
-if [ -d "$lock" ]; then echo held; cat -- "$lock/info" 2>/dev/null; exit 0; fi
-base=$(dirname -- "$lock")
-if [ ! -e "$base" ]; then why=missing
-elif [ ! -d "$base" ]; then why=notdir
-elif [ -e "$lock" ] || [ -L "$lock" ]; then why=notlock
-else why=mkdir; fi
-printf 'failed %s\n%s\n' "$why" "$err"`
-
 func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if d.Check || d.lockInfo != "" {
 		return false, nil
@@ -93,7 +76,7 @@ func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	deadline := time.Now().Add(d.LockWait)
 	waited := false
 	for {
-		out, err := d.probe(ctx, remote.Sh("sh", "-c", lockScript, "lock", d.Paths.Lock, info))
+		out, err := d.probe(ctx, shScript("lock", d.Paths.Lock, info))
 		if err != nil {
 			return false, fmt.Errorf("taking the lock %s: %w", d.Paths.Lock, err)
 		}
@@ -175,10 +158,9 @@ func (d *Deploy) unlock(ctx context.Context) {
 	if d.lockInfo == "" {
 		return
 	}
-	script := `if [ "$(cat -- "$1/info" 2>/dev/null)" = "$2" ]; then rm -rf -- "$1"; fi`
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := d.run(ctx, remote.Sh("sh", "-c", script, "unlock", d.Paths.Lock, d.lockInfo)); err != nil {
+	if _, err := d.run(ctx, shScript("unlock", d.Paths.Lock, d.lockInfo)); err != nil {
 		d.note("warning: could not release %s: %v", d.Paths.Lock, err)
 		return
 	}
@@ -206,7 +188,7 @@ type releaseDirStep struct{}
 func (releaseDirStep) Name() string { return "release folder" }
 
 func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -e "$2" ] || [ -L "$2" ]; then echo exists; else echo new; fi; readlink -f -- "$1" || true`, "release", d.Paths.Current, d.releaseDir()))
+	out, err := d.probe(ctx, shScript("release-folder", d.Paths.Current, d.releaseDir()))
 	if err != nil {
 		return false, err
 	}
@@ -223,7 +205,7 @@ func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, err
 	}
 	d.built = true
-	_, err = d.run(ctx, remote.Sh("sh", "-c", `mkdir -- "$1/src" && printf 'building\n' > "$1/.djship-state"`, "release", d.releaseDir()))
+	_, err = d.run(ctx, remote.Sh("mkdir", "--", path.Join(d.releaseDir(), "src"))+" && "+shScript("mark-release", d.releaseDir(), "building"))
 	return true, err
 }
 
@@ -250,119 +232,14 @@ func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	args := []string{"sh", "-c", unpackScript, "unpack", d.releaseDir(), tarball, format.tarFlag, unpackUser,
-		path.Clean(d.Settings.Django.SourceFolder), deflateScript, checkScript}
+	args := []string{d.releaseDir(), tarball, format.tarFlag, unpackUser,
+		path.Clean(d.Settings.Django.SourceFolder), script("deflate-archive.sh"), script("check-release.sh")}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
 		args = append(args, a.Archive, a.Into)
 	}
-	_, err = d.run(ctx, remote.Sh(args...))
+	_, err = d.run(ctx, shScript("unpack", args...))
 	return true, err
 }
-
-// unpackScript runs as root. Arguments: release tarball tar-flag user
-// source-folder deflate-script check-script, then archive and into for
-// each archive to unpack.
-const unpackScript = `set -eu
-r=$1 tarball=$2 flag=$3 user=$4 folder=$5 deflate=$6 check=$7
-shift 7
-if ! id -u "$user" >/dev/null 2>&1; then
-  echo "the user $user, who unpacks releases, is missing: run mage provision for this environment first" >&2
-  exit 1
-fi
-stage=$r/.unpack
-rm -rf -- "$r/src" "$stage" "$r/.check"
-mkdir -- "$r/src" "$stage"
-chown -- "$user:" "$r/src" "$stage"
-chmod 0700 "$stage"
-trap 'rm -rf -- "$stage" "$r/.check"; setfacl -x "u:$user" -- "$r" 2>/dev/null || true' EXIT
-setfacl -m "u:$user:--x" -- "$r"
-src=$(realpath -e -- "$r/src")
-as() { runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
-as tar "$flag" -x --no-same-owner --no-same-permissions -f - -C "$src" < "$tarball"
-sh -c "$check" check "$src" "$r/.check"
-while [ $# -ge 2 ]; do
-  as sh -c "$deflate" deflate "$src" "$stage" "$src/$folder/$1" "$src/$folder/$2" "$1"
-  shift 2
-  sh -c "$check" check "$src" "$r/.check"
-done
-chmod -R ug-s -- "$src"
-chown -R -h root:root -- "$src"`
-
-// deflateScript runs as the unpacking user: one archive into an empty
-// folder, then its content moved into the folder it is unpacked to.
-// Arguments: src stage archive into name.
-const deflateScript = `set -eu
-src=$1 stage=$2 archive=$3 into=$4 name=$5
-dest=$(realpath -m -- "$into")
-case $dest in
-  "$src"|"$src"/*) ;;
-  *) echo "$name: its folder leads out of the release, to $dest" >&2; exit 1 ;;
-esac
-cur=$src
-set -f
-IFS=/
-for c in ${dest#"$src"}; do
-  [ -n "$c" ] || continue
-  cur=$cur/$c
-  if [ -L "$cur" ]; then echo "$name: $cur is a link" >&2; exit 1; fi
-  [ -d "$cur" ] || mkdir -- "$cur"
-done
-unset IFS
-set +f
-w=$(mktemp -d "$stage/archive.XXXXXX")
-case $archive in
-  *.zip) unzip -q "$archive" -d "$w" ;;
-  *) tar -x --no-same-owner --no-same-permissions -f "$archive" -C "$w" ;;
-esac
-cd "$w"
-# find lists a folder before what it holds, so each name's folders are
-# checked (or made) before it is moved; after one refusal no later batch
-# moves anything.
-find . -mindepth 1 -exec sh -c '
-  dest=$1 mark=$2 name=$3
-  shift 3
-  [ ! -e "$mark" ] || exit 1
-  for p; do
-    d=$dest/${p#./}
-    if [ -d "$p" ] && [ ! -L "$p" ]; then
-      if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then
-        : > "$mark"; echo "$name: ${p#./} would go through $d, which is not a folder" >&2; exit 1
-      fi
-      [ -d "$d" ] || mkdir -- "$d"
-    else
-      if [ -L "$d" ] || [ -d "$d" ] || { [ -L "$p" ] && [ -e "$d" ]; }; then
-        : > "$mark"; echo "$name: ${p#./} would replace $d" >&2; exit 1
-      fi
-      mv -f -T -- "$p" "$d"
-    fi
-  done' merge "$dest" "$w.refused" "$name" {} +
-cd /
-rm -rf -- "$w"`
-
-// checkScript runs as root, reading only: every link of src leads inside
-// it (resolved by realpath as the kernel would, missing parts taken as
-// folders), every hard link's names are all inside, nothing is special.
-// Arguments: src scratch-file.
-const checkScript = `set -eu
-src=$1 tmp=$2
-find "$src" -type l -exec sh -c '
-  src=$1 tmp=$2
-  shift 2
-  realpath -m -z --relative-base="$src" -- "$@" > "$tmp"
-  if grep -qz "^/" "$tmp"; then
-    echo "a link of the release leads out of it, to $(grep -z "^/" "$tmp" | tr "\0" "\n" | head -n 1): refused" >&2
-    exit 1
-  fi' check "$src" "$tmp" {} +
-outside=$(find "$src" -type f -links +1 -printf '%i %n\n' | sort | uniq -c | awk '$1 != $3 { print $2 }' | head -n 1)
-if [ -n "$outside" ]; then
-  echo "a file of the release has hard links outside it (inode $outside): refused" >&2
-  exit 1
-fi
-special=$(find "$src" ! -type f ! -type d ! -type l -print -quit)
-if [ -n "$special" ]; then
-  echo "$special is a special file: refused" >&2
-  exit 1
-fi`
 
 // venvStep builds the virtualenv, or reuses the previous release's when
 // the dependency set is the same: hard-linked, with the scripts that name
@@ -382,10 +259,10 @@ func (d *Deploy) dependencyKey() string {
 func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s := d.Settings
 	venv := path.Join(d.releaseDir(), "venv")
-	args := []string{"sh", "-c", venvScript, "venv", venv, s.Python, d.dependencyKey(), d.srcDir(),
+	args := []string{venv, s.Python, d.dependencyKey(), d.srcDir(),
 		fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, d.Paths.Current}
 	args = append(args, s.Django.Dependencies...)
-	res, err := d.Host.Run(ctx, d.withProxy(remote.Command{Script: remote.Sh(args...), Become: true}))
+	res, err := d.Host.Run(ctx, d.withProxy(remote.Command{Script: shScript("venv", args...), Become: true}))
 	if err != nil {
 		return false, err
 	}
@@ -397,77 +274,6 @@ func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	}
 	return true, nil
 }
-
-// venvScript creates or reuses the virtualenv and installs what the site
-// declares. Arguments: venv python key src system requirements wheelhouse
-// current deps...
-const venvScript = `set -e
-venv=$1 python=$2 key=$3 src=$4 system=$5 requirements=$6 wheelhouse=$7 current=$8
-shift 8
-if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then
-  key="$key $(sha256sum < "$src/requirements.txt")"
-fi
-if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")" = "$key" ]; then
-  old=$(readlink -f "$current/venv")
-  errors=$(mktemp)
-  # Hard links: the files are root's and nobody writes them; the few
-  # that name the virtualenv's path are rewritten into new files below.
-  if ! cp -a -l "$old" "$venv" 2>"$errors"; then
-    echo "copying the previous virtualenv failed ($(wc -l < "$errors") errors), the first:" >&2
-    head -n 3 "$errors" >&2; rm -f "$errors"; exit 1
-  fi
-  rm -f "$errors"
-  # Scripts name their interpreter by path: point them at the copy. The
-  # paths are data, so they are compared and replaced literally.
-  "$python" - "$old" "$venv" <<'PY'
-import os, sys
-old, new = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
-bindir = os.path.join(sys.argv[2], "bin")
-for name in sorted(os.listdir(bindir)):
-    p = os.path.join(bindir, name)
-    if os.path.islink(p) or not os.path.isfile(p):
-        continue
-    with open(p, "rb") as f:
-        data = f.read()
-    if data.startswith(b"#!" + old + b"/"):
-        data = b"#!" + new + data[2 + len(old):]
-    elif name.lower().startswith("activate"):
-        data = data.replace(old, new)
-    else:
-        continue
-    # A new file, so that the previous release's (a hard link) stays.
-    tmp = p + ".djship-new"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    st = os.stat(p)
-    os.chmod(tmp, st.st_mode & 0o7777)
-    os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, p)
-PY
-  echo reused
-  exit 0
-fi
-flag=
-if [ "$system" = true ]; then flag=--system-site-packages; fi
-if ! "$python" -m venv $flag "$venv"; then
-  # ensurepip hides why it failed; a full disk is the usual cause.
-  free=$(df -Pk -- "${venv%/*}" 2>/dev/null | awk 'NR == 2 { print $4 }')
-  if [ -n "$free" ] && [ "$free" -lt 65536 ]; then
-    echo "no space left on device: the file system of ${venv%/*} has ${free} kB free, too little for a virtualenv; free some and ship again" >&2
-  fi
-  exit 1
-fi
-pip_install() {
-  if [ -n "$wheelhouse" ]; then
-    "$venv/bin/python" -m pip install --no-input --disable-pip-version-check --no-index --find-links "$src/$wheelhouse" "$@"
-  else
-    "$venv/bin/python" -m pip install --no-input --disable-pip-version-check "$@"
-  fi
-}
-if [ $# -gt 0 ]; then pip_install "$@"; fi
-if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then pip_install -r "$src/requirements.txt"; fi
-printf '%s' "$key" > "$venv/.djship-deps"
-echo "virtualenv built"`
 
 // sharedStep links the shared folders into the release.
 type sharedStep struct{}
@@ -493,27 +299,13 @@ func (snapshotStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s := d.Settings
 	if s.Database.Engine == "sqlite" {
 		db := path.Join(d.Paths.DB, s.Database.Path)
-		out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -f "$1" ]; then sqlite3 "$1" ".backup '$2'" && chmod 0600 "$2" && echo saved; fi`, "snapshot", db, path.Join(d.Paths.Snapshots, d.Release+".sqlite3")))
+		out, err := d.probe(ctx, shScript("sqlite-snapshot", db, path.Join(d.Paths.Snapshots, d.Release+".sqlite3")))
 		if err != nil {
 			return false, err
 		}
 		return out == "saved", nil
 	}
-	script := `set -e
-umask 077
-IFS= read -r PGPASSWORD || true
-export PGPASSWORD
-pg_dump -Fc --no-password -h "$2" -p "$3" -U "$4" -f "$5.partial" "$1"
-mv -f "$5.partial" "$5"`
-	host := s.Database.Host
-	if host == "" {
-		host = "localhost"
-	}
-	_, err := d.Host.Run(ctx, remote.Command{
-		Script: remote.Sh("sh", "-c", script, "snapshot", s.Database.Name, host, fmt.Sprint(s.Database.Port), s.Database.User, path.Join(d.Paths.Snapshots, d.Release+".dump")),
-		Stdin:  strings.NewReader(d.Secrets[s.Database.PasswordSecret] + "\n"),
-		Become: true, Quiet: true,
-	})
+	_, err := d.withPGPassword(ctx, "pg-dump", append([]string{s.Database.Name, path.Join(d.Paths.Snapshots, d.Release+".dump")}, d.pgConnection()...)...)
 	return err == nil, err
 }
 
@@ -580,14 +372,7 @@ func (permissionsStep) Name() string { return "permissions" }
 
 func (permissionsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	r, s := d.releaseDir(), d.Settings
-	script := `set -e
-r=$1 group=$2 web=$3
-chown -R -h root:"$group" "$r"
-chmod -R u+rwX,g+rX,g-w,o-rwx,ug-s "$r"
-setfacl -R -P -m "g:$web:rX" "$r/static"
-setfacl -R -P -d -m "g:$web:rX" "$r/static"
-chmod 0750 "$r"`
-	_, err := d.run(ctx, remote.Sh("sh", "-c", script, "permissions", r, s.App.Group, s.Web.Group))
+	_, err := d.run(ctx, shScript("permissions", r, s.App.Group, s.Web.Group))
 	return true, err
 }
 
@@ -673,12 +458,12 @@ func (d *Deploy) logDeploy(ctx context.Context, action, release, revision, resul
 		who = u.Username
 	}
 	line, _ := json.Marshal(logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: action, Release: release, Revision: revision, Previous: d.previous, Result: result})
-	_, err := d.run(ctx, remote.Sh("sh", "-c", `printf '%s\n' "$2" >> "$1" && chmod 0640 "$1"`, "log", d.Paths.Log, string(line)))
+	_, err := d.run(ctx, shScript("append-log", d.Paths.Log, string(line)))
 	return err
 }
 
 func (recordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if _, err := d.run(ctx, remote.Sh("sh", "-c", `printf 'complete\n' > "$1/.djship-state"`, "state", d.releaseDir())); err != nil {
+	if _, err := d.run(ctx, shScript("mark-release", d.releaseDir(), "complete")); err != nil {
 		d.note("warning: could not mark %s complete: %v", d.Release, err)
 	}
 	if err := d.logDeploy(ctx, "deploy", d.Release, d.Revision, "ok"); err != nil {
@@ -693,7 +478,7 @@ func (recordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 // prune removes failed and unfinished releases, and complete ones beyond
 // keep_releases, oldest first; never the live release or the previous one.
 func (d *Deploy) prune(ctx context.Context) error {
-	out, err := d.probe(ctx, remote.Sh("sh", "-c", `cd "$1" && for r in */; do r=${r%/}; [ -d "$r" ] || continue; printf '%s %s %s\n' "$(stat -c %Y "$r/.djship-state" 2>/dev/null || echo 0)" "$(cat "$r/.djship-state" 2>/dev/null || echo unknown)" "$r"; done`, "list", d.Paths.Releases))
+	out, err := d.probe(ctx, shScript("list-releases", d.Paths.Releases))
 	if err != nil {
 		return err
 	}
@@ -727,8 +512,7 @@ func (d *Deploy) prune(ctx context.Context) error {
 	if len(remove) == 0 {
 		return nil
 	}
-	words := []string{"sh", "-c", `cd "$1" && shift && for r in "$@"; do rm -rf -- "releases/$r" "snapshots/$r.sqlite3" "snapshots/$r.dump"; done`, "prune", d.Paths.Base}
-	_, err = d.run(ctx, remote.Sh(append(words, remove...)...))
+	_, err = d.run(ctx, shScript("remove-releases", append([]string{d.Paths.Base}, remove...)...))
 	if err == nil {
 		d.note("pruned %s", strings.Join(remove, ", "))
 	}

@@ -37,7 +37,7 @@ func TestVenvReuseRewritesPathsLiterally(t *testing.T) {
 			current := filepath.Join(base, "current")
 			os.Symlink(filepath.Join("releases", "r1"), current)
 
-			out, err := exec.Command("sh", "-c", venvScript, "venv", next, python, "k", base, "false", "false", "", current).CombinedOutput()
+			out, err := exec.Command("sh", "-c", script("venv.sh"), "venv", next, python, "k", base, "false", "false", "", current).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "reused") {
 				t.Fatalf("venv script: %v\n%s", err, out)
 			}

@@ -26,7 +26,7 @@ var Packages = []string{
 	"openssh-server", "openssh-client", "sudo", "procps",
 	"nginx", "apache2", "uwsgi", "uwsgi-plugin-python3", "gunicorn", "python3-venv",
 	"acl", "unzip", "sqlite3", "openssl", "curl", "systemd", "zstd",
-	"postgresql", "postgresql-client", "python3-psycopg2", "gnupg",
+	"postgresql", "postgresql-client", "python3-psycopg2", "gnupg", "shellcheck",
 }
 
 // PolicyRC is the file through which Debian's maintainer scripts ask
