@@ -168,7 +168,8 @@ func unlock(ctx context.Context, env string) error {
 // load selects the site and decrypts the environment's secrets: all the
 // values a ship needs when forShipping, else whatever there is (so that
 // output is masked all the same). DJSHIP_LOCK_WAIT (a duration such as
-// 5m) waits for another run's lock.
+// 5m) waits for another run's lock; DJSHIP_TRUST_NEW_HOSTS=1 records the
+// keys of hosts missing from known_hosts instead of refusing them.
 func load(env string, forShipping bool) (*sites.Site, targets.Options, error) {
 	site, err := sites.Select()
 	if err != nil {
@@ -182,7 +183,7 @@ func load(env string, forShipping bool) (*sites.Site, targets.Options, error) {
 	if err != nil {
 		return nil, targets.Options{}, err
 	}
-	opts := targets.Options{Secrets: values}
+	opts := targets.Options{Secrets: values, TrustNewHosts: os.Getenv("DJSHIP_TRUST_NEW_HOSTS") == "1"}
 	if wait := os.Getenv("DJSHIP_LOCK_WAIT"); wait != "" {
 		if opts.LockWait, err = time.ParseDuration(wait); err != nil {
 			return nil, opts, fmt.Errorf("DJSHIP_LOCK_WAIT=%q: write a duration such as 5m", wait)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -16,7 +17,7 @@ import (
 // ConnectOptions tune Connect.
 type ConnectOptions struct {
 	// TrustNewHosts records the keys of hosts missing from known_hosts
-	// instead of refusing them; DJSHIP_TRUST_NEW_HOSTS=1 sets it too.
+	// instead of refusing them.
 	TrustNewHosts bool
 	// Output prints the hosts' progress.
 	Output *remote.Output
@@ -26,30 +27,38 @@ type ConnectOptions struct {
 // host cannot be reached, the others are closed again and the error names
 // every failing host.
 func Connect(ctx context.Context, site *sites.Site, env *sites.Environment, opts ConnectOptions) ([]remote.Host, error) {
-	if os.Getenv("DJSHIP_TRUST_NEW_HOSTS") == "1" {
-		opts.TrustNewHosts = true
-	}
-	hosts := make([]remote.Host, len(env.Hosts))
-	errs := make([]error, len(env.Hosts))
-	done := make(chan int)
-	for i, h := range env.Hosts {
-		go func() {
-			defer func() { done <- i }()
-			hosts[i], errs[i] = connectHost(ctx, site, h, opts)
-		}()
-	}
-	for range env.Hosts {
-		<-done
-	}
+	hosts, errs := connectEach(ctx, site, env, opts)
 	if err := errors.Join(errs...); err != nil {
-		for _, h := range hosts {
-			if h != nil {
-				h.Close()
-			}
-		}
+		closeHosts(hosts)
 		return nil, fmt.Errorf("connect to %s: %w", env.Name, err)
 	}
 	return hosts, nil
+}
+
+// connectEach opens one connection to every host of env, in parallel,
+// and returns host by host the connection or why it failed.
+func connectEach(ctx context.Context, site *sites.Site, env *sites.Environment, opts ConnectOptions) ([]remote.Host, []error) {
+	hosts := make([]remote.Host, len(env.Hosts))
+	errs := make([]error, len(env.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range env.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hosts[i], errs[i] = connectHost(ctx, site, h, opts)
+		}()
+	}
+	wg.Wait()
+	return hosts, errs
+}
+
+// closeHosts closes every connection that was opened.
+func closeHosts(hosts []remote.Host) {
+	for _, h := range hosts {
+		if h != nil {
+			h.Close()
+		}
+	}
 }
 
 func connectHost(ctx context.Context, site *sites.Site, h sites.Host, opts ConnectOptions) (remote.Host, error) {

@@ -3,7 +3,9 @@ package targets
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
+	"time"
 
 	"github.com/djship/djship/remote"
 )
@@ -29,10 +31,10 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // letters, digits and _; the quoting holds whatever it gets.
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
+// Skip leaves a database on another host, and sqlite, alone.
+func (databaseStep) Skip(d *Deploy) bool { return !d.localDatabase() }
+
 func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if !d.localDatabase() {
-		return false, nil
-	}
 	db := d.Settings.Database
 	password := d.Secrets[db.PasswordSecret]
 	if password == "" {
@@ -104,4 +106,75 @@ func (d *Deploy) withPGPassword(ctx context.Context, name string, args ...string
 		Script: remote.Sh(words...),
 		Stdin:  strings.NewReader(d.Secrets[d.Settings.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,
 	})
+}
+
+// databaseName is the site's database as the output names it.
+func (d *Deploy) databaseName() string {
+	if d.Settings.Database.Engine == "sqlite" {
+		return path.Join(d.Paths.DB, d.Settings.Database.Path)
+	}
+	return "database " + d.Settings.Database.Name
+}
+
+// saveDatabase snapshots the database into keep, once the snapshot from
+// that is to be restored is known to exist.
+func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
+	s := d.Settings
+	if s.Database.Engine == "sqlite" {
+		_, err := d.run(ctx, shScript("sqlite-save", path.Join(d.Paths.DB, s.Database.Path), from, keep))
+		return err
+	}
+	_, err := d.withPGPassword(ctx, "pg-save", append([]string{s.Database.Name, from, keep}, d.pgConnection()...)...)
+	return err
+}
+
+// restoreCommand restores a snapshot into the site's database; each
+// engine's restore is one transaction, so a failed restore changes
+// nothing. The PostgreSQL password comes from the environment.
+func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
+	s := d.Settings
+	if s.Database.Engine == "sqlite" {
+		return []string{"sqlite3", path.Join(d.Paths.DB, s.Database.Path), ".restore '" + snapshot + "'"}
+	}
+	words := []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction"}
+	if noPassword {
+		words = append(words, "--no-password")
+	}
+	words = append(words, d.pgConnection()...)
+	return append(words, "-d", s.Database.Name, snapshot)
+}
+
+// restoreDatabase restores a snapshot into the site's database; a
+// missing snapshot is an error (sqlite3 would restore an empty database).
+func (d *Deploy) restoreDatabase(ctx context.Context, snapshot string) error {
+	args := append([]string{snapshot}, d.restoreCommand(snapshot, true)...)
+	if d.Settings.Database.Engine == "sqlite" {
+		_, err := d.run(ctx, shScript("restore", args...))
+		return err
+	}
+	_, err := d.withPGPassword(ctx, "restore", args...)
+	return err
+}
+
+// undoRestore restores the database as it was before the rollback after
+// the rollback failed, and adds to cause what became of the database:
+// back as it was, or where its snapshot is and how to restore it by hand.
+func (d *Deploy) undoRestore(ctx context.Context, cause error) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	keep := d.rollback.beforeRestore
+	d.note("the rollback failed after restoring the database: restoring %s as it was before the rollback, from %s", d.databaseName(), keep)
+	if err := d.restoreDatabase(ctx, keep); err != nil {
+		how := remote.Sh(d.restoreCommand(keep, false)...)
+		if d.Settings.Database.Engine != "sqlite" {
+			how += fmt.Sprintf("\n    (as root; it asks for the password in the secret %s)", d.Settings.Database.PasswordSecret)
+		}
+		msg := fmt.Sprintf("could not restore the database as it was before the rollback: %v\n  it is saved in %s on %s: restore it by hand with:\n    %s", err, keep, d.Host.Name(), how)
+		d.note("error: %s", msg)
+		return fmt.Errorf("%w\n  %s", cause, msg)
+	}
+	d.rollback.beforeRestore = ""
+	msg := "the database is back as it was before the rollback, restored from " + keep
+	d.note("%s", msg)
+	return fmt.Errorf("%w\n  %s", cause, msg)
 }

@@ -90,8 +90,8 @@ func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 	if d.Release != a.Manifest.Revision {
 		fmt.Fprintf(w, "  revision %s was deployed before, so this new release carries the time in its name\n", a.Manifest.Revision)
 	}
-	if d.previous != "" {
-		fmt.Fprintf(w, "  the previous release %s is kept for rollback\n", d.previous)
+	if d.facts.live != "" {
+		fmt.Fprintf(w, "  the previous release %s is kept for rollback\n", d.facts.live)
 	}
 	fmt.Fprintf(w, "  open %s (a self-signed certificate: your browser will ask)\n", bold(url))
 	fmt.Fprintf(w, "  or: curl -k %s\n", url)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/djship/djship/remote"
@@ -18,6 +19,9 @@ import (
 type fakeHost struct {
 	rules []fakeRule
 	ran   []string
+	// uploads, when set, takes uploads (recorded by path); else they fail.
+	uploads bool
+	mu      sync.Mutex
 }
 
 // fakeRule answers the commands that run scripts/<script>.sh (when
@@ -44,6 +48,8 @@ func runsScript(line, name string) bool {
 func (h *fakeHost) Name() string { return "fake" }
 
 func (h *fakeHost) Run(ctx context.Context, c remote.Command) (*remote.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.ran = append(h.ran, c.Script)
 	for _, r := range h.rules {
 		if r.matches(c.Script) {
@@ -54,7 +60,13 @@ func (h *fakeHost) Run(ctx context.Context, c remote.Command) (*remote.Result, e
 }
 
 func (h *fakeHost) Upload(ctx context.Context, u remote.Upload) (bool, error) {
-	return false, errors.New("the fake host takes no uploads")
+	if !h.uploads {
+		return false, errors.New("the fake host takes no uploads")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ran = append(h.ran, "upload "+u.Path)
+	return true, nil
 }
 
 func (h *fakeHost) ReadFile(ctx context.Context, path string, become bool) ([]byte, error) {
@@ -141,7 +153,7 @@ func TestPruneChoosesWhatToRemove(t *testing.T) {
 				{script: "remove-releases"},
 			}}
 			d, _ := fakeDeploy(h, c.keep)
-			d.Release, d.previous = c.release, c.live
+			d.Release, d.facts.live = c.release, c.live
 			if err := d.prune(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -179,47 +191,52 @@ func TestRollbackTargetFromTheDeployLog(t *testing.T) {
 	}{
 		{
 			name: "the one live before", live: "r3",
-			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2"),
 			complete: []string{"r1", "r2", "r3"}, want: "r2",
 		},
 		{
 			name: "never a failed deploy", live: "r3",
-			log:      logLines("deploy r1 ok", "deploy bad failed r1", "deploy r3 ok r1"),
+			log:      logLines("upgrade r1 ok", "upgrade bad failed r1", "upgrade r3 ok r1"),
 			complete: []string{"r1", "r3"}, want: "r1",
 		},
 		{
 			name: "past one that is gone from the host", live: "r3",
-			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2"),
 			complete: []string{"r1", "r3"}, want: "r1",
 		},
 		{
 			name: "after a rollback, the release rolled back from", live: "r1",
-			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "rollback r1 ok r2"),
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "rollback r1 ok r2"),
 			complete: []string{"r1", "r2"}, want: "r2",
 		},
 		{
-			name: "-to a release that was live", live: "r3", to: "r1",
+			name: "in a deploy log of earlier versions, which said deploy", live: "r3",
 			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			complete: []string{"r1", "r2", "r3"}, want: "r2",
+		},
+		{
+			name: "-to a release that was live", live: "r3", to: "r1",
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2"),
 			complete: []string{"r1", "r2", "r3"}, want: "r1",
 		},
 		{
 			name: "-to a release never live", live: "r2", to: "bad",
-			log:      logLines("deploy r1 ok", "deploy bad failed r1", "deploy r2 ok r1"),
+			log:      logLines("upgrade r1 ok", "upgrade bad failed r1", "upgrade r2 ok r1"),
 			complete: []string{"r1", "r2"}, fail: "was never live here",
 		},
 		{
 			name: "-to the live one", live: "r2", to: "r2",
-			log:      logLines("deploy r1 ok", "deploy r2 ok r1"),
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1"),
 			complete: []string{"r1", "r2"}, fail: "is already live",
 		},
 		{
 			name: "-to a pruned one", live: "r3", to: "r1",
-			log:      logLines("deploy r1 ok", "deploy r2 ok r1", "deploy r3 ok r2"),
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2"),
 			complete: []string{"r2", "r3"}, fail: "no longer on the host",
 		},
 		{
 			name: "nothing earlier", live: "r1",
-			log:      logLines("deploy r1 ok"),
+			log:      logLines("upgrade r1 ok"),
 			complete: []string{"r1"}, fail: "no earlier live release",
 		},
 	} {
@@ -233,7 +250,7 @@ func TestRollbackTargetFromTheDeployLog(t *testing.T) {
 				fakeRule{script: "read-file", contains: "deploy.log", stdout: c.log})
 			h := &fakeHost{rules: rules}
 			d, _ := fakeDeploy(h, 5)
-			d.previous, d.rollbackTo = c.live, c.to
+			d.facts.live, d.rollback.to = c.live, c.to
 			_, err := rollbackTargetStep{}.Run(context.Background(), d)
 			if c.fail != "" {
 				if err == nil || !strings.Contains(err.Error(), c.fail) {
@@ -258,9 +275,9 @@ func TestReleaseNameIsNewOnEveryHost(t *testing.T) {
 		revision      string
 		stamped       bool
 	}{
-		{name: "a new revision keeps its name", folders: []string{"a1", ""}, logs: []string{logLines("deploy a1 ok"), ""}, revision: "b2"},
+		{name: "a new revision keeps its name", folders: []string{"a1", ""}, logs: []string{logLines("upgrade a1 ok"), ""}, revision: "b2"},
 		{name: "a folder of any host", folders: []string{"", "b2"}, logs: []string{"", ""}, revision: "b2", stamped: true},
-		{name: "a failed deploy in a log whose folder is pruned", folders: []string{"a1", "a1"}, logs: []string{logLines("deploy b2 failed a1"), ""}, revision: "b2", stamped: true},
+		{name: "a failed deploy in a log whose folder is pruned", folders: []string{"a1", "a1"}, logs: []string{logLines("upgrade b2 failed a1"), ""}, revision: "b2", stamped: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var deploys []*Deploy

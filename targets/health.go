@@ -85,10 +85,10 @@ func (d *Deploy) askSlot(ctx context.Context, slot, revision string) (healthResu
 		target, want, revision = "/", "any", ""
 	}
 	seconds := s.Health.Retries * (s.Health.Timeout + 1)
-	out, err := d.probe(ctx, remote.Sh(s.Python, "-c", script("uwsgi-probe.py"), d.slotSocket(slot), d.slotPIDFile(slot), s.URL, fmt.Sprint(port), https,
+	out, err := d.probe(ctx, remote.Sh(s.Python, "-c", script("uwsgi-probe.py"), d.app().socket(slot), d.app().pidFile(slot), s.URL, fmt.Sprint(port), https,
 		target, s.Health.RevisionHeader, revision, s.Health.Revision, want, fmt.Sprint(seconds)))
 	if err != nil {
-		return healthResult{}, false, target, fmt.Errorf("asking uwsgi %s: %w", d.uwsgiInstance(slot), err)
+		return healthResult{}, false, target, fmt.Errorf("asking uwsgi %s: %w", d.app().instance(slot), err)
 	}
 	return parseAnswer(out), strings.Contains(out, "good=yes"), target, nil
 }
@@ -158,19 +158,15 @@ func (d *Deploy) checkHealth(ctx context.Context, revision string) error {
 
 // appLogTail is the end of the application server's log.
 func (d *Deploy) appLogTail(ctx context.Context) string {
-	p := d.Settings.Project
 	// The instance this run started says why it fails; else the live one.
-	slot := d.started
+	slot := d.slots.started
 	if slot == "" {
-		slot = d.slot
+		slot = d.slots.serving
 	}
 	if slot == "" {
 		slot = "a"
 	}
-	log := "/var/log/uwsgi/app/" + d.uwsgiInstance(slot) + ".log"
-	if d.Settings.AppServer == "gunicorn" {
-		log = "/var/log/gunicorn-" + p + ".log"
-	}
+	log := d.app().log(slot)
 	// The last traceback says most; request lines only bury it.
 	out, _ := d.probe(ctx, shScript("log-tail", log))
 	return out

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -84,11 +83,28 @@ func (c *Connections) connect(ctx context.Context, site *sites.Site, env *sites.
 // hostWork is what one target does on one host.
 type hostWork func(ctx context.Context, d *Deploy) ([]StepResult, error)
 
+// hostRun is what a target does on the hosts of an environment.
+type hostRun struct {
+	// action names the run in the lock, the deploy log and the summary.
+	action string
+	// check asks the steps to change nothing and record what they would
+	// do; the plan of every host is printed before the summary.
+	check bool
+	// readOnly makes the run a report: a host that cannot be reached is
+	// one failed host among the others instead of the end of the run,
+	// and the target prints its own table instead of the summary.
+	readOnly bool
+	// before runs once with every host's work prepared, before work.
+	before func(context.Context, []*Deploy) error
+	// work is what the run does on each host.
+	work hostWork
+}
+
 // onHosts connects to every host of the environment, runs before once
 // with every host's work prepared (when set), then work on each host in
 // parallel; it prints the summary table and returns an error naming every
 // host that failed.
-func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts Options, check bool, before func(context.Context, []*Deploy) error, work hostWork) ([]*Deploy, error) {
+func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options, run hostRun) ([]*Deploy, error) {
 	env, err := site.Environment(envName)
 	if err != nil {
 		return nil, err
@@ -96,47 +112,31 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	redactor := &remote.Redactor{}
-	for _, v := range opts.Secrets {
-		redactor.Add(secrets.Forms(v)...)
-	}
-	// A proxy URL may carry a password.
-	for _, h := range env.Hosts {
-		if u, err := url.Parse(h.Settings.Proxy); err == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok {
-				redactor.Add(p)
-			}
-		}
-	}
-	out := remote.NewOutput(opts.Out, redactor)
-	conns := opts.Connections
-	if conns == nil {
-		conns = &Connections{}
-		defer conns.Close()
-	}
-	hosts, out, err := conns.connect(ctx, site, env, ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out})
+	redactor := newRedactor(env, opts.Secrets)
+	hosts, out, closeAll, err := run.connect(ctx, site, env, opts, remote.NewOutput(opts.Out, redactor))
 	if err != nil {
 		return nil, err
 	}
+	defer closeAll()
 	deploys := make([]*Deploy, len(hosts))
 	index := map[remote.Host]int{}
 	for i, h := range hosts {
 		index[h] = i
 		deploys[i] = NewDeploy(site, env, env.Hosts[i].Settings, h, out)
-		deploys[i].Check, deploys[i].LockWait, deploys[i].Action = check, opts.LockWait, title
+		deploys[i].Check, deploys[i].LockWait, deploys[i].Action = run.check, opts.LockWait, run.action
 		for k, v := range opts.Secrets {
 			deploys[i].Secrets[k] = v
 		}
 	}
-	if before != nil {
-		if err := before(ctx, deploys); err != nil {
+	if run.before != nil {
+		if err := run.before(ctx, deploys); err != nil {
 			return deploys, redactor.RedactError(err)
 		}
 	}
 	rows := make([]SummaryRow, len(hosts))
 	results := remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
 		i := index[h]
-		steps, err := work(ctx, deploys[i])
+		steps, err := run.work(ctx, deploys[i])
 		deploys[i].unlock(ctx)
 		rows[i].Changed = Changed(steps)
 		return err
@@ -157,57 +157,77 @@ func onHosts(ctx context.Context, site *sites.Site, envName, title string, opts 
 			failed = append(failed, r.Err)
 		}
 	}
-	if check {
-		for _, d := range deploys {
-			printPlan(opts.Out, d)
+	if !run.readOnly {
+		if run.check {
+			for _, d := range deploys {
+				printPlan(opts.Out, d)
+			}
 		}
+		PrintSummary(opts.Out, run.action, rows, run.check)
 	}
-	PrintSummary(opts.Out, title, rows, check)
 	if len(failed) > 0 {
-		return deploys, redactor.RedactError(fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", title, envName, len(failed), len(hosts), errors.Join(failed...)))
+		return deploys, redactor.RedactError(fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", run.action, envName, len(failed), len(hosts), errors.Join(failed...)))
 	}
 	return deploys, nil
 }
 
-// Provision prepares and configures every host of the environment.
-func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
-	_, err := onHosts(ctx, site, env, "provision", opts, false, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		return RunSteps(ctx, d, ProvisionSteps())
-	})
-	return err
-}
-
-// Plan shows what Provision would change on every host of the
-// environment, with a diff of every file, and changes nothing.
-func Plan(ctx context.Context, site *sites.Site, env string, opts Options) ([]*Deploy, error) {
-	return onHosts(ctx, site, env, "plan", opts, true, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		return RunSteps(ctx, d, ProvisionSteps())
-	})
-}
-
-// printPlan prints what a host's steps would do.
-func printPlan(w io.Writer, d *Deploy) {
-	fmt.Fprintf(w, "\n%s %s\n", bold("plan for"), bold(d.Host.Name()))
-	if len(d.Planned) == 0 {
-		fmt.Fprintln(w, "  nothing to change")
-		return
+// newRedactor masks every form of the secrets in output and errors, and
+// the password a proxy URL may carry.
+func newRedactor(env *sites.Environment, values map[string]string) *remote.Redactor {
+	redactor := &remote.Redactor{}
+	for _, v := range values {
+		redactor.Add(secrets.Forms(v)...)
 	}
-	for _, p := range d.Planned {
-		if strings.HasPrefix(p, "--- ") {
-			for _, l := range strings.Split(p, "\n") {
-				switch {
-				case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
-					l = green(l)
-				case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
-					l = red(l)
-				}
-				fmt.Fprintf(w, "    %s\n", l)
+	for _, h := range env.Hosts {
+		if u, err := url.Parse(h.Settings.Proxy); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				redactor.Add(p)
 			}
-			continue
 		}
-		fmt.Fprintf(w, "  %s %s\n", yellow("~"), p)
 	}
+	return redactor
 }
+
+// connect opens the run's connections: those an earlier target of the
+// same run opened (opts.Connections), or new ones that closeAll closes. A
+// read-only run goes on without the hosts it cannot reach: each stands in
+// as an unreachable host whose every command fails with why.
+func (run hostRun) connect(ctx context.Context, site *sites.Site, env *sites.Environment, opts Options, out *remote.Output) (hosts []remote.Host, _ *remote.Output, closeAll func(), err error) {
+	copts := ConnectOptions{TrustNewHosts: opts.TrustNewHosts, Output: out}
+	if run.readOnly {
+		hosts, errs := connectEach(ctx, site, env, copts)
+		for i, err := range errs {
+			if err != nil {
+				hosts[i] = unreachable{name: env.Hosts[i].String(), err: err}
+			}
+		}
+		return hosts, out, func() { closeHosts(hosts) }, nil
+	}
+	conns := opts.Connections
+	closeAll = func() {}
+	if conns == nil {
+		conns = &Connections{}
+		closeAll = conns.Close
+	}
+	hosts, out, err = conns.connect(ctx, site, env, copts)
+	return hosts, out, closeAll, err
+}
+
+// unreachable stands for a host that could not be connected to.
+type unreachable struct {
+	name string
+	err  error
+}
+
+func (u unreachable) Name() string { return u.name }
+func (u unreachable) Run(context.Context, remote.Command) (*remote.Result, error) {
+	return nil, u.err
+}
+func (u unreachable) Upload(context.Context, remote.Upload) (bool, error) { return false, u.err }
+func (u unreachable) ReadFile(context.Context, string, bool) ([]byte, error) {
+	return nil, u.err
+}
+func (u unreachable) Close() error { return nil }
 
 // SummaryRow is one host's line of the summary table.
 type SummaryRow struct {

@@ -407,7 +407,7 @@ func TestRollbackRestoresDatabase(t *testing.T) {
 	if err := Releases(context.Background(), site, "test", Options{Out: &out}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"deploy    v1", "deploy    v2", "rollback  v1", "rollback  v2"} {
+	for _, want := range []string{"upgrade   v1", "upgrade   v2", "rollback  v1", "rollback  v2"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("releases lacks %q:\n%s", want, out.String())
 		}
@@ -467,5 +467,54 @@ func TestNextShipWhileOldWorkersDrain(t *testing.T) {
 	}
 	if out, err := exec.Command("kill", "-0", master).CombinedOutput(); err != nil {
 		t.Errorf("the instance serving v3 (%s) was stopped: %s", master, out)
+	}
+}
+
+// TestStatusWithAnUnreachableHost asks for the status of an environment
+// one of whose hosts cannot be reached: the table still shows the live
+// host in full, the other as a row that says why, and the error names it.
+func TestStatusWithAnUnreachableHost(t *testing.T) {
+	site, _ := liveExample(t, 60)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now: the connection is refused
+	f, err := os.OpenFile(site.File, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "  pair:\n    hosts:\n      - {address: localhost, connection: local}\n      - {address: 127.0.0.1, port: %d, connection: ssh}\n", closed)
+	f.Close()
+	site, err = sites.Load(site.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	statuses, err := Status(context.Background(), site, "pair", Options{Out: &out, Secrets: shipSecrets})
+	if err == nil || !strings.Contains(err.Error(), "status of pair failed on 1 of 2 hosts") || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d", closed)) {
+		t.Fatalf("error: %v", err)
+	}
+	if len(statuses) != 2 {
+		t.Fatalf("statuses: %+v", statuses)
+	}
+	if s := statuses[0]; s.Live != "v1" || s.Health != "ok" || s.App != "running" {
+		t.Errorf("the reachable host: %+v", s)
+	}
+	if s := statuses[1]; s.Live != "?" || !strings.HasPrefix(s.Health, "unknown: ") || !strings.Contains(s.Health, "refused") {
+		t.Errorf("the unreachable host: %+v", s)
+	}
+	table := out.String()
+	for _, want := range []string{"local", fmt.Sprintf("127.0.0.1:%d", closed), "v1", "unknown: "} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+
+	out.Reset()
+	err = Releases(context.Background(), site, "pair", Options{Out: &out, Secrets: shipSecrets})
+	if err == nil || !strings.Contains(out.String(), "upgrade   v1") || !strings.Contains(out.String(), "cannot read the deploy log:") {
+		t.Errorf("releases: %v\n%s", err, out.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
 
@@ -49,12 +50,11 @@ func (factsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			facts[k] = v
 		}
 	}
-	d.init = facts["init"]
-	d.live = facts["live"] == "yes"
-	if d.live && facts["current"] != "" {
-		d.previous = path.Base(facts["current"])
+	d.facts.init = facts["init"]
+	if facts["live"] == "yes" && facts["current"] != "" {
+		d.facts.live = path.Base(facts["current"])
 	}
-	d.slot = d.slotOfSocket(facts["socket"])
+	d.slots.serving = d.app().slotOf(facts["socket"])
 	return false, nil
 }
 
@@ -310,7 +310,7 @@ func (d *Deploy) templateSite() templates.Site {
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
 		UWSGIOptions: s.App.UWSGIOptions,
-		RunDir:       "/run/gunicorn-" + s.Project,
+		RunDir:       d.app().runDir(),
 		Launcher:     templates.GunicornLauncherPath,
 		Env:          d.appEnvironment(),
 	}
@@ -378,4 +378,12 @@ func checkCertificate(name string, data []byte) error {
 		return fmt.Errorf("tls.certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", name)
 	}
 	return nil
+}
+
+// Provision prepares and configures every host of the environment.
+func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
+	_, err := onHosts(ctx, site, env, opts, hostRun{action: actionProvision, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		return RunSteps(ctx, d, ProvisionSteps())
+	}})
+	return err
 }

@@ -172,8 +172,8 @@ func TestLockFailures(t *testing.T) {
 					t.Fatal(err)
 				}
 				info, _ := os.ReadFile(filepath.Join(d.Paths.Lock, "info"))
-				if d.lockInfo == "" || strings.TrimSpace(string(info)) != d.lockInfo || !strings.Contains(d.lockInfo, "target=upgrade:test") {
-					t.Errorf("lock info %q, this run's %q", info, d.lockInfo)
+				if d.lockHeld == "" || strings.TrimSpace(string(info)) != d.lockHeld || !strings.Contains(d.lockHeld, "target=upgrade:test") {
+					t.Errorf("lock info %q, this run's %q", info, d.lockHeld)
 				}
 				d.unlock(context.Background())
 				if _, err := os.Stat(d.Paths.Lock); err == nil {
@@ -196,7 +196,7 @@ func TestLockFailures(t *testing.T) {
 			if !strings.Contains(err.Error(), d.Paths.Lock) {
 				t.Errorf("the error does not name %s:\n%v", d.Paths.Lock, err)
 			}
-			if d.lockInfo != "" {
+			if d.lockHeld != "" {
 				t.Error("a failed lock counts as held by this run")
 			}
 		})
@@ -301,7 +301,7 @@ func TestConcurrentUpgradesOfOneRevision(t *testing.T) {
 	}
 	names := map[string]string{}
 	for _, e := range deployLog(t, site) {
-		if e.Action != "deploy" {
+		if e.Action != actionUpgrade {
 			continue
 		}
 		if r, ok := names[e.Release]; ok {

@@ -129,7 +129,7 @@ func checkRendering(t *testing.T, data []byte) {
 	env := site.Environments["production"]
 	for _, init := range []string{"sysv", "systemd"} {
 		d := NewDeploy(site, env, env.Hosts[0].Settings, nil, nil)
-		d.init = init
+		d.facts.init = init
 		ts := d.templateSite()
 		for _, name := range hostTemplates(d) {
 			got, err := templates.Render(name, ts)
@@ -161,7 +161,7 @@ func hostTemplates(d *Deploy) []string {
 	switch {
 	case d.Settings.AppServer == "uwsgi":
 		return append(names, templates.UWSGIApp)
-	case d.init == "systemd":
+	case d.facts.init == "systemd":
 		return append(names, templates.GunicornSocket, templates.GunicornUnit)
 	}
 	return append(names, templates.GunicornInit)

@@ -2,14 +2,12 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
 
@@ -47,45 +45,17 @@ func RollbackSteps() []Step {
 func Rollback(ctx context.Context, site *sites.Site, envName string, opts RollbackOptions) ([]*Deploy, error) {
 	before := func(ctx context.Context, deploys []*Deploy) error {
 		for _, d := range deploys {
-			d.rollbackTo, d.restoreDB = opts.To, opts.RestoreDB
+			d.rollback.to, d.rollback.restoreDB = opts.To, opts.RestoreDB
 		}
 		return nil
 	}
-	return onHosts(ctx, site, envName, "rollback", opts.Options, false, before, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+	return onHosts(ctx, site, envName, opts.Options, hostRun{action: actionRollback, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
 		results, err := RunSteps(ctx, d, RollbackSteps())
 		if err != nil {
 			err = d.recover(ctx, err)
 		}
 		return results, err
-	})
-}
-
-// readLog returns the host's deploy log, oldest first.
-func (d *Deploy) readLog(ctx context.Context) ([]logEntry, error) {
-	out, err := d.probe(ctx, shScript("read-file", d.Paths.Log))
-	if err != nil {
-		return nil, err
-	}
-	var entries []logEntry
-	for _, l := range strings.Split(out, "\n") {
-		var e logEntry
-		if json.Unmarshal([]byte(l), &e) == nil && e.Release != "" {
-			entries = append(entries, e)
-		}
-	}
-	return entries, nil
-}
-
-// liveHistory lists the releases that were live, oldest first, as the
-// deploy log records them (successful deploys and rollbacks).
-func liveHistory(entries []logEntry) []logEntry {
-	var live []logEntry
-	for _, e := range entries {
-		if e.Result == "ok" && (e.Action == "deploy" || e.Action == "rollback") {
-			live = append(live, e)
-		}
-	}
-	return live
+	}})
 }
 
 // rollbackTargetStep picks the release to go back to from the deploy log:
@@ -96,10 +66,10 @@ type rollbackTargetStep struct{}
 func (rollbackTargetStep) Name() string { return "choose target" }
 
 func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if d.previous == "" {
+	if d.facts.live == "" {
 		return false, fmt.Errorf("no release is live: there is nothing to roll back from")
 	}
-	current := d.previous // factsStep's name for what is live now
+	current := d.facts.live // factsStep's name for what is live now
 	entries, err := d.readLog(ctx)
 	if err != nil {
 		return false, err
@@ -108,11 +78,11 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	var target *logEntry
 	for i := len(live) - 1; i >= 0; i-- {
 		e := live[i]
-		if d.rollbackTo != "" && e.Release != d.rollbackTo {
+		if d.rollback.to != "" && e.Release != d.rollback.to {
 			continue
 		}
 		if e.Release == current {
-			if d.rollbackTo != "" {
+			if d.rollback.to != "" {
 				return false, fmt.Errorf("%s is already live", current)
 			}
 			continue
@@ -122,7 +92,7 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			return false, err
 		}
 		if state != "complete" {
-			if d.rollbackTo != "" {
+			if d.rollback.to != "" {
 				return false, fmt.Errorf("release %s is no longer on the host (pruned or incomplete)", e.Release)
 			}
 			continue
@@ -131,16 +101,16 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		break
 	}
 	if target == nil {
-		if d.rollbackTo != "" {
-			return false, fmt.Errorf("release %s was never live here according to %s: choose one that mage releases lists", d.rollbackTo, d.Paths.Log)
+		if d.rollback.to != "" {
+			return false, fmt.Errorf("release %s was never live here according to %s: choose one that mage releases lists", d.rollback.to, d.Paths.Log)
 		}
 		return false, fmt.Errorf("%s records no earlier live release that is still on the host", d.Paths.Log)
 	}
 	// The snapshot that matches the target's schema was taken just before
 	// the release that replaced it was migrated.
 	for _, e := range live {
-		if e.Previous == target.Release && e.Action == "deploy" {
-			d.replacedBy = e.Release
+		if e.Previous == target.Release && e.Action == actionUpgrade {
+			d.rollback.replacedBy = e.Release
 		}
 	}
 	d.Release, d.Revision = target.Release, target.Revision
@@ -179,7 +149,7 @@ func (d *Deploy) migrations(ctx context.Context, release string, appliedOnly boo
 }
 
 func (migrationsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	applied, err := d.migrations(ctx, d.previous, true)
+	applied, err := d.migrations(ctx, d.facts.live, true)
 	if err != nil {
 		d.note("warning: could not list the applied migrations: %v", err)
 		return false, nil
@@ -199,7 +169,7 @@ func (migrationsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, nil
 	}
 	sort.Strings(newer)
-	if d.restoreDB {
+	if d.rollback.restoreDB {
 		d.note("the database has migrations %s does not know: %s; the database snapshot will be restored", d.Release, strings.Join(newer, ", "))
 	} else {
 		d.note("warning: the database has migrations %s does not know: %s. Its code runs against the newer schema; with DJSHIP_RESTORE_DB=1 the rollback restores the snapshot taken before them (a snapshot of the current database is kept)", d.Release, strings.Join(newer, ", "))
@@ -215,18 +185,19 @@ type restoreDBStep struct{}
 
 func (restoreDBStep) Name() string { return "restore database" }
 
+// Skip leaves the database as it is unless the rollback was asked to
+// restore it.
+func (restoreDBStep) Skip(d *Deploy) bool { return !d.rollback.restoreDB }
+
 func (restoreDBStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if !d.restoreDB {
-		return false, nil
-	}
-	if d.replacedBy == "" {
+	if d.rollback.replacedBy == "" {
 		return false, fmt.Errorf("no snapshot matches %s: the deploy log names no release that replaced it", d.Release)
 	}
 	ext := ".dump"
 	if d.Settings.Database.Engine == "sqlite" {
 		ext = ".sqlite3"
 	}
-	from := path.Join(d.Paths.Snapshots, d.replacedBy+ext)
+	from := path.Join(d.Paths.Snapshots, d.rollback.replacedBy+ext)
 	keep := path.Join(d.Paths.Snapshots, "before-rollback-"+time.Now().UTC().Format("20060102T150405Z")+ext)
 	if err := d.saveDatabase(ctx, from, keep); err != nil {
 		return false, fmt.Errorf("saving the database into %s before restoring %s: %w", keep, from, err)
@@ -234,80 +205,9 @@ func (restoreDBStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.restoreDatabase(ctx, from); err != nil {
 		return true, fmt.Errorf("restoring the database from %s: %w (the database as it was before is kept in %s)", from, err, keep)
 	}
-	d.beforeRollback = keep
+	d.rollback.beforeRestore = keep
 	d.note("restored %s from %s; the database as it was is kept in %s", d.databaseName(), from, keep)
 	return true, nil
-}
-
-// databaseName is the site's database as the output names it.
-func (d *Deploy) databaseName() string {
-	if d.Settings.Database.Engine == "sqlite" {
-		return path.Join(d.Paths.DB, d.Settings.Database.Path)
-	}
-	return "database " + d.Settings.Database.Name
-}
-
-// saveDatabase snapshots the database into keep, once the snapshot from
-// that is to be restored is known to exist.
-func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
-	s := d.Settings
-	if s.Database.Engine == "sqlite" {
-		_, err := d.run(ctx, shScript("sqlite-save", path.Join(d.Paths.DB, s.Database.Path), from, keep))
-		return err
-	}
-	_, err := d.withPGPassword(ctx, "pg-save", append([]string{s.Database.Name, from, keep}, d.pgConnection()...)...)
-	return err
-}
-
-// restoreCommand restores a snapshot into the site's database; each
-// engine's restore is one transaction, so a failed restore changes
-// nothing. The PostgreSQL password comes from the environment.
-func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
-	s := d.Settings
-	if s.Database.Engine == "sqlite" {
-		return []string{"sqlite3", path.Join(d.Paths.DB, s.Database.Path), ".restore '" + snapshot + "'"}
-	}
-	words := []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction"}
-	if noPassword {
-		words = append(words, "--no-password")
-	}
-	words = append(words, d.pgConnection()...)
-	return append(words, "-d", s.Database.Name, snapshot)
-}
-
-// restoreDatabase restores a snapshot into the site's database; a
-// missing snapshot is an error (sqlite3 would restore an empty database).
-func (d *Deploy) restoreDatabase(ctx context.Context, snapshot string) error {
-	args := append([]string{snapshot}, d.restoreCommand(snapshot, true)...)
-	if d.Settings.Database.Engine == "sqlite" {
-		_, err := d.run(ctx, shScript("restore", args...))
-		return err
-	}
-	_, err := d.withPGPassword(ctx, "restore", args...)
-	return err
-}
-
-// undoRestore restores the database as it was before the rollback after
-// the rollback failed, and adds to cause what became of the database:
-// back as it was, or where its snapshot is and how to restore it by hand.
-func (d *Deploy) undoRestore(ctx context.Context, cause error) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
-	defer cancel()
-	keep := d.beforeRollback
-	d.note("the rollback failed after restoring the database: restoring %s as it was before the rollback, from %s", d.databaseName(), keep)
-	if err := d.restoreDatabase(ctx, keep); err != nil {
-		how := remote.Sh(d.restoreCommand(keep, false)...)
-		if d.Settings.Database.Engine != "sqlite" {
-			how += fmt.Sprintf("\n    (as root; it asks for the password in the secret %s)", d.Settings.Database.PasswordSecret)
-		}
-		msg := fmt.Sprintf("could not restore the database as it was before the rollback: %v\n  it is saved in %s on %s: restore it by hand with:\n    %s", err, keep, d.Host.Name(), how)
-		d.note("error: %s", msg)
-		return fmt.Errorf("%w\n  %s", cause, msg)
-	}
-	d.beforeRollback = ""
-	msg := "the database is back as it was before the rollback, restored from " + keep
-	d.note("%s", msg)
-	return fmt.Errorf("%w\n  %s", cause, msg)
 }
 
 // rollbackRecordStep logs the rollback.
@@ -316,7 +216,7 @@ type rollbackRecordStep struct{}
 func (rollbackRecordStep) Name() string { return "record" }
 
 func (rollbackRecordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if err := d.logDeploy(ctx, "rollback", d.Release, d.Revision, "ok"); err != nil {
+	if err := d.logResult(ctx, "ok"); err != nil {
 		d.note("warning: could not write %s: %v", d.Paths.Log, err)
 	}
 	return true, nil

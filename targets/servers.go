@@ -46,7 +46,7 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, err
 	}
 	var changed bool
-	if d.init == "systemd" {
+	if d.facts.init == "systemd" {
 		changed, err = d.gunicornUnits(ctx, site)
 	} else {
 		changed, err = d.gunicornInit(ctx, site)
@@ -59,13 +59,13 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, error) {
 	changed := false
 	for _, slot := range uwsgiSlots {
-		site.Src = path.Join(d.slotLink(slot), "src", path.Clean(d.Settings.Django.SourceFolder))
-		site.Venv = path.Join(d.slotLink(slot), "venv")
+		site.Src = path.Join(d.Paths.slot(slot), "src", path.Clean(d.Settings.Django.SourceFolder))
+		site.Venv = path.Join(d.Paths.slot(slot), "venv")
 		ini, err := templates.Render(templates.UWSGIApp, site)
 		if err != nil {
 			return false, err
 		}
-		available, _ := d.slotIni(slot)
+		available, _ := d.app().ini(slot)
 		if err := d.validate(ctx, "uWSGI configuration "+available, ini, "test-uwsgi"); err != nil {
 			return false, err
 		}
@@ -90,16 +90,16 @@ func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, 
 	if err != nil {
 		return false, err
 	}
-	name := "gunicorn-" + site.Project
+	a := d.app()
 	both := append(append(append([]byte{}, socket...), []byte("#--djship-split--\n")...), service...)
-	if err := d.validate(ctx, "gunicorn units", both, "test-gunicorn-units", name); err != nil {
+	if err := d.validate(ctx, "gunicorn units", both, "test-gunicorn-units", a.unit()); err != nil {
 		return false, err
 	}
-	c1, err := d.ensureFile(ctx, file{Path: "/etc/systemd/system/" + name + ".socket", Data: socket, Mode: 0o644, Owner: "root", Group: "root"})
+	c1, err := d.ensureFile(ctx, file{Path: a.systemdUnit("socket"), Data: socket, Mode: 0o644, Owner: "root", Group: "root"})
 	if err != nil {
 		return false, err
 	}
-	c2, err := d.ensureFile(ctx, file{Path: "/etc/systemd/system/" + name + ".service", Data: service, Mode: 0o644, Owner: "root", Group: "root"})
+	c2, err := d.ensureFile(ctx, file{Path: a.systemdUnit("service"), Data: service, Mode: 0o644, Owner: "root", Group: "root"})
 	if err != nil {
 		return false, err
 	}
@@ -117,11 +117,12 @@ func (d *Deploy) gunicornInit(ctx context.Context, site templates.Site) (bool, e
 	if err != nil {
 		return false, err
 	}
-	name := "gunicorn-" + site.Project
+	a := d.app()
+	name := a.unit()
 	if err := d.validate(ctx, "init script", script, "test-init-script"); err != nil {
 		return false, err
 	}
-	changed, err := d.ensureFile(ctx, file{Path: "/etc/init.d/" + name, Data: script, Mode: 0o755, Owner: "root", Group: "root"})
+	changed, err := d.ensureFile(ctx, file{Path: a.initScript(), Data: script, Mode: 0o755, Owner: "root", Group: "root"})
 	if err != nil {
 		return false, err
 	}
@@ -221,7 +222,7 @@ func (servicesStep) Name() string { return "services" }
 
 func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	changed := false
-	uwsgi := d.live && d.Settings.AppServer == "uwsgi"
+	uwsgi := d.facts.live != "" && d.Settings.AppServer == "uwsgi"
 	// A uWSGI instance serves the live release before the web server
 	// reloads: its configuration may lead to app.sock for the first time.
 	if uwsgi {
@@ -246,45 +247,20 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	}
 	changed = changed || c
 	switch {
-	case !d.live:
+	case d.facts.live == "":
 		d.note("no release is live yet: %s starts with the first one", d.Settings.AppServer)
 		return changed, nil
 	case uwsgi:
 		c, err := d.removeLegacyUWSGI(ctx)
 		return changed || c, err
 	}
-	c, err = d.control(ctx, d.appService(), d.reload["app"])
+	c, err = d.control(ctx, d.app().service(d.slots.serving), d.reload["app"])
 	return changed || c, err
 }
 
 // service is how to ask about, start, reload and stop one service.
 type service struct {
-	name, status, start, reload, stop string
-}
-
-// appService is the application server's service for the host's init
-// system: for uWSGI the live slot's instance of Debian's init script
-// (which serves both init systems); gunicorn has systemd units or
-// djship's init script.
-func (d *Deploy) appService() service {
-	p := d.Settings.Project
-	if d.Settings.AppServer == "uwsgi" {
-		slot := d.slot
-		if slot == "" {
-			slot = "a"
-		}
-		return d.slotService(slot)
-	}
-	unit := "gunicorn-" + p
-	if d.init == "systemd" {
-		return service{name: unit,
-			status: remote.Sh("systemctl", "is-active", "--quiet", unit+".socket"),
-			start:  remote.Sh("systemctl", "enable", "--now", unit+".socket"),
-			reload: remote.Sh("systemctl", "reload-or-restart", unit+".service"),
-			stop:   remote.Sh("systemctl", "stop", unit+".service")}
-	}
-	script := path.Join("/etc/init.d", unit)
-	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"), reload: remote.Sh(script, "reload"), stop: remote.Sh(script, "stop")}
+	name, status, start, reload, restart, stop string
 }
 
 // control starts a stopped service, or reloads a running one whose

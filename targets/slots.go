@@ -32,63 +32,12 @@ func otherSlot(slot string) string {
 	return "a"
 }
 
-// uwsgiInstance names a slot's instance: its ini file and run folder. A
-// project name has no dot, so no other site's instance has this name.
-func (d *Deploy) uwsgiInstance(slot string) string { return d.Settings.Project + "." + slot }
-
-// slotLink is the link a slot's instance starts from.
-func (d *Deploy) slotLink(slot string) string { return path.Join(d.Paths.Base, "slot-"+slot) }
-
-// slotSocket is where a slot's instance listens (Debian's default.ini).
-func (d *Deploy) slotSocket(slot string) string {
-	return "/run/uwsgi/app/" + d.uwsgiInstance(slot) + "/socket"
-}
-
-// slotPIDFile is the master's pid file of a slot's instance.
-func (d *Deploy) slotPIDFile(slot string) string {
-	return "/run/uwsgi/app/" + d.uwsgiInstance(slot) + "/pid"
-}
-
-// slotIni is a slot's configuration in apps-available; the instance runs
-// (and starts at boot) while apps-enabled links it.
-func (d *Deploy) slotIni(slot string) (available, enabled string) {
-	name := d.uwsgiInstance(slot) + ".ini"
-	return "/etc/uwsgi/apps-available/" + name, "/etc/uwsgi/apps-enabled/" + name
-}
-
-// slotOfSocket is the slot whose socket app.sock points to, "" for none.
-func (d *Deploy) slotOfSocket(target string) string {
-	for _, s := range uwsgiSlots {
-		if target == d.slotSocket(s) {
-			return s
-		}
-	}
-	return ""
-}
-
-// slotService is how to control a slot's instance.
-func (d *Deploy) slotService(slot string) service {
-	inst := d.uwsgiInstance(slot)
-	return service{name: "uwsgi " + inst,
-		status: remote.Sh("/etc/init.d/uwsgi", "status", inst),
-		start:  remote.Sh("/etc/init.d/uwsgi", "start", inst),
-		stop:   d.stopSlotScript(slot, true)}
-}
-
 // stopSlotScript stops a slot's instance: drained first when visitors
 // may have reached it.
 func (d *Deploy) stopSlotScript(slot string, drain bool) string {
-	_, enabled := d.slotIni(slot)
-	return d.stopInstance(d.uwsgiInstance(slot), enabled, drain)
-}
-
-// stopInstance is stopInstanceScript for one instance.
-func (d *Deploy) stopInstance(inst, enabled string, drain bool) string {
-	yes := "no"
-	if drain {
-		yes = "yes"
-	}
-	return shScript("stop-instance", inst, enabled, yes, fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+	a := d.app()
+	_, enabled := a.ini(slot)
+	return a.stopScript(a.instance(slot), enabled, drain)
 }
 
 // startSlot starts release in the slot that does not serve visitors and
@@ -96,15 +45,15 @@ func (d *Deploy) stopInstance(inst, enabled string, drain bool) string {
 // not, the instance is stopped again and the error carries their answer
 // and the application server's log; visitors never saw it.
 func (d *Deploy) startSlot(ctx context.Context, release, revision string) error {
-	slot := otherSlot(d.slot)
-	available, enabled := d.slotIni(slot)
+	slot := otherSlot(d.slots.serving)
+	available, enabled := d.app().ini(slot)
 	if d.Check {
-		d.plan("start uwsgi %s with release %s beside the live one, then switch to it", d.uwsgiInstance(slot), release)
+		d.plan("start uwsgi %s with release %s beside the live one, then switch to it", d.app().instance(slot), release)
 		return nil
 	}
-	d.started = slot
-	if _, err := d.run(ctx, shScript("start-slot", d.uwsgiInstance(slot), d.slotLink(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"))); err != nil {
-		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.uwsgiInstance(slot), release, err))
+	d.slots.started = slot
+	if _, err := d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"))); err != nil {
+		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.app().instance(slot), release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
 	if err != nil {
@@ -115,7 +64,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 		if _, w := d.ok(r, revision); w != "" {
 			why = w
 		}
-		msg := fmt.Sprintf("the new workers of %s (uwsgi %s) do not answer %s well: %s", release, d.uwsgiInstance(slot), target, why)
+		msg := fmt.Sprintf("the new workers of %s (uwsgi %s) do not answer %s well: %s", release, d.app().instance(slot), target, why)
 		if r.excerpt != "" {
 			msg += "\n  body: " + r.excerpt
 		}
@@ -137,23 +86,23 @@ func (d *Deploy) failStart(ctx context.Context, err error) error {
 // stopStarted stops the instance this run started: at once when it never
 // served (drain false), else once its requests are done.
 func (d *Deploy) stopStarted(ctx context.Context, drain bool) {
-	if d.started == "" {
+	if d.slots.started == "" {
 		return
 	}
-	if _, err := d.run(context.WithoutCancel(ctx), d.stopSlotScript(d.started, drain)); err != nil {
-		d.note("warning: could not stop uwsgi %s: %v", d.uwsgiInstance(d.started), err)
+	if _, err := d.run(context.WithoutCancel(ctx), d.stopSlotScript(d.slots.started, drain)); err != nil {
+		d.note("warning: could not stop uwsgi %s: %v", d.app().instance(d.slots.started), err)
 		return
 	}
-	d.started = ""
+	d.slots.started = ""
 }
 
 // pointSocket switches app.sock to a slot's socket atomically: the web
 // server's next connection reaches that instance.
 func (d *Deploy) pointSocket(ctx context.Context, slot string) error {
 	tmp := d.Paths.AppSocket + ".djship-new"
-	_, err := d.run(ctx, remote.Sh("ln", "-sfn", "--", d.slotSocket(slot), tmp)+" && "+remote.Sh("mv", "-fT", "--", tmp, d.Paths.AppSocket))
+	_, err := d.run(ctx, remote.Sh("ln", "-sfn", "--", d.app().socket(slot), tmp)+" && "+remote.Sh("mv", "-fT", "--", tmp, d.Paths.AppSocket))
 	if err != nil {
-		return fmt.Errorf("switching %s to uwsgi %s: %w", d.Paths.AppSocket, d.uwsgiInstance(slot), err)
+		return fmt.Errorf("switching %s to uwsgi %s: %w", d.Paths.AppSocket, d.app().instance(slot), err)
 	}
 	return nil
 }
@@ -161,13 +110,13 @@ func (d *Deploy) pointSocket(ctx context.Context, slot string) error {
 // switchSlot makes the slot this run started the one visitors reach; the
 // slot that served until now is retired later (retireStep).
 func (d *Deploy) switchSlot(ctx context.Context) error {
-	if d.started == "" {
+	if d.slots.started == "" {
 		return nil
 	}
-	if err := d.pointSocket(ctx, d.started); err != nil {
+	if err := d.pointSocket(ctx, d.slots.started); err != nil {
 		return err
 	}
-	d.retiring, d.slot, d.started = d.slot, d.started, ""
+	d.slots.retiring, d.slots.serving, d.slots.started = d.slots.serving, d.slots.started, ""
 	return nil
 }
 
@@ -175,13 +124,13 @@ func (d *Deploy) switchSlot(ctx context.Context) error {
 // and stops the new one. It reports false when no old instance runs to
 // go back to.
 func (d *Deploy) switchSlotBack(ctx context.Context) (bool, error) {
-	if d.retiring == "" {
+	if d.slots.retiring == "" {
 		return false, nil
 	}
-	if err := d.pointSocket(ctx, d.retiring); err != nil {
+	if err := d.pointSocket(ctx, d.slots.retiring); err != nil {
 		return true, err
 	}
-	d.started, d.slot, d.retiring = d.slot, d.retiring, ""
+	d.slots.started, d.slots.serving, d.slots.retiring = d.slots.serving, d.slots.retiring, ""
 	d.stopStarted(ctx, true)
 	return true, nil
 }
@@ -190,15 +139,16 @@ func (d *Deploy) switchSlotBack(ctx context.Context) (bool, error) {
 // finished its requests: on the host, detached, so that a long request
 // does not hold up the run (the next start of that slot waits for it).
 func (d *Deploy) retire(ctx context.Context) error {
-	if d.retiring == "" {
+	if d.slots.retiring == "" {
 		return nil
 	}
-	_, enabled := d.slotIni(d.retiring)
-	drain := shScript("detach", script("stop-instance.sh"), "stop-instance", d.uwsgiInstance(d.retiring), enabled, "yes", fmt.Sprint(10*(d.Settings.App.Timeout+5)))
+	a := d.app()
+	_, enabled := a.ini(d.slots.retiring)
+	drain := shScript("detach", append([]string{script("stop-instance.sh"), "stop-instance"}, a.stopArgs(a.instance(d.slots.retiring), enabled, true)...)...)
 	if _, err := d.run(ctx, drain); err != nil {
-		return fmt.Errorf("stopping uwsgi %s, which served before: %w", d.uwsgiInstance(d.retiring), err)
+		return fmt.Errorf("stopping uwsgi %s, which served before: %w", d.app().instance(d.slots.retiring), err)
 	}
-	d.retiring = ""
+	d.slots.retiring = ""
 	return nil
 }
 
@@ -216,7 +166,7 @@ func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.startSlot(ctx, d.Release, d.Revision); err != nil {
 		return true, err
 	}
-	d.note("uwsgi %s answers with %s (%s)", d.uwsgiInstance(d.started), d.Release, time.Since(start).Round(time.Millisecond))
+	d.note("uwsgi %s answers with %s (%s)", d.app().instance(d.slots.started), d.Release, time.Since(start).Round(time.Millisecond))
 	return true, nil
 }
 
@@ -230,7 +180,7 @@ func (retireStep) Name() string { return "stop old workers" }
 func (retireStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" }
 
 func (retireStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if d.retiring == "" {
+	if d.slots.retiring == "" {
 		return false, nil
 	}
 	if err := d.retire(ctx); err != nil {
@@ -245,12 +195,12 @@ func (retireStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 // take over from a host's single instance of earlier djship versions,
 // whose files are removed once the new instance serves.
 func (d *Deploy) activateLive(ctx context.Context, changed bool) (bool, error) {
-	if !changed && d.slot != "" {
-		if _, err := d.run(ctx, d.slotService(d.slot).status); err == nil {
+	if !changed && d.slots.serving != "" {
+		if _, err := d.run(ctx, d.app().service(d.slots.serving).status); err == nil {
 			return false, nil
 		}
 	}
-	if err := d.startSlot(ctx, d.previous, ""); err != nil {
+	if err := d.startSlot(ctx, d.facts.live, ""); err != nil {
 		return true, err
 	}
 	if d.Check {
@@ -268,18 +218,18 @@ func (d *Deploy) activateLive(ctx context.Context, changed bool) (bool, error) {
 
 // slotName is the live slot's instance, "" when none is live.
 func (d *Deploy) slotName() string {
-	if d.slot == "" {
+	if d.slots.serving == "" {
 		return ""
 	}
-	return d.uwsgiInstance(d.slot)
+	return d.app().instance(d.slots.serving)
 }
 
 // removeLegacyUWSGI stops the single uWSGI instance of earlier djship
 // versions once a slot serves the site and the web server reaches it
 // through app.sock, then removes its configuration.
 func (d *Deploy) removeLegacyUWSGI(ctx context.Context) (bool, error) {
-	p := d.Settings.Project
-	enabled, available := "/etc/uwsgi/apps-enabled/"+p+".ini", "/etc/uwsgi/apps-available/"+p+".ini"
+	a, p := d.app(), d.Settings.Project
+	available, enabled := a.legacyIni()
 	out, err := d.probe(ctx, shScript("uwsgi-legacy", enabled, available, p))
 	if err != nil || out != "legacy" {
 		return false, err
@@ -288,7 +238,7 @@ func (d *Deploy) removeLegacyUWSGI(ctx context.Context) (bool, error) {
 		d.plan("stop uwsgi %s, the single instance of earlier djship versions, and remove %s", p, available)
 		return true, nil
 	}
-	if _, err := d.run(ctx, d.stopInstance(p, enabled, true)+" && "+remote.Sh("rm", "-f", "--", available)); err != nil {
+	if _, err := d.run(ctx, a.stopScript(p, enabled, true)+" && "+remote.Sh("rm", "-f", "--", available)); err != nil {
 		return false, fmt.Errorf("stopping uwsgi %s, the single instance of earlier djship versions: %w", p, err)
 	}
 	d.note("uwsgi %s (one instance, as earlier djship versions ran it) stopped and removed: uwsgi %s serves the site", p, d.slotName())

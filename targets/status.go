@@ -22,7 +22,9 @@ type HostStatus struct {
 
 // Status reports every host of the environment: the live release and who
 // deployed it when, the previous one, the releases kept, whether the
-// application and web servers run, the lock, and a health check now.
+// application and web servers run, the lock, and a health check now. A
+// host that cannot be reached or read is a row that says why; the table
+// shows every host, and the error names the hosts that failed.
 func Status(ctx context.Context, site *sites.Site, envName string, opts Options) ([]HostStatus, error) {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
@@ -31,39 +33,63 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 	quiet.Out = io.Discard
 	found := map[*Deploy]HostStatus{}
 	var mu sync.Mutex
-	deploys, err := onHosts(ctx, site, envName, "status", quiet, true, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		if _, err := (factsStep{}).Run(ctx, d); err != nil {
-			return nil, err
+	deploys, err := onHosts(ctx, site, envName, quiet, hostRun{action: actionStatus, check: true, readOnly: true, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		s, err := unknownStatus(d.Host.Name()), error(nil)
+		if _, err = (factsStep{}).Run(ctx, d); err != nil {
+			s.Health = "unknown: " + firstLine(err.Error())
+		} else {
+			s = d.status(ctx)
 		}
-		s := d.status(ctx)
 		mu.Lock()
 		found[d] = s
 		mu.Unlock()
-		return nil, nil
-	})
-	if err != nil {
+		return nil, err
+	}})
+	if deploys == nil {
 		return nil, err
 	}
 	statuses := make([]HostStatus, 0, len(deploys))
 	for _, d := range deploys {
-		statuses = append(statuses, found[d])
+		s, ok := found[d]
+		if !ok { // cancelled before its turn
+			s = unknownStatus(d.Host.Name())
+		}
+		statuses = append(statuses, s)
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tLOCK\tHEALTH")
 	for _, s := range statuses {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, s.Kept, s.App, s.Web, s.Lock, s.Health)
+		kept := "?"
+		if s.Kept >= 0 {
+			kept = fmt.Sprint(s.Kept)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, kept, s.App, s.Web, s.Lock, s.Health)
 	}
-	return statuses, tw.Flush()
+	if ferr := tw.Flush(); err == nil {
+		err = ferr
+	}
+	return statuses, err
+}
+
+// unknownStatus is the row of a host that could not be read.
+func unknownStatus(host string) HostStatus {
+	return HostStatus{Host: host, Live: "?", Revision: "?", DeployedBy: "?", DeployedAt: "?", Previous: "?", Kept: -1, App: "?", Web: "?", Lock: "?", Health: "unknown"}
+}
+
+// firstLine is the first line of a message.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func (d *Deploy) status(ctx context.Context) HostStatus {
 	s := HostStatus{Host: d.Host.Name(), Live: "-", Revision: "-", DeployedBy: "-", DeployedAt: "-", Previous: "-", App: "stopped", Web: "stopped", Lock: "free", Health: "-"}
 	entries, _ := d.readLog(ctx)
 	live := liveHistory(entries)
-	if d.live {
-		s.Live = d.previous
+	if d.facts.live != "" {
+		s.Live = d.facts.live
 		for i := len(live) - 1; i >= 0; i-- {
-			if live[i].Release == d.previous {
+			if live[i].Release == d.facts.live {
 				s.Revision, s.DeployedBy, s.DeployedAt = live[i].Revision, live[i].User, live[i].Time
 				if live[i].Previous != "" {
 					s.Previous = live[i].Previous
@@ -75,7 +101,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if out, err := d.probe(ctx, shScript("count-complete", d.Paths.Releases)); err == nil {
 		fmt.Sscan(out, &s.Kept)
 	}
-	if _, err := d.run(ctx, d.appService().status); err == nil {
+	if _, err := d.run(ctx, d.app().service(d.slots.serving).status); err == nil {
 		s.App = "running"
 	}
 	if _, err := d.run(ctx, remote.Sh("service", d.web().service, "status")); err == nil {
@@ -84,7 +110,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if out, _ := d.probe(ctx, shScript("read-file", d.Paths.Lock+"/info")); out != "" {
 		s.Lock = "held: " + describeHolder(out)
 	}
-	if d.live {
+	if d.facts.live != "" {
 		if err := d.checkHealthOnce(ctx, s.Revision); err != nil {
 			s.Health = "failing: " + err.Error()
 		} else {
@@ -107,65 +133,4 @@ func (d *Deploy) checkHealthOnce(ctx context.Context, revision string) error {
 		return fmt.Errorf("%s", why)
 	}
 	return nil
-}
-
-// Releases prints the deploy log of every host: what was deployed or
-// rolled back, when, by whom, and how it ended.
-func Releases(ctx context.Context, site *sites.Site, envName string, opts Options) error {
-	if opts.Out == nil {
-		opts.Out = os.Stdout
-	}
-	quiet := opts
-	quiet.Out = io.Discard
-	logs := map[*Deploy][]logEntry{}
-	var mu sync.Mutex
-	deploys, err := onHosts(ctx, site, envName, "releases", quiet, true, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		if _, err := (factsStep{}).Run(ctx, d); err != nil {
-			return nil, err
-		}
-		entries, err := d.readLog(ctx)
-		mu.Lock()
-		logs[d] = entries
-		mu.Unlock()
-		return nil, err
-	})
-	if err != nil {
-		return err
-	}
-	for _, d := range deploys {
-		entries := logs[d]
-		fmt.Fprintf(opts.Out, "%s\n", bold(d.Host.Name()))
-		tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tREVISION\tUSER\tRESULT\t")
-		for _, e := range entries {
-			mark := ""
-			if d.live && e.Release == d.previous && e.Result == "ok" {
-				mark = "(live)"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.Release, e.Revision, e.User, e.Result, mark)
-		}
-		tw.Flush()
-	}
-	return nil
-}
-
-// Unlock breaks the deploy lock of every host of the environment, after
-// saying who held it.
-func Unlock(ctx context.Context, site *sites.Site, envName string, opts Options) error {
-	if opts.Out == nil {
-		opts.Out = os.Stdout
-	}
-	_, err := onHosts(ctx, site, envName, "unlock", opts, false, nil, func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		out, err := d.probe(ctx, shScript("break-lock", d.Paths.Lock))
-		if err != nil {
-			return nil, err
-		}
-		if !strings.HasSuffix(out, "removed") {
-			d.note("no lock was held")
-			return nil, nil
-		}
-		d.note("removed the lock held by %s", describeHolder(strings.TrimSpace(strings.TrimSuffix(out, "removed"))))
-		return []StepResult{{Name: "unlock", Changed: true}}, nil
-	})
-	return err
 }

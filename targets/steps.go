@@ -29,8 +29,11 @@ type Skipper interface {
 	Skip(d *Deploy) bool
 }
 
-// Deploy is the work on one host: the site, the host's settings, the
-// connection, and what earlier steps found out.
+// Deploy is the work on one host. Its exported fields are the run's
+// inputs; the rest is what the steps learn and do, in four parts with
+// one job each: the facts found on the host before anything changed, the
+// lock, the uWSGI slots, and the sequence's progress (with a rollback's
+// own choices beside it).
 type Deploy struct {
 	// Site is the site being worked on.
 	Site *sites.Site
@@ -48,51 +51,87 @@ type Deploy struct {
 	Secrets map[string]string
 	// Paths is where everything lives on the host.
 	Paths Paths
-
-	// Tarball is the release being shipped; Release names its folder.
-	Tarball *Tarball
-	Release string
-	// Revision is the revision of Release.
-	Revision string
-	// Action is what this run does to the host: deploy, rollback or
-	// provision; the lock and the deploy log name it.
+	// Action is what this run does to the host (actionUpgrade,
+	// actionRollback, ...): the lock and the deploy log name it.
 	Action string
 	// LockWait is how long to wait for another run's lock.
 	LockWait time.Duration
+	// Tarball is the release an upgrade ships.
+	Tarball *Tarball
 
+	// Release is the release this run makes live: the new one an upgrade
+	// builds (named before the sequence starts), or the one a rollback
+	// returns to (chosen by its first steps); Revision is its revision.
+	Release, Revision string
 	// Planned holds, in check mode, what the steps would do: one line per
 	// action and a unified diff per file.
 	Planned []string
-	// init is "systemd" or "sysv", found by the facts step.
-	init string
-	// live reports whether a release is live (current points to one).
-	live bool
-	// reload names the services whose configuration changed.
+
+	// facts is what the facts step found before this run changed anything.
+	facts hostFacts
+	// lockHeld is the info this run wrote into the lock it holds, "" when
+	// it holds none.
+	lockHeld string
+	// slots is which uWSGI slot serves and which this run starts or retires.
+	slots slotState
+	// progress is how far the sequence got: what recover undoes.
+	progress progress
+	// rollback is what a rollback was asked for and what it found.
+	rollback rollbackState
+	// reload names the services whose configuration provision changed.
 	reload map[string]bool
-	// lockInfo is what this run wrote into the lock it holds.
-	lockInfo string
-	// previous is the release that was live before this run.
-	previous string
-	// switched is set once current points to the new release.
-	switched bool
-	// slot is the uWSGI slot (a or b) whose instance serves visitors, ""
-	// when none does; started is the slot this run started a release in,
-	// retiring the one that served before the switch (see slots.go).
-	slot, started, retiring string
-	// built is set once this run has made the release's folder: only
+}
+
+// The actions of a run: the lock's info and the deploy log name them.
+const (
+	actionUpgrade   = "upgrade"
+	actionRollback  = "rollback"
+	actionProvision = "provision"
+	actionPlan      = "plan"
+	actionStatus    = "status"
+	actionReleases  = "releases"
+	actionUnlock    = "unlock"
+)
+
+// hostFacts is what a host is like before this run changes it.
+type hostFacts struct {
+	// init is "systemd" or "sysv".
+	init string
+	// live is the release current points to when its virtualenv is
+	// there, "" when no release is live.
+	live string
+}
+
+// slotState is the uWSGI slots (a or b, see slots.go) as this run moves
+// them: serving is the one visitors reach ("" when none), started the
+// one this run started a release in and has not switched to yet,
+// retiring the one that served before the switch until it is stopped.
+type slotState struct {
+	serving, started, retiring string
+}
+
+// progress is what the upgrade or rollback sequence has done so far.
+type progress struct {
+	// built is set once the upgrade has made the release's folder: only
 	// that folder is marked failed when the run fails.
 	built bool
-	// rollbackTo is the release a rollback was asked to return to.
-	rollbackTo string
-	// restoreDB asks a rollback to restore the matching database snapshot.
+	// switched is set once current points to Release.
+	switched bool
+}
+
+// rollbackState is a rollback's request and what it found.
+type rollbackState struct {
+	// to is the release asked for, "" for the one live before.
+	to string
+	// restoreDB asks to restore the matching database snapshot.
 	restoreDB bool
-	// replacedBy is the release that replaced the rollback target; its
-	// snapshot matches the target's schema.
+	// replacedBy is the release that replaced Release when it was live;
+	// the snapshot taken before its migrations matches Release's schema.
 	replacedBy string
-	// beforeRollback is the snapshot of the database as it was before a
-	// rollback restored the target's; set once that restore is done, so
-	// that a failed rollback restores it again.
-	beforeRollback string
+	// beforeRestore is the snapshot of the database as it was before the
+	// rollback restored Release's; set once that restore is done, so that
+	// a failed rollback restores it again.
+	beforeRestore string
 }
 
 // NewDeploy prepares the work on one host of env.
@@ -134,6 +173,9 @@ func NewPaths(s sites.Settings) Paths {
 		AppSocket: path.Join(base, "app.sock"),
 	}
 }
+
+// slot is the link a uWSGI slot's instance starts from (see slots.go).
+func (p Paths) slot(name string) string { return path.Join(p.Base, "slot-"+name) }
 
 // StepResult is how one step ended.
 type StepResult struct {

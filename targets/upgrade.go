@@ -2,18 +2,14 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/user"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
 )
 
 // UpgradeSteps is the upgrade sequence of the README that each host runs
@@ -48,123 +44,6 @@ func (d *Deploy) releaseDir() string { return path.Join(d.Paths.Releases, d.Rele
 // srcDir is the Django folder (holding manage.py) of the release.
 func (d *Deploy) srcDir() string {
 	return path.Join(d.releaseDir(), "src", path.Clean(d.Settings.Django.SourceFolder))
-}
-
-// lockStep takes the deploy lock: mkdir is atomic, so of two deploys
-// only one gets it; the other is told who holds it. Only an existing lock
-// is held by someone: any other failure of mkdir (no project folder, a
-// read-only file system) says what failed and what to do.
-type lockStep struct{}
-
-func (lockStep) Name() string { return "lock" }
-
-// lockInfo describes this run for the lock and the deploy log.
-func lockInfo(target, revision string) string {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ := os.Hostname()
-	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision)
-}
-
-func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if d.Check || d.lockInfo != "" {
-		return false, nil
-	}
-	info := lockInfo(d.Action+":"+d.Env.Name, d.Revision)
-	deadline := time.Now().Add(d.LockWait)
-	waited := false
-	for {
-		out, err := d.probe(ctx, shScript("lock", d.Paths.Lock, info))
-		if err != nil {
-			return false, fmt.Errorf("taking the lock %s: %w", d.Paths.Lock, err)
-		}
-		status, rest, _ := strings.Cut(out, "\n")
-		rest = strings.TrimSpace(rest)
-		switch {
-		case status == "taken":
-			d.lockInfo = info
-			return false, nil // holding the lock changes nothing of the site
-		case strings.HasPrefix(status, "failed"):
-			return false, d.lockFailure(strings.TrimSpace(strings.TrimPrefix(status, "failed")), rest)
-		case status != "held":
-			return false, fmt.Errorf("taking the lock %s: unexpected answer %q: run again, and report it if it stays", d.Paths.Lock, out)
-		}
-		if time.Now().Before(deadline) {
-			if !waited {
-				d.note("waiting up to %s for the lock held by %s", d.LockWait.Round(time.Second), describeHolder(rest))
-				waited = true
-			}
-			select {
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case <-time.After(2 * time.Second):
-			}
-			continue
-		}
-		return false, fmt.Errorf("%s is held by %s: wait for that run to finish (DJSHIP_LOCK_WAIT=5m waits for it), or, if it died, break the lock with mage unlock:%s", d.Paths.Lock, describeHolder(rest), d.Env.Name)
-	}
-}
-
-// lockFailure words a lock that could not be taken though nobody holds
-// it: what failed, in the tool's words, and what to do.
-func (d *Deploy) lockFailure(why, message string) error {
-	if message == "" {
-		message = "failed without a message"
-	}
-	if !strings.Contains(message, d.Paths.Lock) {
-		message = d.Paths.Lock + ": " + message
-	}
-	base := d.Paths.Base
-	switch why {
-	case "missing":
-		return fmt.Errorf("cannot take the lock: %s: %s does not exist, the host was never provisioned for %s: run mage provision:%s first", message, base, d.Settings.Project, d.Env.Name)
-	case "notdir":
-		return fmt.Errorf("cannot take the lock: %s: %s is not a folder: move it away, then run mage provision:%s", message, base, d.Env.Name)
-	case "notlock":
-		return fmt.Errorf("cannot take the lock: %s: the lock is there but not a folder, so no djship run made it: look at it and remove it, then run again", message)
-	case "info":
-		return fmt.Errorf("cannot take the lock: writing its info failed: %s: free space on that file system or repair it, then run again", message)
-	}
-	return fmt.Errorf("cannot take the lock: %s: make %s writable for root (is its file system read-only or full, or is it immutable? lsattr -d shows that), then run again", message, base)
-}
-
-// describeHolder words a lock's info, and says when it looks stale: its
-// process is gone from this machine, or it is hours old.
-func describeHolder(info string) string {
-	if info == "" {
-		return "an unknown run (the lock has no info)"
-	}
-	fields := map[string]string{}
-	for _, f := range strings.Fields(info) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			fields[k] = v
-		}
-	}
-	s := fmt.Sprintf("%s of %s on %s (pid %s, %s, revision %s)", fields["target"], fields["user"], fields["host"], fields["pid"], fields["time"], fields["revision"])
-	host, _ := os.Hostname()
-	if pid, err := strconv.Atoi(fields["pid"]); err == nil && fields["host"] == host && syscall.Kill(pid, 0) == syscall.ESRCH {
-		return s + "; it is stale: that process no longer runs"
-	}
-	if t, err := time.Parse(time.RFC3339, fields["time"]); err == nil && time.Since(t) > time.Hour {
-		return s + fmt.Sprintf("; it may be stale: taken %s ago", time.Since(t).Round(time.Minute))
-	}
-	return s
-}
-
-// unlock releases the lock if this run holds it.
-func (d *Deploy) unlock(ctx context.Context) {
-	if d.lockInfo == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if _, err := d.run(ctx, shScript("unlock", d.Paths.Lock, d.lockInfo)); err != nil {
-		d.note("warning: could not release %s: %v", d.Paths.Lock, err)
-		return
-	}
-	d.lockInfo = ""
 }
 
 // uploadStep sends the tarball to versions/ unless it is there already.
@@ -204,7 +83,7 @@ func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if _, err := d.run(ctx, remote.Sh("mkdir", "-p", "--", d.Paths.Releases)+" && "+remote.Sh("mkdir", "--", d.releaseDir())); err != nil {
 		return false, err
 	}
-	d.built = true
+	d.progress.built = true
 	_, err = d.run(ctx, remote.Sh("mkdir", "--", path.Join(d.releaseDir(), "src"))+" && "+shScript("mark-release", d.releaseDir(), "building"))
 	return true, err
 }
@@ -387,7 +266,7 @@ func (switchStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.switchTo(ctx, d.Release); err != nil {
 		return false, err
 	}
-	d.switched = true
+	d.progress.switched = true
 	return true, d.switchSlot(ctx)
 }
 
@@ -422,16 +301,12 @@ func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 // or restarts behind its systemd socket, which keeps accepting
 // connections meanwhile.
 func (d *Deploy) reloadApp(ctx context.Context) error {
-	svc := d.appService()
+	svc := d.app().service(d.slots.serving)
 	if _, err := d.run(ctx, svc.status); err != nil {
 		_, err := d.run(ctx, svc.start)
 		return err
 	}
-	reload := svc.reload
-	if d.init == "systemd" {
-		reload = remote.Sh("systemctl", "restart", "gunicorn-"+d.Settings.Project+".service")
-	}
-	_, err := d.run(ctx, reload)
+	_, err := d.run(ctx, svc.restart)
 	return err
 }
 
@@ -441,32 +316,11 @@ type recordStep struct{}
 
 func (recordStep) Name() string { return "record, prune" }
 
-// logEntry is one line of deploy.log.
-type logEntry struct {
-	Time     string `json:"time"`
-	User     string `json:"user"`
-	Action   string `json:"action"`
-	Release  string `json:"release"`
-	Revision string `json:"revision"`
-	Previous string `json:"previous,omitempty"`
-	Result   string `json:"result"`
-}
-
-func (d *Deploy) logDeploy(ctx context.Context, action, release, revision, result string) error {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	line, _ := json.Marshal(logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: action, Release: release, Revision: revision, Previous: d.previous, Result: result})
-	_, err := d.run(ctx, shScript("append-log", d.Paths.Log, string(line)))
-	return err
-}
-
 func (recordStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if _, err := d.run(ctx, shScript("mark-release", d.releaseDir(), "complete")); err != nil {
 		d.note("warning: could not mark %s complete: %v", d.Release, err)
 	}
-	if err := d.logDeploy(ctx, "deploy", d.Release, d.Revision, "ok"); err != nil {
+	if err := d.logResult(ctx, "ok"); err != nil {
 		d.note("warning: could not write %s: %v", d.Paths.Log, err)
 	}
 	if err := d.prune(ctx); err != nil {
@@ -490,7 +344,7 @@ func (d *Deploy) prune(ctx context.Context) error {
 	var remove []string
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) != 3 || f[2] == d.Release || f[2] == d.previous {
+		if len(f) != 3 || f[2] == d.Release || f[2] == d.facts.live {
 			continue
 		}
 		if f[1] == "complete" {
@@ -501,7 +355,7 @@ func (d *Deploy) prune(ctx context.Context) error {
 	}
 	sort.Slice(complete, func(i, j int) bool { return complete[i].time > complete[j].time })
 	keep := d.Settings.KeepReleases - 1 // the new release counts
-	if d.previous != "" {
+	if d.facts.live != "" {
 		keep--
 	}
 	for i, r := range complete {
@@ -517,4 +371,106 @@ func (d *Deploy) prune(ctx context.Context) error {
 		d.note("pruned %s", strings.Join(remove, ", "))
 	}
 	return err
+}
+
+// Upgrade ships a release tarball to every host of the environment: it
+// takes the lock on every host, names the release (one new name for all
+// hosts, chosen under the lock), then runs the upgrade sequence on each
+// host in parallel. The tarball is checked here first; on any failure the
+// live site keeps (or gets back) its previous release.
+func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
+	env, err := site.Environment(envName)
+	if err != nil {
+		return nil, err
+	}
+	// Check the tarball as every host unpacks it: each with its own
+	// source folder and archives.
+	var check []sites.Settings
+	for _, h := range env.Hosts {
+		check = append(check, h.Settings)
+	}
+	if len(check) == 0 {
+		check = append(check, env.Settings)
+	}
+	t, err := InspectTarball(tarball, check...)
+	if err != nil {
+		return nil, err
+	}
+	if t.Manifest.Project != site.Settings.Project {
+		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
+	}
+	before := func(ctx context.Context, deploys []*Deploy) error {
+		for _, d := range deploys {
+			d.Tarball, d.Revision = t, t.Manifest.Revision
+		}
+		if err := lockAll(ctx, deploys); err != nil {
+			return err
+		}
+		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
+		if err != nil {
+			for _, d := range deploys {
+				d.unlock(ctx)
+			}
+			return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
+		}
+		for _, d := range deploys {
+			d.Release = name
+		}
+		return nil
+	}
+	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		results, err := RunSteps(ctx, d, upgradeSequence())
+		if err != nil {
+			err = d.recover(ctx, err)
+		}
+		return results, err
+	}})
+}
+
+// upgradeSequence is the list Upgrade runs; tests put failures into it.
+var upgradeSequence = UpgradeSteps
+
+// releaseName is the revision, or, when any host ever used that name,
+// the revision with the time appended (and a counter when that is used
+// too): one name for all hosts, never used before on any of them. A name
+// is used when a folder of releases/ has it or deploy.log records it,
+// whatever the result. It runs under the lock of every host.
+func releaseName(ctx context.Context, deploys []*Deploy, revision string) (string, error) {
+	used := map[string]bool{}
+	for _, d := range deploys {
+		if err := d.usedNames(ctx, used); err != nil {
+			return "", fmt.Errorf("%s: %w", d.Host.Name(), err)
+		}
+	}
+	if !used[revision] {
+		return revision, nil
+	}
+	stamped := revision + "-" + time.Now().UTC().Format("20060102T150405Z")
+	name := stamped
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s-%d", stamped, i)
+	}
+	return name, nil
+}
+
+// usedNames adds the release names the host has used to names: the
+// folders of releases/ and every release deploy.log records.
+func (d *Deploy) usedNames(ctx context.Context, names map[string]bool) error {
+	out, err := d.probe(ctx, shScript("list-folder", d.Paths.Releases))
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", d.Paths.Releases, err)
+	}
+	for _, n := range strings.Split(out, "\n") {
+		if n != "" {
+			names[n] = true
+		}
+	}
+	entries, err := d.readLog(ctx)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", d.Paths.Log, err)
+	}
+	for _, e := range entries {
+		names[e.Release] = true
+	}
+	return nil
 }

@@ -1,0 +1,137 @@
+package targets
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/djship/djship/remote"
+)
+
+// appServer names the parts of a site's application server on a host:
+// its services, units or init scripts, sockets, pid files and logs.
+// uWSGI runs one instance of Debian's init script per slot (see
+// slots.go); gunicorn runs one service, from systemd units or djship's
+// init script.
+type appServer struct {
+	// kind is "uwsgi" or "gunicorn".
+	kind string
+	// project is the site's project name.
+	project string
+	// init is the host's init system, "systemd" or "sysv".
+	init string
+	// drainWait is how long, in tenths of a second, a retiring uWSGI
+	// instance may take to finish its requests.
+	drainWait int
+}
+
+// app is the host's application server.
+func (d *Deploy) app() appServer {
+	return appServer{kind: d.Settings.AppServer, project: d.Settings.Project, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5)}
+}
+
+// uwsgi reports whether the site runs under uWSGI.
+func (a appServer) uwsgi() bool { return a.kind == "uwsgi" }
+
+// instance names a slot's uWSGI instance: its ini file and run folder.
+// A project name has no dot, so no other site's instance has this name.
+func (a appServer) instance(slot string) string { return a.project + "." + slot }
+
+// socket is where a slot's uWSGI instance listens (Debian's default.ini).
+func (a appServer) socket(slot string) string {
+	return "/run/uwsgi/app/" + a.instance(slot) + "/socket"
+}
+
+// pidFile is the master's pid file of a slot's uWSGI instance.
+func (a appServer) pidFile(slot string) string {
+	return "/run/uwsgi/app/" + a.instance(slot) + "/pid"
+}
+
+// ini is a slot's uWSGI configuration in apps-available; the instance
+// runs (and starts at boot) while apps-enabled links it.
+func (a appServer) ini(slot string) (available, enabled string) {
+	name := a.instance(slot) + ".ini"
+	return "/etc/uwsgi/apps-available/" + name, "/etc/uwsgi/apps-enabled/" + name
+}
+
+// legacyIni is the configuration of the single uWSGI instance earlier
+// djship versions ran, named after the project.
+func (a appServer) legacyIni() (available, enabled string) {
+	return "/etc/uwsgi/apps-available/" + a.project + ".ini", "/etc/uwsgi/apps-enabled/" + a.project + ".ini"
+}
+
+// slotOf is the slot whose socket a link target is, "" for none.
+func (a appServer) slotOf(target string) string {
+	for _, s := range uwsgiSlots {
+		if target == a.socket(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// unit is gunicorn's service name: its systemd units and init script.
+func (a appServer) unit() string { return "gunicorn-" + a.project }
+
+// runDir is gunicorn's run folder: its socket and pid file.
+func (a appServer) runDir() string { return "/run/" + a.unit() }
+
+// initScript is gunicorn's init script on a host without systemd.
+func (a appServer) initScript() string { return path.Join("/etc/init.d", a.unit()) }
+
+// systemdUnit is gunicorn's systemd unit of a kind (socket or service).
+func (a appServer) systemdUnit(kind string) string {
+	return "/etc/systemd/system/" + a.unit() + "." + kind
+}
+
+// log is the application server's log: a uWSGI slot's instance's, or
+// gunicorn's.
+func (a appServer) log(slot string) string {
+	if a.uwsgi() {
+		return "/var/log/uwsgi/app/" + a.instance(slot) + ".log"
+	}
+	return "/var/log/" + a.unit() + ".log"
+}
+
+// stopScript stops an instance of Debian's uWSGI init script, after its
+// requests are done when drain is set (scripts/stop-instance.sh).
+func (a appServer) stopScript(instance, enabled string, drain bool) string {
+	return shScript("stop-instance", a.stopArgs(instance, enabled, drain)...)
+}
+
+// stopArgs are stop-instance.sh's arguments.
+func (a appServer) stopArgs(instance, enabled string, drain bool) []string {
+	yes := "no"
+	if drain {
+		yes = "yes"
+	}
+	return []string{instance, enabled, yes, fmt.Sprint(a.drainWait)}
+}
+
+// service is how to control the application server: for uWSGI a slot's
+// instance ("a" when slot is ""), which Debian's init script serves on
+// both init systems; for gunicorn its systemd units or its init script.
+func (a appServer) service(slot string) service {
+	if a.uwsgi() {
+		if slot == "" {
+			slot = "a"
+		}
+		inst := a.instance(slot)
+		_, enabled := a.ini(slot)
+		return service{name: "uwsgi " + inst,
+			status: remote.Sh("/etc/init.d/uwsgi", "status", inst),
+			start:  remote.Sh("/etc/init.d/uwsgi", "start", inst),
+			stop:   a.stopScript(inst, enabled, true)}
+	}
+	unit := a.unit()
+	if a.init == "systemd" {
+		return service{name: unit,
+			status:  remote.Sh("systemctl", "is-active", "--quiet", unit+".socket"),
+			start:   remote.Sh("systemctl", "enable", "--now", unit+".socket"),
+			reload:  remote.Sh("systemctl", "reload-or-restart", unit+".service"),
+			restart: remote.Sh("systemctl", "restart", unit+".service"),
+			stop:    remote.Sh("systemctl", "stop", unit+".service")}
+	}
+	script := a.initScript()
+	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"),
+		reload: remote.Sh(script, "reload"), restart: remote.Sh(script, "reload"), stop: remote.Sh(script, "stop")}
+}

@@ -1,0 +1,91 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/djship/djship/remote"
+)
+
+// switchBack makes the release that was live before this run live again:
+// current back, and for uWSGI app.sock back to its instance, which still
+// runs (or, when it is gone, a fresh one); gunicorn reloads.
+func (d *Deploy) switchBack(ctx context.Context) error {
+	if err := d.switchTo(ctx, d.facts.live); err != nil {
+		return err
+	}
+	if d.Settings.AppServer != "uwsgi" {
+		return d.reloadApp(ctx)
+	}
+	if back, err := d.switchSlotBack(ctx); back || err != nil {
+		return err
+	}
+	// app.sock never left the old instance: it serves if it runs.
+	if _, err := d.run(ctx, d.app().service(d.slots.serving).status); d.slots.serving != "" && err == nil {
+		return nil
+	}
+	failed := d.slots.serving
+	if err := d.startSlot(ctx, d.facts.live, ""); err != nil {
+		return err
+	}
+	if err := d.switchSlot(ctx); err != nil {
+		return err
+	}
+	d.slots.retiring = failed
+	return d.retire(ctx)
+}
+
+// recover puts the host back as it was after a failed upgrade or
+// rollback: the database as it was before a rollback restored it, current
+// back to the previous release (reloaded and checked) if the switch had
+// happened, and the release folder this run built marked failed so that
+// it never counts among the kept releases. It runs even after Ctrl-C, and
+// returns cause with what it could not put back, or did, when the error
+// alone would mislead.
+func (d *Deploy) recover(ctx context.Context, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if d.Release == "" {
+		return cause
+	}
+	if d.rollback.beforeRestore != "" {
+		cause = d.undoRestore(ctx, cause)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	d.stopStarted(ctx, false) // started beside the live release, never switched to
+	if d.progress.switched {
+		if d.facts.live != "" {
+			d.note("switching back to %s", d.facts.live)
+			if err := d.switchBack(ctx); err != nil {
+				d.note("error: could not switch back to %s: %v", d.facts.live, err)
+			} else if err := d.checkHealth(ctx, ""); err != nil {
+				d.note("error: the previous release does not answer either: %v", err)
+			} else {
+				d.note("%s is live again and answers", d.facts.live)
+			}
+		} else {
+			// The first release failed: nothing was live before, nothing is now.
+			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current, d.Paths.AppSocket))
+			if d.Settings.AppServer == "uwsgi" {
+				d.slots.started = d.slots.serving
+				d.stopStarted(ctx, true)
+			} else {
+				d.run(ctx, d.app().service("").stop)
+			}
+		}
+	}
+	if d.progress.built {
+		if _, err := d.run(ctx, shScript("mark-release", d.releaseDir(), "failed")); err != nil {
+			d.note("warning: could not mark %s failed: %v", d.Release, err)
+		}
+	}
+	if d.lockHeld != "" {
+		result := "failed"
+		if errors.Is(cause, context.Canceled) {
+			result = "cancelled"
+		}
+		d.logResult(ctx, result)
+	}
+	return cause
+}
