@@ -1,15 +1,14 @@
 package sites
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/djship/djship/internal/golden"
+)
 
 // TestInvalidSiteFiles checks the exact message a user sees for every
 // class of mistake: each testdata/invalid/NAME.yaml has its NAME.golden.
@@ -28,20 +27,7 @@ func TestInvalidSiteFiles(t *testing.T) {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error is %T, want *sites.Error: %v", err, err)
 			}
-			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./sites -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("message differs from %s\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,32 +11,10 @@ import (
 	"testing"
 	"time"
 
+	goldenfile "github.com/djship/djship/internal/golden"
 	"github.com/djship/djship/templates"
 	"github.com/fatih/color"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./targets -run %s -update to create it)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", p, got, want)
-	}
-}
 
 // scan feeds content to a credentialScanner in chunks of size n (all of
 // it at once when n is 0) and returns what it found.
@@ -173,4 +150,10 @@ func TestPrintArtifact(t *testing.T) {
 	var many bytes.Buffer
 	printArtifact(&many, a, false)
 	golden(t, "artifact-many.golden", many.Bytes())
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/sites"
 )
 
@@ -21,9 +20,7 @@ import (
 // before on this machine changes nothing; and it passes after a demo that
 // failed halfway, whatever it left behind.
 func TestDemo(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
+	needExample(t)
 	exec.Command("service", "apache2", "stop").Run()
 	for i, c := range []struct {
 		name string

@@ -55,6 +55,20 @@ func (d *Deploy) ensureFile(ctx context.Context, f file) (bool, error) {
 	return changed, nil
 }
 
+// ensureFiles is ensureFile for several files, in order, stopping at the
+// first that fails; it reports whether any changed.
+func (d *Deploy) ensureFiles(ctx context.Context, files ...file) (bool, error) {
+	changed := false
+	for _, f := range files {
+		c, err := d.ensureFile(ctx, f)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
 func (d *Deploy) planDiff(f file, old, new string) {
 	if f.Secret {
 		d.Planned = append(d.Planned, fmt.Sprintf("--- %s\n+++ %s\n<secret changed>", f.Path, f.Path))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -228,6 +229,47 @@ func (u unreachable) ReadFile(context.Context, string, bool) ([]byte, error) {
 	return nil, u.err
 }
 func (u unreachable) Close() error { return nil }
+
+// hostReport is what a read-only target found on one host, or why it
+// found nothing.
+type hostReport[T any] struct {
+	d     *Deploy
+	found T
+	err   error
+}
+
+// report looks at every host of the environment without changing any:
+// the facts step, then look. It returns one report per host, in the
+// environment's order, and an error that names the hosts that could not
+// be reached or read; the Out of opts is the caller's, for its table.
+func report[T any](ctx context.Context, site *sites.Site, envName, action string, opts Options, look func(context.Context, *Deploy) (T, error)) ([]hostReport[T], error) {
+	quiet := opts
+	quiet.Out = io.Discard
+	found := map[*Deploy]hostReport[T]{}
+	var mu sync.Mutex
+	deploys, err := onHosts(ctx, site, envName, quiet, hostRun{action: action, check: true, readOnly: true, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		r := hostReport[T]{d: d}
+		if _, r.err = (factsStep{}).Run(ctx, d); r.err == nil {
+			r.found, r.err = look(ctx, d)
+		}
+		mu.Lock()
+		found[d] = r
+		mu.Unlock()
+		return nil, r.err
+	}})
+	if deploys == nil {
+		return nil, err
+	}
+	reports := make([]hostReport[T], len(deploys))
+	for i, d := range deploys {
+		r, ok := found[d]
+		if !ok {
+			r = hostReport[T]{d: d, err: fmt.Errorf("not asked: %w", context.Cause(ctx))}
+		}
+		reports[i] = r
+	}
+	return reports, err
+}
 
 // SummaryRow is one host's line of the summary table.
 type SummaryRow struct {

@@ -158,3 +158,18 @@ func (d *Deploy) unlock(ctx context.Context) {
 	}
 	d.lockHeld = ""
 }
+
+// breakLock removes the lock whoever holds it, and says who did.
+func (d *Deploy) breakLock(ctx context.Context) (bool, error) {
+	out, err := d.probe(ctx, shScript("break-lock", d.Paths.Lock))
+	if err != nil {
+		return false, err
+	}
+	info, removed := strings.CutSuffix(out, "removed")
+	if !removed {
+		d.note("no lock was held")
+		return false, nil
+	}
+	d.note("removed the lock held by %s", describeHolder(strings.TrimSpace(info)))
+	return true, nil
+}

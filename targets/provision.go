@@ -15,6 +15,14 @@ import (
 	"github.com/djship/djship/templates"
 )
 
+// Provision prepares and configures every host of the environment.
+func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
+	_, err := onHosts(ctx, site, env, opts, hostRun{action: actionProvision, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		return RunSteps(ctx, d, ProvisionSteps())
+	}})
+	return err
+}
+
 // ProvisionSteps prepares a host and configures the web and application
 // servers: what the prepare-host role and the configuration half of the
 // deployment role did, validated and idempotent.
@@ -273,18 +281,13 @@ func (tlsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c1, err := d.ensureFile(ctx, file{Path: cert, Data: certPEM, Mode: 0o644, Owner: "root", Group: "root"})
-	if err != nil {
-		return false, err
-	}
-	c2, err := d.ensureFile(ctx, file{Path: key, Data: []byte(keyPEM), Mode: 0o640, Owner: "root", Group: s.Web.Group, Secret: true})
-	if err != nil {
-		return false, err
-	}
-	if c1 || c2 {
+	pair, err := d.ensureFiles(ctx,
+		file{Path: cert, Data: certPEM, Mode: 0o644, Owner: "root", Group: "root"},
+		file{Path: key, Data: []byte(keyPEM), Mode: 0o640, Owner: "root", Group: s.Web.Group, Secret: true})
+	if pair {
 		d.reload["web"] = true
 	}
-	return changed || c1 || c2, nil
+	return changed || pair, err
 }
 
 // ensureMode corrects a file's owner and mode when they differ from want
@@ -378,12 +381,4 @@ func checkCertificate(name string, data []byte) error {
 		return fmt.Errorf("tls.certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", name)
 	}
 	return nil
-}
-
-// Provision prepares and configures every host of the environment.
-func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
-	_, err := onHosts(ctx, site, env, opts, hostRun{action: actionProvision, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		return RunSteps(ctx, d, ProvisionSteps())
-	}})
-	return err
 }

@@ -54,16 +54,7 @@ tls: {certificate: self-signed}
   test:
 %s
 `, project, project, root, c.web, 18080+n, 18440+n, c.app, ssh, hosts)
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "sites"), 0o755)
-	p := filepath.Join(dir, "sites", project+".yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	site, err := sites.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	site := writeSite(t, t.TempDir(), project, yaml)
 	t.Cleanup(func() { removeSite(site) })
 	return site
 }
@@ -103,6 +94,15 @@ func needStack(t testing.TB) {
 	testenv.Command(t, "gunicorn", "gunicorn")
 	testenv.Command(t, "setfacl", "acl")
 	testenv.Command(t, "/usr/bin/python3", "python3-venv")
+}
+
+// needExample stops the test unless the whole stack and Debian's Django
+// are here, and stops the web servers when the test ends.
+func needExample(t testing.TB) {
+	t.Helper()
+	needStack(t)
+	testenv.Django(t)
+	t.Cleanup(stopWebServers)
 }
 
 // placeRelease puts a minimal WSGI application where a release would be

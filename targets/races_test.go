@@ -358,9 +358,7 @@ func dbExec(t *testing.T, site *sites.Site, sql string) {
 // database, from the before-rollback snapshot. When that restore fails
 // too, the error says where the snapshot is and how to restore it.
 func TestFailedRollbackRestoresDatabaseAgain(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
+	needExample(t)
 	cases := []shipCase{
 		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"},
 		{web: "nginx", app: "uwsgi", db: "postgres", connection: "local"},

@@ -8,10 +8,11 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,16 @@ django: {source_folder: ., settings_folder: exampleproject, settings_module: exa
 environments:
   production: {hosts: [deploy@shop.example.com]}
 ` + extra
-	if err := os.MkdirAll(filepath.Join(root, "sites"), 0o755); err != nil {
+	return writeSite(t, root, "shop", yaml), src
+}
+
+// writeSite writes a site file into the project's sites/ and loads it.
+func writeSite(t testing.TB, project, name, yaml string) *sites.Site {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(project, "sites"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(root, "sites", "shop.yaml")
+	p := filepath.Join(project, "sites", name+".yaml")
 	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ environments:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return site, src
+	return site
 }
 
 func copyTree(t testing.TB, from, to string) {
@@ -141,14 +148,8 @@ func readTarball(t *testing.T, p string) map[string]tarEntry {
 	return out
 }
 
-func names(entries map[string]tarEntry) []string {
-	var out []string
-	for n := range entries {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+// names are the entries' names, sorted.
+func names(entries map[string]tarEntry) []string { return slices.Sorted(maps.Keys(entries)) }
 
 func TestReleaseIsReproducible(t *testing.T) {
 	for _, ext := range []string{"tar.gz", "tar.bz2", "tar.zst"} {

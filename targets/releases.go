@@ -3,9 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/djship/djship/sites"
@@ -18,30 +16,14 @@ func Releases(ctx context.Context, site *sites.Site, envName string, opts Option
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	quiet := opts
-	quiet.Out = io.Discard
-	logs := map[*Deploy][]logEntry{}
-	failed := map[*Deploy]error{}
-	var mu sync.Mutex
-	deploys, err := onHosts(ctx, site, envName, quiet, hostRun{action: actionReleases, check: true, readOnly: true, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		_, err := (factsStep{}).Run(ctx, d)
-		var entries []logEntry
-		if err == nil {
-			entries, err = d.readLog(ctx)
-		}
-		mu.Lock()
-		logs[d], failed[d] = entries, err
-		mu.Unlock()
-		return nil, err
-	}})
-	if deploys == nil {
-		return err
-	}
-	for _, d := range deploys {
-		entries := logs[d]
+	reports, err := report(ctx, site, envName, actionReleases, opts, func(ctx context.Context, d *Deploy) ([]logEntry, error) {
+		return d.readLog(ctx)
+	})
+	for _, r := range reports {
+		d, entries := r.d, r.found
 		fmt.Fprintf(opts.Out, "%s\n", bold(d.Host.Name()))
-		if why := failed[d]; why != nil {
-			fmt.Fprintf(opts.Out, "  %s %s\n", red("cannot read the deploy log:"), firstLine(why.Error()))
+		if r.err != nil {
+			fmt.Fprintf(opts.Out, "  %s %s\n", red("cannot read the deploy log:"), firstLine(r.err.Error()))
 			continue
 		}
 		tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)

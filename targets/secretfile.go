@@ -101,19 +101,11 @@ func (secretFileStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	for _, k := range skipped {
 		d.note("warning: %s contains a NUL byte, which no environment variable can hold; it is only in %s", k, d.Paths.SecretPy)
 	}
-	changed := false
-	for _, f := range []file{
-		{Path: d.Paths.SecretPy, Data: py, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
-		{Path: d.Paths.SecretEnv, Data: env, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
-	} {
-		c, err := d.ensureFile(ctx, f)
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || c
-	}
+	changed, err := d.ensureFiles(ctx,
+		file{Path: d.Paths.SecretPy, Data: py, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
+		file{Path: d.Paths.SecretEnv, Data: env, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true})
 	if changed {
 		d.reload["app"] = true
 	}
-	return changed, nil
+	return changed, err
 }

@@ -54,10 +54,10 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return changed || launcher, err
 }
 
-// uwsgiConfig writes the ini file of each slot (see slots.go); which one
-// runs is the upgrade's business.
+// uwsgiConfig writes the ini file of each slot (see slots.go) once both
+// validate; which one runs is the upgrade's business.
 func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, error) {
-	changed := false
+	var files []file
 	for _, slot := range uwsgiSlots {
 		site.Src = path.Join(d.Paths.slot(slot), "src", path.Clean(d.Settings.Django.SourceFolder))
 		site.Venv = path.Join(d.Paths.slot(slot), "venv")
@@ -69,16 +69,13 @@ func (d *Deploy) uwsgiConfig(ctx context.Context, site templates.Site) (bool, er
 		if err := d.validate(ctx, "uWSGI configuration "+available, ini, "test-uwsgi"); err != nil {
 			return false, err
 		}
-		c, err := d.ensureFile(ctx, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
-		if err != nil {
-			return false, err
-		}
-		changed = changed || c
+		files = append(files, file{Path: available, Data: ini, Mode: 0o644, Owner: "root", Group: "root"})
 	}
+	changed, err := d.ensureFiles(ctx, files...)
 	if changed {
 		d.reload["app"] = true
 	}
-	return changed, nil
+	return changed, err
 }
 
 func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, error) {
@@ -95,21 +92,19 @@ func (d *Deploy) gunicornUnits(ctx context.Context, site templates.Site) (bool, 
 	if err := d.validate(ctx, "gunicorn units", both, "test-gunicorn-units", a.unit()); err != nil {
 		return false, err
 	}
-	c1, err := d.ensureFile(ctx, file{Path: a.systemdUnit("socket"), Data: socket, Mode: 0o644, Owner: "root", Group: "root"})
+	changed, err := d.ensureFiles(ctx,
+		file{Path: a.systemdUnit("socket"), Data: socket, Mode: 0o644, Owner: "root", Group: "root"},
+		file{Path: a.systemdUnit("service"), Data: service, Mode: 0o644, Owner: "root", Group: "root"})
 	if err != nil {
 		return false, err
 	}
-	c2, err := d.ensureFile(ctx, file{Path: a.systemdUnit("service"), Data: service, Mode: 0o644, Owner: "root", Group: "root"})
-	if err != nil {
-		return false, err
-	}
-	if c1 || c2 {
+	if changed {
 		if err := d.do(ctx, "systemctl daemon-reload", "systemctl daemon-reload"); err != nil {
 			return false, err
 		}
 		d.reload["app"] = true
 	}
-	return c1 || c2, nil
+	return changed, nil
 }
 
 func (d *Deploy) gunicornInit(ctx context.Context, site templates.Site) (bool, error) {

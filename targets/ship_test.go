@@ -72,15 +72,7 @@ secrets: {keys: [SECRET_KEY, GREETING]}
   test:
 %s
 `, project, project, root, keep, project, c.web, 18100+n, 18500+n, c.app, database, ssh, c.extra, hosts)
-	os.MkdirAll(filepath.Join(dir, "sites"), 0o755)
-	p := filepath.Join(dir, "sites", project+".yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	site, err := sites.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	site := writeSite(t, dir, project, yaml)
 	t.Cleanup(func() {
 		removeSite(site)
 		if c.db == "postgres" {
@@ -120,9 +112,7 @@ func shipRevision(t *testing.T, site *sites.Site, revision string) (*Artifact, [
 // the local connection, with revision v1 live.
 func liveExample(t *testing.T, n int) (*sites.Site, string) {
 	t.Helper()
-	needStack(t)
-	testenv.Django(t)
-	t.Cleanup(stopWebServers)
+	needExample(t)
 	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
 	site, src := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, n, nil)
 	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
@@ -166,10 +156,8 @@ func releasesOnHost(t *testing.T, site *sites.Site) map[string]string {
 }
 
 func TestShip(t *testing.T) {
-	needStack(t)
-	testenv.Django(t)
+	needExample(t)
 	sshd := testenv.StartSSHD(t)
-	t.Cleanup(stopWebServers)
 	cases := []shipCase{
 		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "ssh", keep: 2},
 		{web: "apache2", app: "gunicorn", db: "postgres", connection: "local"},

@@ -3,10 +3,8 @@ package targets
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/djship/djship/remote"
@@ -29,32 +27,19 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	quiet := opts
-	quiet.Out = io.Discard
-	found := map[*Deploy]HostStatus{}
-	var mu sync.Mutex
-	deploys, err := onHosts(ctx, site, envName, quiet, hostRun{action: actionStatus, check: true, readOnly: true, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		s, err := unknownStatus(d.Host.Name()), error(nil)
-		if _, err = (factsStep{}).Run(ctx, d); err != nil {
-			s.Health = "unknown: " + firstLine(err.Error())
-		} else {
-			s = d.status(ctx)
-		}
-		mu.Lock()
-		found[d] = s
-		mu.Unlock()
-		return nil, err
-	}})
-	if deploys == nil {
+	reports, err := report(ctx, site, envName, actionStatus, opts, func(ctx context.Context, d *Deploy) (HostStatus, error) {
+		return d.status(ctx), nil
+	})
+	if reports == nil {
 		return nil, err
 	}
-	statuses := make([]HostStatus, 0, len(deploys))
-	for _, d := range deploys {
-		s, ok := found[d]
-		if !ok { // cancelled before its turn
-			s = unknownStatus(d.Host.Name())
+	statuses := make([]HostStatus, len(reports))
+	for i, r := range reports {
+		statuses[i] = r.found
+		if r.err != nil {
+			statuses[i] = unknownStatus(r.d.Host.Name())
+			statuses[i].Health = "unknown: " + firstLine(r.err.Error())
 		}
-		statuses = append(statuses, s)
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tLOCK\tHEALTH")

@@ -12,6 +12,63 @@ import (
 	"github.com/djship/djship/sites"
 )
 
+// Upgrade ships a release tarball to every host of the environment: it
+// takes the lock on every host, names the release (one new name for all
+// hosts, chosen under the lock), then runs the upgrade sequence on each
+// host in parallel. The tarball is checked here first; on any failure the
+// live site keeps (or gets back) its previous release.
+func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
+	env, err := site.Environment(envName)
+	if err != nil {
+		return nil, err
+	}
+	// Check the tarball as every host unpacks it: each with its own
+	// source folder and archives.
+	var check []sites.Settings
+	for _, h := range env.Hosts {
+		check = append(check, h.Settings)
+	}
+	if len(check) == 0 {
+		check = append(check, env.Settings)
+	}
+	t, err := InspectTarball(tarball, check...)
+	if err != nil {
+		return nil, err
+	}
+	if t.Manifest.Project != site.Settings.Project {
+		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
+	}
+	before := func(ctx context.Context, deploys []*Deploy) error {
+		for _, d := range deploys {
+			d.Tarball, d.Revision = t, t.Manifest.Revision
+		}
+		if err := lockAll(ctx, deploys); err != nil {
+			return err
+		}
+		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
+		if err != nil {
+			for _, d := range deploys {
+				d.unlock(ctx)
+			}
+			return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
+		}
+		for _, d := range deploys {
+			d.Release = name
+		}
+		return nil
+	}
+	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
+		results, err := RunSteps(ctx, d, upgradeSequence())
+		if err != nil {
+			err = d.recover(ctx, err)
+		}
+		return results, err
+	}})
+}
+
+// upgradeSequence is the list Upgrade runs; tests put failures into it.
+var upgradeSequence = UpgradeSteps
+
 // UpgradeSteps is the upgrade sequence of the README that each host runs
 // once Upgrade holds the lock on every host and has named the release:
 // steps up to "start new workers" change nothing a visitor sees (uWSGI's
@@ -372,63 +429,6 @@ func (d *Deploy) prune(ctx context.Context) error {
 	}
 	return err
 }
-
-// Upgrade ships a release tarball to every host of the environment: it
-// takes the lock on every host, names the release (one new name for all
-// hosts, chosen under the lock), then runs the upgrade sequence on each
-// host in parallel. The tarball is checked here first; on any failure the
-// live site keeps (or gets back) its previous release.
-func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
-	env, err := site.Environment(envName)
-	if err != nil {
-		return nil, err
-	}
-	// Check the tarball as every host unpacks it: each with its own
-	// source folder and archives.
-	var check []sites.Settings
-	for _, h := range env.Hosts {
-		check = append(check, h.Settings)
-	}
-	if len(check) == 0 {
-		check = append(check, env.Settings)
-	}
-	t, err := InspectTarball(tarball, check...)
-	if err != nil {
-		return nil, err
-	}
-	if t.Manifest.Project != site.Settings.Project {
-		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
-	}
-	before := func(ctx context.Context, deploys []*Deploy) error {
-		for _, d := range deploys {
-			d.Tarball, d.Revision = t, t.Manifest.Revision
-		}
-		if err := lockAll(ctx, deploys); err != nil {
-			return err
-		}
-		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
-		if err != nil {
-			for _, d := range deploys {
-				d.unlock(ctx)
-			}
-			return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
-		}
-		for _, d := range deploys {
-			d.Release = name
-		}
-		return nil
-	}
-	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		results, err := RunSteps(ctx, d, upgradeSequence())
-		if err != nil {
-			err = d.recover(ctx, err)
-		}
-		return results, err
-	}})
-}
-
-// upgradeSequence is the list Upgrade runs; tests put failures into it.
-var upgradeSequence = UpgradeSteps
 
 // releaseName is the revision, or, when any host ever used that name,
 // the revision with the time appended (and a counter when that is used

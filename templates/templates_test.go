@@ -2,31 +2,11 @@ package templates
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
+
+	goldenfile "github.com/djship/djship/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./templates -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs\n--- got\n%s--- want\n%s", p, got, want)
-	}
-}
 
 func TestManifest(t *testing.T) {
 	m := Manifest{
@@ -119,4 +99,10 @@ func TestEscapes(t *testing.T) {
 			t.Errorf("sizeInBytes(%q) = %d, %v", in, got, err)
 		}
 	}
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }

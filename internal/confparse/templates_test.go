@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"math/big"
 	"os"
@@ -18,11 +17,11 @@ import (
 	"testing"
 	"time"
 
+	goldenpkg "github.com/djship/djship/internal/golden"
+
 	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/templates"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected parses in testdata/")
 
 // templateGoldens are the files the templates package renders, with the
 // parser that reads each.
@@ -64,19 +63,7 @@ func TestTemplateGoldens(t *testing.T) {
 
 func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/confparse -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs\n--- got\n%s--- want\n%s", p, got, want)
-	}
+	goldenpkg.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
 // TestTemplateGoldensAgainstServers asks the servers about the rendered

@@ -8,10 +8,11 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -288,15 +289,6 @@ var injection = map[string]string{
 	"SEMICOLON": "x; rm -rf /",
 }
 
-func sortedKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestInjectionCorpusThroughPython(t *testing.T) {
 	python := testenv.Command(t, "python3", "python3")
 	data, err := PythonFile(injection)
@@ -305,7 +297,7 @@ func TestInjectionCorpusThroughPython(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "secrets.py")
 	os.WriteFile(file, data, 0o600)
-	names, _ := json.Marshal(sortedKeys(injection))
+	names, _ := json.Marshal(slices.Sorted(maps.Keys(injection)))
 	script := `import json, sys
 d = {}
 exec(open(sys.argv[1], encoding="utf-8").read(), d)
@@ -348,7 +340,7 @@ func TestInjectionCorpusThroughEnvironmentFile(t *testing.T) {
 			expected[k] = v
 		}
 	}
-	names, _ := json.Marshal(sortedKeys(expected))
+	names, _ := json.Marshal(slices.Sorted(maps.Keys(expected)))
 	out, err := exec.Command("sh", "-c", script, "sh", file, python, string(names)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sh could not read the environment file: %v\n%s\n%s", err, out, data)
@@ -370,7 +362,7 @@ func TestInjectionCorpusThroughEnvironmentFile(t *testing.T) {
 func TestSecretsFileRoundTripsEveryValue(t *testing.T) {
 	id, recipient := ageKey(t)
 	store := Store{Path: filepath.Join(t.TempDir(), "s.age"), Recipients: []string{recipient}}
-	for _, k := range sortedKeys(injection) {
+	for _, k := range slices.Sorted(maps.Keys(injection)) {
 		if err := store.Set([]Identity{id}, k, injection[k]); err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
