@@ -48,7 +48,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	probe := fmt.Sprintf(`SELECT 'role' FROM pg_roles WHERE rolname = %s UNION ALL SELECT 'db' FROM pg_database WHERE datname = %s`, sqlString(db.User), sqlString(db.Name))
-	out, err := d.probe(ctx, remote.Sh("runuser", "-u", "postgres", "--", "psql", "-X", "-qAt", "-c", probe))
+	out, err := d.probe(ctx, asUser("postgres", "psql", "-X", "-qAt", "-c", probe))
 	if err != nil {
 		return false, err
 	}
@@ -71,7 +71,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		if d.Check {
 			d.plan("set the password of PostgreSQL role %s", db.User)
 		} else if _, err := d.Host.Run(ctx, remote.Command{
-			Script: remote.Sh("runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"),
+			Script: asUser("postgres", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"),
 			Stdin:  strings.NewReader(strings.Join(sql, "\n") + "\n"), Become: true, Quiet: true,
 		}); err != nil {
 			return false, fmt.Errorf("create the PostgreSQL role %s: %w", db.User, err)
@@ -80,7 +80,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if !strings.Contains(out, "db") {
 		changed = true
 		if err := d.do(ctx, "create the PostgreSQL database "+db.Name,
-			remote.Sh("runuser", "-u", "postgres", "--", "createdb", "--owner", db.User, "--", db.Name)); err != nil {
+			asUser("postgres", "createdb", "--owner", db.User, "--", db.Name)); err != nil {
 			return false, err
 		}
 	}

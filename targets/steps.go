@@ -242,6 +242,24 @@ func (d *Deploy) probe(ctx context.Context, script string) (string, error) {
 	return strings.TrimSpace(string(res.Stdout)), nil
 }
 
+// asUser is the command line that runs words as a system user: runuser
+// as root, with no login and no password.
+func asUser(user string, words ...string) string {
+	return remote.Sh(append([]string{"runuser", "-u", user, "--"}, words...)...)
+}
+
+// asApp is the command line that runs words as the application's user,
+// with the environment the application server gives it and extra
+// NAME=VALUE words.
+func (d *Deploy) asApp(extra []string, words ...string) string {
+	env := []string{"env"}
+	for _, e := range d.appEnvironment() {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	env = append(append(env, extra...), words...)
+	return asUser(d.Settings.App.User, env...)
+}
+
 // plan records an action that check mode would take.
 func (d *Deploy) plan(format string, args ...any) {
 	d.Planned = append(d.Planned, fmt.Sprintf(format, args...))

@@ -265,14 +265,9 @@ func (collectstaticStep) Name() string { return "collectstatic" }
 // NAME=VALUE words), in the release's Django folder.
 func (d *Deploy) manageCommand(release string, extra []string, args ...string) remote.Command {
 	r := path.Join(d.Paths.Releases, release)
-	words := []string{"runuser", "-u", d.Settings.App.User, "--", "env"}
-	for _, e := range d.appEnvironment() {
-		words = append(words, e.Name+"="+e.Value)
-	}
-	words = append(words, extra...)
-	words = append(words, "PYTHONDONTWRITEBYTECODE=1", path.Join(r, "venv", "bin", "python"), "manage.py")
-	words = append(words, args...)
-	return remote.Command{Script: remote.Sh(words...), Dir: path.Join(r, "src", path.Clean(d.Settings.Django.SourceFolder)), Become: true}
+	words := append([]string{path.Join(r, "venv", "bin", "python"), "manage.py"}, args...)
+	script := d.asApp(append(append([]string{}, extra...), "PYTHONDONTWRITEBYTECODE=1"), words...)
+	return remote.Command{Script: script, Dir: path.Join(r, "src", path.Clean(d.Settings.Django.SourceFolder)), Become: true}
 }
 
 // manage runs manage.py in the release being shipped, its output shown,
