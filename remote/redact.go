@@ -102,6 +102,7 @@ func forms(s string) []string {
 		asciiEscape(js),
 		url.QueryEscape(s),
 		url.PathEscape(s),
+		strings.TrimPrefix(url.UserPassword("", s).String(), ":"), // a URL's password (DATABASE_URL)
 		Quote(s),
 		strings.ReplaceAll(s, "'", `'"'"'`), // inside single quotes
 	}

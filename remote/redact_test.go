@@ -71,6 +71,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		"JSON, ASCII":      func(v string) []string { return []string{pythonJSON(t, v)} },
 		"URL query":        func(v string) []string { return []string{url.QueryEscape(v)} },
 		"URL path":         func(v string) []string { return []string{url.PathEscape(v)} },
+		"URL password":     func(v string) []string { return []string{strings.TrimPrefix(url.UserPassword("", v).String(), ":")} },
 		"shell-quoted":     func(v string) []string { return []string{Quote(v), Sh("echo", v)} },
 		"environment file": func(v string) []string { return []string{`"` + secrets.EnvEscape(v) + `"`} },
 		"each line": func(v string) []string {

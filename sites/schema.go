@@ -204,6 +204,9 @@ type Secrets struct {
 	// Recipients are the age public keys (age1…) and SSH public keys of
 	// everyone who may read the environment's secrets.
 	Recipients []string `yaml:"recipients"`
+	// Environment names the secrets the application gets as environment
+	// variables: all of them when it is left out, none when it is [].
+	Environment []string `yaml:"environment"`
 }
 
 // SSH says how djship logs in to the hosts. What it leaves empty comes

@@ -2,9 +2,11 @@ package sites
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -292,6 +294,16 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	for i, r := range s.Secrets.Recipients {
 		if _, err := secrets.ParseRecipient(r); err != nil {
 			c.problem("secrets.recipients", "secrets.recipients[%d]: %v", i, err)
+		}
+	}
+	for i, k := range s.Secrets.Environment {
+		if !slices.Contains(s.Secrets.Keys, k) {
+			c.problem("secrets.environment", "secrets.environment[%d] %q is not one of secrets.keys (%s): list only the site's secrets", i, k, strings.Join(s.Secrets.Keys, ", "))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Django.Environment)) {
+		if slices.Contains(s.Secrets.Keys, k) && (s.Secrets.Environment == nil || slices.Contains(s.Secrets.Environment, k)) {
+			c.problem("django.environment", "django.environment.%s is a secret too (secrets.keys): the application would get two values; keep it in the secrets only", k)
 		}
 	}
 	for i, k := range s.Secrets.Keys {

@@ -312,51 +312,17 @@ func (d *Deploy) templateSite() templates.Site {
 		TLS: s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
-		UWSGIOptions: s.App.UWSGIOptions,
-		RunDir:       d.app().runDir(),
-		Launcher:     templates.GunicornLauncherPath,
-		Env:          d.appEnvironment(),
+		UWSGIOptions:    s.App.UWSGIOptions,
+		RunDir:          d.app().runDir(),
+		Launcher:        templates.GunicornLauncherPath,
+		EnvironmentFile: p.Environment,
 	}
 	if s.AppServer == "uwsgi" {
-		t.Socket = p.AppSocket
+		t.Socket, t.Launcher = p.AppSocket, templates.UWSGILauncherPath
 	} else {
 		t.Socket = t.RunDir + "/socket"
 	}
 	return t
-}
-
-// appEnvironment is what the application finds in its environment: the
-// settings module, the secret file, where the shared data and database
-// are, and the site's own variables (which win over djship's).
-func (d *Deploy) appEnvironment() []templates.EnvVar {
-	s, p := d.Settings, d.Paths
-	env := map[string]string{
-		"DJANGO_SETTINGS_MODULE":      s.Django.SettingsModule,
-		"DJANGO_SETTINGS_SECRET_FILE": p.SecretPy,
-		"DJSHIP_DATA_DIR":             p.Shared,
-		"DATABASE_ENGINE":             s.Database.Engine,
-	}
-	if s.Database.Engine == "sqlite" {
-		env["DATABASE_PATH"] = path.Join(p.DB, s.Database.Path)
-	} else {
-		env["DATABASE_NAME"] = s.Database.Name
-		env["DATABASE_USER"] = s.Database.User
-		env["DATABASE_HOST"] = s.Database.Host
-		env["DATABASE_PORT"] = fmt.Sprint(s.Database.Port)
-	}
-	for k, v := range s.Django.Environment {
-		env[k] = v
-	}
-	names := make([]string, 0, len(env))
-	for k := range env {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	out := make([]templates.EnvVar, len(names))
-	for i, k := range names {
-		out[i] = templates.EnvVar{Name: k, Value: env[k]}
-	}
-	return out
 }
 
 // checkCertificate refuses a tls.certificate file that holds no

@@ -280,7 +280,7 @@ func TestProvision(t *testing.T) {
 				}
 			}
 
-			for _, f := range []string{secret, NewPaths(site.Settings).SecretEnv} {
+			for _, f := range []string{secret, NewPaths(site.Settings).Environment} {
 				if out, err := exec.Command("stat", "-c", "%a %U %G", f).Output(); err != nil || strings.TrimSpace(string(out)) != "640 root "+app {
 					t.Errorf("%s: %q, %v; want 640 root %s", f, out, err, app)
 				}

@@ -71,11 +71,7 @@ func harmless(s templates.Site) templates.Site {
 	s.CertFile, s.KeyFile = "/ref/cert", "/ref/key"
 	s.Socket, s.RunDir, s.Launcher = "/ref/socket", "/ref/run", "/ref/launcher"
 	s.SettingsFolder, s.ClientMaxBodySize = "ref", "1m"
-	env := make([]templates.EnvVar, len(s.Env))
-	for i, e := range s.Env {
-		env[i] = templates.EnvVar{Name: e.Name, Value: "ref"}
-	}
-	s.Env = env
+	s.EnvironmentFile = "/ref/environment"
 	options := make([]string, len(s.UWSGIOptions))
 	for i, o := range s.UWSGIOptions {
 		name, _, _ := strings.Cut(o, "=")

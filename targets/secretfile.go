@@ -3,9 +3,11 @@ package targets
 import (
 	"context"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
 )
@@ -84,7 +86,9 @@ func ReadSecrets(site *sites.Site, envName string) (map[string]string, error) {
 // secretFileStep writes the application's secrets in the two forms the
 // host needs, root's and readable by the application's group only, never
 // by the web server: secrets.py for DJANGO_SETTINGS_SECRET_FILE, and
-// secrets.env for systemd's EnvironmentFile=.
+// environment.json, the application's whole environment (secrets,
+// DATABASE_URL and the rest), which the launchers read. The secrets.env
+// of earlier versions is removed.
 type secretFileStep struct{}
 
 func (secretFileStep) Name() string { return "secret file" }
@@ -94,18 +98,31 @@ func (secretFileStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	env, skipped, err := secrets.EnvFile(d.Secrets)
-	if err != nil {
-		return false, err
-	}
+	values, skipped := d.applicationEnvironment()
 	for _, k := range skipped {
 		d.note("warning: %s contains a NUL byte, which no environment variable can hold; it is only in %s", k, d.Paths.SecretPy)
 	}
+	env, err := environmentFile(values)
+	if err != nil {
+		return false, err
+	}
 	changed, err := d.ensureFiles(ctx,
 		file{Path: d.Paths.SecretPy, Data: py, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true},
-		file{Path: d.Paths.SecretEnv, Data: env, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true})
+		file{Path: d.Paths.Environment, Data: env, Mode: 0o640, Owner: "root", Group: d.Settings.App.Group, Secret: true})
+	if err != nil {
+		return changed, err
+	}
+	legacy := path.Join(d.Paths.Base, "secrets.env")
+	if out, err := d.probe(ctx, remote.Sh("sh", "-c", `if [ -e "$1" ]; then echo legacy; fi`, "probe", legacy)); err != nil {
+		return changed, err
+	} else if out == "legacy" {
+		changed = true
+		if err := d.do(ctx, "remove "+legacy+", which earlier versions wrote", remote.Sh("rm", "-f", "--", legacy)); err != nil {
+			return changed, err
+		}
+	}
 	if changed {
 		d.reload["app"] = true
 	}
-	return changed, err
+	return changed, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/djship/djship/remote"
@@ -35,15 +37,13 @@ func (appServerStep) Name() string { return "app server config" }
 
 func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	site := d.templateSite()
-	if d.Settings.AppServer == "uwsgi" {
-		return d.uwsgiConfig(ctx, site)
-	}
-	if _, err := d.ensureDir(ctx, dir{Path: path.Dir(site.Launcher), Owner: "root", Group: "root", Mode: 0o755}); err != nil {
-		return false, err
-	}
-	launcher, err := d.ensureFile(ctx, file{Path: site.Launcher, Data: []byte(templates.GunicornLauncher), Mode: 0o644, Owner: "root", Group: "root"})
+	launcher, err := d.installLaunchers(ctx)
 	if err != nil {
 		return false, err
+	}
+	if d.Settings.AppServer == "uwsgi" {
+		changed, err := d.uwsgiConfig(ctx, site)
+		return changed || launcher, err
 	}
 	var changed bool
 	if d.facts.init == "systemd" {
@@ -52,6 +52,24 @@ func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		changed, err = d.gunicornInit(ctx, site)
 	}
 	return changed || launcher, err
+}
+
+// installLaunchers installs the three launchers that read the
+// application's environment (see templates/launchers.go).
+func (d *Deploy) installLaunchers(ctx context.Context) (bool, error) {
+	changed, err := d.ensureDir(ctx, dir{Path: templates.LauncherDir, Owner: "root", Group: "root", Mode: 0o755})
+	if err != nil {
+		return false, err
+	}
+	var files []file
+	for _, p := range slices.Sorted(maps.Keys(templates.Launchers)) {
+		files = append(files, file{Path: p, Data: []byte(templates.Launchers[p]), Mode: 0o644, Owner: "root", Group: "root"})
+	}
+	c, err := d.ensureFiles(ctx, files...)
+	if c {
+		d.reload["app"] = true
+	}
+	return changed || c, err
 }
 
 // uwsgiConfig writes the ini file of each slot (see slots.go) once both

@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,7 +207,8 @@ if [ "$full" = yes ]; then
   [ -s "$key" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$url" -addext "subjectAltName=DNS:$url" -keyout "$key" -out "$crt" 2>/dev/null
   chown root:"$web" "$key"; chmod 0640 "$key"
   install -m 0640 -o root -g "$user" "$t/secrets.py" "$base/secrets.py"
-  install -m 0640 -o root -g "$user" "$t/secrets.env" "$base/secrets.env"
+  install -m 0640 -o root -g "$user" "$t/environment.json" "$base/environment.json"
+  install -D -m 0644 "$t/uwsgi_app.py" /usr/local/lib/djship/uwsgi_app.py
   # djship checks and writes one configuration per uWSGI slot.
   uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
   uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
@@ -274,7 +277,11 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 	if err != nil {
 		b.Fatal(err)
 	}
-	envFile, _, err := secrets.EnvFile(shipSecrets)
+	for k, v := range shipSecrets {
+		d.Secrets[k] = v
+	}
+	values, _ := d.applicationEnvironment()
+	envFile, err := environmentFile(values)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -284,7 +291,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 	}
 	var bundle bytes.Buffer
 	tw := tar.NewWriter(&bundle)
-	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, "secrets.env": envFile, filepath.Base(tarball): data} {
+	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, "environment.json": envFile, "uwsgi_app.py": []byte(templates.UWSGILauncher), filepath.Base(tarball): data} {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})
 		tw.Write(content)
 	}
@@ -295,8 +302,9 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 	}
 	args := []string{"sudo", "-n", "sh", "-c", floorScript, "floor", yes, d.Paths.Base, "floor-" + revision, s.Project, s.App.User, s.Web.Group,
 		s.Python, s.URL, fmt.Sprint(s.Web.HTTPSPort), revision, filepath.Base(tarball), strings.Join(d.packages(), " "), script("check-release.sh")}
-	for _, e := range d.appEnvironment() {
-		args = append(args, e.Name+"="+e.Value)
+	public := d.appEnvironment()
+	for _, k := range slices.Sorted(maps.Keys(public)) {
+		args = append(args, k+"="+public[k])
 	}
 	cmd := exec.Command(client, "-F", "none", "-i", testenv.TestKeys().Sudo, "-p", fmt.Sprint(sshd.Port),
 		"-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+sshd.KnownHosts, "-o", "ControlMaster=no", "-o", "ControlPath=none",

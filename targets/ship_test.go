@@ -257,7 +257,8 @@ func getPath(t *testing.T, site *sites.Site, urlPath string) (int, string, error
 	if err != nil {
 		return 0, "", err
 	}
-	body, code, _ := strings.Cut(string(out), "\n")
+	i := strings.LastIndex(string(out), "\n")
+	body, code := string(out[:i]), string(out[i+1:])
 	var status int
 	fmt.Sscan(code, &status)
 	return status, body, nil

@@ -147,7 +147,7 @@ func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings
 // Paths are the places of the host layout (README, "Host layout").
 type Paths struct {
 	Base, Releases, Current, Shared, Media, Logs, DB, Snapshots, Versions string
-	SecretPy, SecretEnv, Lock, Log                                        string
+	SecretPy, Environment, Lock, Log                                      string
 	// AppSocket is the link the web server connects through: to the
 	// socket of the uWSGI instance that serves the live release.
 	AppSocket string
@@ -157,20 +157,20 @@ type Paths struct {
 func NewPaths(s sites.Settings) Paths {
 	base := path.Join(s.Root, s.Project)
 	return Paths{
-		Base:      base,
-		Releases:  path.Join(base, "releases"),
-		Current:   path.Join(base, "current"),
-		Shared:    path.Join(base, "shared"),
-		Media:     path.Join(base, "shared", "media"),
-		Logs:      path.Join(base, "shared", "logs"),
-		DB:        path.Join(base, "shared", "db"),
-		Snapshots: path.Join(base, "snapshots"),
-		Versions:  path.Join(base, "versions"),
-		SecretPy:  path.Join(base, "secrets.py"),
-		SecretEnv: path.Join(base, "secrets.env"),
-		Lock:      path.Join(base, "deploy.lock"),
-		Log:       path.Join(base, "deploy.log"),
-		AppSocket: path.Join(base, "app.sock"),
+		Base:        base,
+		Releases:    path.Join(base, "releases"),
+		Current:     path.Join(base, "current"),
+		Shared:      path.Join(base, "shared"),
+		Media:       path.Join(base, "shared", "media"),
+		Logs:        path.Join(base, "shared", "logs"),
+		DB:          path.Join(base, "shared", "db"),
+		Snapshots:   path.Join(base, "snapshots"),
+		Versions:    path.Join(base, "versions"),
+		SecretPy:    path.Join(base, "secrets.py"),
+		Environment: path.Join(base, "environment.json"),
+		Lock:        path.Join(base, "deploy.lock"),
+		Log:         path.Join(base, "deploy.log"),
+		AppSocket:   path.Join(base, "app.sock"),
 	}
 }
 
@@ -249,15 +249,11 @@ func asUser(user string, words ...string) string {
 }
 
 // asApp is the command line that runs words as the application's user,
-// with the environment the application server gives it and extra
-// NAME=VALUE words.
+// with DJSHIP_ENVIRONMENT naming the application's environment (which the
+// launchers read) and extra NAME=VALUE words.
 func (d *Deploy) asApp(extra []string, words ...string) string {
-	env := []string{"env"}
-	for _, e := range d.appEnvironment() {
-		env = append(env, e.Name+"="+e.Value)
-	}
-	env = append(append(env, extra...), words...)
-	return asUser(d.Settings.App.User, env...)
+	env := append([]string{"env", "DJSHIP_ENVIRONMENT=" + d.Paths.Environment}, extra...)
+	return asUser(d.Settings.App.User, append(env, words...)...)
 }
 
 // plan records an action that check mode would take.

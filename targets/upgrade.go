@@ -10,6 +10,7 @@ import (
 
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
+	"github.com/djship/djship/templates"
 )
 
 // Upgrade ships a release tarball to every host of the environment: it
@@ -254,19 +255,23 @@ func (migrateStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return true, d.manage(ctx, "migrate", "--noinput")
 }
 
-// collectstaticStep collects the static files into the release's static/
-// as the application's user, then byte-compiles the sources.
+// collectstaticStep asks the release's Django for its STATIC_ROOT,
+// collects the static files there as the application's user (static/,
+// or the project's own folder of the release, which static/ then links
+// to), then byte-compiles the sources.
 type collectstaticStep struct{}
 
 func (collectstaticStep) Name() string { return "collectstatic" }
 
 // manageCommand is manage.py of a release run as the application's user,
-// with the environment the application server gives it (and extra
-// NAME=VALUE words), in the release's Django folder.
+// through the manage launcher, in the application's environment (and
+// extra NAME=VALUE words), in the release's Django folder.
 func (d *Deploy) manageCommand(release string, extra []string, args ...string) remote.Command {
 	r := path.Join(d.Paths.Releases, release)
-	words := append([]string{path.Join(r, "venv", "bin", "python"), "manage.py"}, args...)
-	script := d.asApp(append(append([]string{}, extra...), "PYTHONDONTWRITEBYTECODE=1"), words...)
+	words := append([]string{path.Join(r, "venv", "bin", "python"), templates.ManageLauncherPath}, args...)
+	script := remote.Sh("test", "-f", templates.ManageLauncherPath) + " || { echo " +
+		remote.Quote(templates.ManageLauncherPath+" is missing: run mage provision:"+d.Env.Name+" first, which installs it") + " >&2; exit 1; }; " +
+		d.asApp(append(append([]string{}, extra...), "PYTHONDONTWRITEBYTECODE=1"), words...)
 	return remote.Command{Script: script, Dir: path.Join(r, "src", path.Clean(d.Settings.Django.SourceFolder)), Become: true}
 }
 
@@ -282,16 +287,42 @@ func (d *Deploy) manage(ctx context.Context, args ...string) error {
 }
 
 func (collectstaticStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	static := path.Join(d.releaseDir(), "static")
-	// The application writes static/ during collectstatic only.
-	if _, err := d.run(ctx, remote.Sh("chown", "--", d.Settings.App.User+":"+d.Settings.App.Group, static)); err != nil {
+	root, err := d.staticRoot(ctx)
+	if err != nil {
 		return false, err
+	}
+	// The application writes the static folder during collectstatic only.
+	answer, err := d.probe(ctx, shScript("static-folder", d.releaseDir(), root, d.Settings.App.User+":"+d.Settings.App.Group))
+	if err != nil {
+		return false, err
+	}
+	if folder, linked := strings.CutPrefix(answer, "linked "); linked {
+		d.note("static files: the project's STATIC_ROOT is %s; static/ links to it", folder)
 	}
 	if err := d.manage(ctx, "collectstatic", "--noinput"); err != nil {
 		return false, err
 	}
-	_, err := d.run(ctx, remote.Sh(path.Join(d.releaseDir(), "venv", "bin", "python"), "-m", "compileall", "-q", path.Join(d.releaseDir(), "src")))
+	_, err = d.run(ctx, remote.Sh(path.Join(d.releaseDir(), "venv", "bin", "python"), "-m", "compileall", "-q", path.Join(d.releaseDir(), "src")))
 	return true, err
+}
+
+// staticRoot asks the release's Django where collectstatic writes: its
+// STATIC_ROOT with DJANGO_STATIC_ROOT set to the release's static/, as
+// it is at run time.
+func (d *Deploy) staticRoot(ctx context.Context) (string, error) {
+	c := d.manageCommand(d.Release, []string{"DJANGO_STATIC_ROOT=" + path.Join(d.releaseDir(), "static")},
+		"shell", "-c", "from django.conf import settings; print(settings.STATIC_ROOT or '')")
+	c.Quiet = true
+	res, err := d.Host.Run(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("asking Django for STATIC_ROOT (manage.py shell -c): %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	root := strings.TrimSpace(lines[len(lines)-1])
+	if root == "" || !path.IsAbs(root) {
+		return "", fmt.Errorf("the project's STATIC_ROOT is %q, so collectstatic has nowhere to write: set STATIC_ROOT = os.environ.get(\"DJANGO_STATIC_ROOT\"), which djship sets to the release's static/ when it builds and when it runs", root)
+	}
+	return root, nil
 }
 
 // permissionsStep hands the release to root, readable by the application's

@@ -112,14 +112,14 @@ func TestTemplatesRefuseInjection(t *testing.T) {
 		set       func(*Site)
 		refusedBy []string
 	}{
-		{"command substitution in the base", func(s *Site) { s.Base = "/srv/www$(touch /tmp/pwn)/shop" }, append(web, GunicornUnit)},
-		{"nginx location through the base", func(s *Site) { s.Base = "/srv/www;\n    location /x/ { alias /etc/; }\n    location /y {" }, append(web, GunicornUnit)},
-		{"Apache directive through the base", func(s *Site) { s.Base = "/srv/www\n    Alias /etc/ /etc/\n" }, append(web, GunicornUnit)},
+		{"command substitution in the base", func(s *Site) { s.Base = "/srv/www$(touch /tmp/pwn)/shop" }, web},
+		{"nginx location through the base", func(s *Site) { s.Base = "/srv/www;\n    location /x/ { alias /etc/; }\n    location /y {" }, web},
+		{"Apache directive through the base", func(s *Site) { s.Base = "/srv/www\n    Alias /etc/ /etc/\n" }, web},
 		{"systemd directive through the source folder", func(s *Site) { s.Src = "/srv/www/shop/current/src\nExecStartPre=/bin/touch /tmp/pwn" }, []string{UWSGIApp, GunicornUnit}},
-		{"uWSGI directive through an environment value", func(s *Site) {
-			s.Env = append(s.Env, EnvVar{"DATABASE_HOST", "db.example.com\nexec-as-root = touch /tmp/pwn"})
+		{"uWSGI directive through the environment file's path", func(s *Site) {
+			s.EnvironmentFile = "/srv/www/shop/environment.json\nexec-as-root = touch /tmp/pwn"
 		}, []string{UWSGIApp, GunicornUnit}},
-		{"uWSGI expansion through an environment value", func(s *Site) { s.Env = append(s.Env, EnvVar{"X", "@(exec://id)"}) }, []string{UWSGIApp}},
+		{"uWSGI expansion through the environment file's path", func(s *Site) { s.EnvironmentFile = "/srv/@(exec://id)/environment.json" }, []string{UWSGIApp}},
 		{"socket group with a space", func(s *Site) { s.WebGroup = "www-data root" }, []string{GunicornSocket}},
 		{"quote through the url", func(s *Site) { s.URL = `shop.example.com"` }, web},
 		{"uWSGI option on two lines", func(s *Site) { s.UWSGIOptions = []string{"cheaper = 1\nexec-as-root = id"} }, []string{UWSGIApp}},

@@ -105,27 +105,14 @@ type Site struct {
 	AppServer         string
 	Socket, RunDir    string
 	SettingsFolder    string
-	Env               []EnvVar
 	Workers, Timeout  int
 	UWSGIOptions      []string
 	// Launcher is the script that starts gunicorn (see GunicornLauncher).
 	Launcher string
+	// EnvironmentFile is the application's environment on the host, which
+	// the launchers read (see launchers.go).
+	EnvironmentFile string
 }
-
-// GunicornLauncher starts gunicorn from a file of its own rather than with
-// python -m gunicorn: gunicorn re-executes itself on USR2 with the same
-// argv, and re-running gunicorn/__main__.py would put gunicorn's package
-// folder first on sys.path, where its http module hides the standard
-// library's. It lives alone in its folder (GunicornLauncherPath), which
-// becomes sys.path[0]: nothing there can hide a module.
-const GunicornLauncher = `# Managed by djship: starts gunicorn; see the gunicorn init script or unit.
-from gunicorn.app.wsgiapp import run
-
-run()
-`
-
-// GunicornLauncherPath is where the launcher is installed on a host.
-const GunicornLauncherPath = "/usr/local/lib/djship/run_gunicorn.py"
 
 // EnvVar is one environment variable of the application.
 type EnvVar struct {

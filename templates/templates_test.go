@@ -33,6 +33,10 @@ func TestManifest(t *testing.T) {
 
 // sample is a site with values that exercise escaping.
 func sample(appServer string, tls bool) Site {
+	launcher := GunicornLauncherPath
+	if appServer == "uwsgi" {
+		launcher = UWSGILauncherPath
+	}
 	return Site{
 		Project: "shop", ID: "shop", URL: "shop.example.com", Base: "/srv/www/shop",
 		Src: "/srv/www/shop/current/src", Venv: "/srv/www/shop/current/venv",
@@ -41,15 +45,11 @@ func sample(appServer string, tls bool) Site {
 		CertFile: "/etc/nginx/ssl/shop.crt", KeyFile: "/etc/nginx/ssl/shop.key",
 		ClientMaxBodySize: "30m", AppServer: appServer,
 		Socket: "/run/uwsgi/app/shop/socket", RunDir: "/run/gunicorn-shop",
-		SettingsFolder: "shop",
-		Env: []EnvVar{
-			{"DJANGO_SETTINGS_MODULE", "shop.settings"},
-			{"DJANGO_SETTINGS_SECRET_FILE", "/srv/www/shop/secrets.py"},
-			{"GREETING", `100% "quoted" $HOME \ it's`},
-		},
-		Workers: 3, Timeout: 60,
+		SettingsFolder:  "shop",
+		EnvironmentFile: "/srv/www/shop/environment.json",
+		Workers:         3, Timeout: 60,
 		UWSGIOptions: []string{"smart-attach-daemon2 = /run/shop-celery.pid /srv/www/shop/current/venv/bin/celery -A shop worker --pidfile=/run/shop-celery.pid"},
-		Launcher:     GunicornLauncherPath,
+		Launcher:     launcher,
 	}
 }
 

@@ -102,9 +102,9 @@ func TestTemplateGoldensAgainstServers(t *testing.T) {
 			t.Fatalf("dash -n: %v\n%s", err, out)
 		}
 		for value, want := range map[string]string{
-			"/srv/www/shop/current/src":           "assign SRC",
-			`GREETING=100% "quoted" $HOME \ it's`: "arg start-stop-daemon",
-			"/run/gunicorn-shop":                  "assign RUNDIR",
+			"/srv/www/shop/current/src":      "assign SRC",
+			"/srv/www/shop/environment.json": "assign DJSHIP_ENVIRONMENT",
+			"/run/gunicorn-shop":             "assign RUNDIR",
 		} {
 			landed, err := ShellLanded(script, value)
 			if err != nil {
@@ -157,9 +157,9 @@ func site() templates.Site {
 		CertFile: "/etc/nginx/ssl/shop.crt", KeyFile: "/etc/nginx/ssl/shop.key",
 		ClientMaxBodySize: "30m", AppServer: "uwsgi",
 		Socket: "/run/uwsgi/app/shop/socket", RunDir: "/run/gunicorn-shop",
-		SettingsFolder: "shop",
-		Env:            []templates.EnvVar{{Name: "GREETING", Value: "hello"}},
-		Workers:        3, Timeout: 60,
+		SettingsFolder:  "shop",
+		EnvironmentFile: "/srv/www/shop/environment.json",
+		Workers:         3, Timeout: 60,
 		Launcher: templates.GunicornLauncherPath,
 	}
 }
@@ -192,21 +192,20 @@ func TestRenderingsThroughTheParsers(t *testing.T) {
 		{"apache: a base with a space", templates.Apache2Site, func(s *templates.Site) { s.Base = "/srv/a b" }, "refused"},
 		{"apache: a host name ending in a backslash", templates.Apache2Site, func(s *templates.Site) { s.URL = `x\` }, "refused"},
 		{"uwsgi: a folder with a newline", templates.UWSGIApp, func(s *templates.Site) { s.Src = "/srv\nplugins = evil" }, "refused"},
-		{"uwsgi: an environment value with % and ;", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "100% ; #x %n" }, "same"},
+		{"uwsgi: an environment file with % and ;", templates.UWSGIApp, func(s *templates.Site) { s.EnvironmentFile = "/srv/100% ; #x %n/environment.json" }, "same"},
 		// uWSGI has no escape for %( (%%( is still an option reference).
-		{"uwsgi: an environment value with %(", templates.UWSGIApp, func(s *templates.Site) { s.Env[0].Value = "%(chdir)" }, "refused"},
-		{"systemd: an environment value with quotes, % and $", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\" B=\"c %n $HOME" }, "same"},
-		{"systemd: an environment value with a newline", templates.GunicornUnit, func(s *templates.Site) { s.Env[0].Value = "a\nExecStart=/bin/sh" }, "refused"},
+		{"uwsgi: an environment file with %(", templates.UWSGIApp, func(s *templates.Site) { s.EnvironmentFile = "/srv/%(chdir)/environment.json" }, "refused"},
+		{"systemd: an environment file with quotes, % and $", templates.GunicornUnit, func(s *templates.Site) { s.EnvironmentFile = "/srv/a\" B=\"c %n $HOME" }, "same"},
+		{"systemd: an environment file with a newline", templates.GunicornUnit, func(s *templates.Site) { s.EnvironmentFile = "/srv/a\nExecStart=/bin/sh" }, "refused"},
 		{"systemd: a folder with a space", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/a b" }, "refused"},
 		{"systemd: a folder with a specifier", templates.GunicornUnit, func(s *templates.Site) { s.Src = "/srv/%n" }, "refused"},
-		{"shell: an environment value with quotes and $(", templates.GunicornInit, func(s *templates.Site) { s.Env[0].Value = `it's "$(id)" ; x` }, "same"},
+		{"shell: an environment file with quotes and $(", templates.GunicornInit, func(s *templates.Site) { s.EnvironmentFile = `/srv/it's "$(id)" ; x` }, "same"},
 		{"shell: a folder with a command substitution", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv/$(id)" }, "same"},
 		{"shell: a folder with a newline", templates.GunicornInit, func(s *templates.Site) { s.Src = "/srv\nid" }, "same"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			harmless := site()
 			changed := site()
-			changed.Env = append([]templates.EnvVar(nil), changed.Env...)
 			c.change(&changed)
 			var a, b []string
 			for i, s := range []templates.Site{harmless, changed} {

@@ -30,7 +30,8 @@ type Project struct {
 	SettingsModule string
 	// SettingsFolder is the package that holds wsgi.py, e.g. mysite.
 	SettingsFolder string
-	// Requirements reports whether requirements.txt is beside manage.py.
+	// Requirements reports whether requirements.txt is beside manage.py
+	// or at the top of the repository.
 	Requirements bool
 	// Django is the Django requirement requirements.txt names, e.g.
 	// "Django>=4.2,<5", or "" when it names none.
@@ -100,7 +101,7 @@ func DetectIn(root, django string) (Project, error) {
 }
 
 // inspect reads manage.py, wsgi.py and requirements.txt of the Django
-// folder.
+// folder (or the repository's, at its top).
 func (p *Project) inspect(folder string) error {
 	p.DjangoFolder = folder
 	dir := filepath.Join(p.Root, folder)
@@ -118,7 +119,11 @@ func (p *Project) inspect(folder string) error {
 		return fmt.Errorf("no wsgi.py in a package of %s: write django.settings_folder (the package that holds wsgi.py) in the site file yourself", dir)
 	}
 	p.Name = projectName(p.SettingsFolder, p.Root)
-	if req, err := os.ReadFile(filepath.Join(dir, "requirements.txt")); err == nil {
+	req, err := os.ReadFile(filepath.Join(dir, "requirements.txt"))
+	if err != nil {
+		req, err = os.ReadFile(filepath.Join(p.Root, "requirements.txt"))
+	}
+	if err == nil {
 		p.Requirements = true
 		for _, l := range strings.Split(string(req), "\n") {
 			if m := djangoLine.FindStringSubmatch(l); m != nil && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(l)), "django-") && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(l)), "django_") {

@@ -27,6 +27,7 @@ var Packages = []string{
 	"nginx", "apache2", "uwsgi", "uwsgi-plugin-python3", "gunicorn", "python3-venv",
 	"acl", "unzip", "sqlite3", "openssl", "curl", "systemd", "zstd",
 	"postgresql", "postgresql-client", "python3-psycopg2", "gnupg", "shellcheck",
+	"python3-whitenoise", "python3-dj-database-url",
 }
 
 // PolicyRC is the file through which Debian's maintainer scripts ask

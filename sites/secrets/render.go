@@ -48,7 +48,8 @@ func PythonFile(values map[string]string) ([]byte, error) {
 // shell and systemd's EnvironmentFile parser.
 var envEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
 
-// EnvEscape is v as EnvFile writes it between double quotes.
+// EnvEscape is v as a systemd or shell environment file writes it between
+// double quotes (NAME="value").
 func EnvEscape(v string) string { return envEscaper.Replace(v) }
 
 // Forms are the ways this package writes v on a host that the generic
@@ -56,25 +57,4 @@ func EnvEscape(v string) string { return envEscaper.Replace(v) }
 // environment-file form. A run registers them all for masking.
 func Forms(v string) []string {
 	return []string{v, EnvEscape(v)}
-}
-
-// EnvFile renders values as an environment file (KEY="value") that both
-// systemd's EnvironmentFile= and a shell's "set -a; . FILE" read back
-// unchanged, newlines included. A value with a NUL byte cannot live in
-// any environment: it is left out and its name returned in skipped.
-func EnvFile(values map[string]string) (data []byte, skipped []string, err error) {
-	var b bytes.Buffer
-	b.WriteString("# Managed by djship: the application's secrets as environment variables.\n")
-	for _, k := range sortedNames(values) {
-		if err := CheckName(k); err != nil {
-			return nil, nil, err
-		}
-		v := values[k]
-		if strings.ContainsRune(v, 0) {
-			skipped = append(skipped, k)
-			continue
-		}
-		fmt.Fprintf(&b, "%s=\"%s\"\n", k, EnvEscape(v))
-	}
-	return b.Bytes(), skipped, nil
 }

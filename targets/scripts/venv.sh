@@ -2,14 +2,17 @@
 # Creates the release's virtualenv and installs what the site declares,
 # or, when the live release's virtualenv holds the same dependency set
 # (its .djship-deps), reuses it: hard-linked, with the scripts that name
-# its path written as new files.
+# its path written as new files. requirements.txt is read beside
+# manage.py, or else at the top of the release's source.
 # Arguments: venv python key src system requirements wheelhouse current
 # dependencies...
 set -e
 venv=$1 python=$2 key=$3 src=$4 system=$5 requirements=$6 wheelhouse=$7 current=$8
 shift 8
-if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then
-  key="$key $(sha256sum < "$src/requirements.txt")"
+req=$src/requirements.txt
+[ -f "$req" ] || req=${venv%/*}/src/requirements.txt
+if [ "$requirements" = true ] && [ -f "$req" ]; then
+  key="$key $(sha256sum < "$req")"
 fi
 if [ -f "$current/venv/.djship-deps" ] && [ "$(cat "$current/venv/.djship-deps")" = "$key" ]; then
   old=$(readlink -f "$current/venv")
@@ -69,6 +72,6 @@ pip_install() {
   fi
 }
 if [ $# -gt 0 ]; then pip_install "$@"; fi
-if [ "$requirements" = true ] && [ -f "$src/requirements.txt" ]; then pip_install -r "$src/requirements.txt"; fi
+if [ "$requirements" = true ] && [ -f "$req" ]; then pip_install -r "$req"; fi
 printf '%s' "$key" > "$venv/.djship-deps"
 echo "virtualenv built"

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from visits import views
+
+urlpatterns = [path("", views.index)]

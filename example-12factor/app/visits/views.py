@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.db import connection
+from django.shortcuts import render
+
+from .models import Visit
+
+
+def index(request):
+    Visit.objects.create()
+    return render(request, "visits/index.html", {
+        "revision": settings.REVISION,
+        "visits": Visit.objects.count(),
+        "database": connection.vendor,
+    })

@@ -1,0 +1,105 @@
+package targets
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+)
+
+// appEnvironment is what the application finds in its environment
+// besides its secrets: the settings module, the secret file, where the
+// shared data and the database are, and the site's own variables (which
+// win over djship's).
+func (d *Deploy) appEnvironment() map[string]string {
+	s, p := d.Settings, d.Paths
+	env := map[string]string{
+		"DJANGO_SETTINGS_MODULE":      s.Django.SettingsModule,
+		"DJANGO_SETTINGS_SECRET_FILE": p.SecretPy,
+		"DJSHIP_DATA_DIR":             p.Shared,
+		"DATABASE_ENGINE":             s.Database.Engine,
+	}
+	if s.Database.Engine == "sqlite" {
+		env["DATABASE_PATH"] = path.Join(p.DB, s.Database.Path)
+	} else {
+		env["DATABASE_NAME"] = s.Database.Name
+		env["DATABASE_USER"] = s.Database.User
+		env["DATABASE_HOST"] = s.Database.Host
+		env["DATABASE_PORT"] = fmt.Sprint(s.Database.Port)
+	}
+	for k, v := range s.Django.Environment {
+		env[k] = v
+	}
+	return env
+}
+
+// applicationEnvironment is the whole environment of the application, the
+// same for its server and every manage.py command: appEnvironment, the
+// secrets it gets as variables (all, or those secrets.environment lists)
+// and DATABASE_URL. A value with a NUL byte, which no environment can
+// hold, is left out and named in skipped.
+func (d *Deploy) applicationEnvironment() (env map[string]string, skipped []string) {
+	env = d.appEnvironment()
+	env["DATABASE_URL"] = d.databaseURL()
+	for _, k := range d.secretVariables() {
+		env[k] = d.Secrets[k]
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if strings.ContainsRune(env[k], 0) {
+			skipped = append(skipped, k)
+			delete(env, k)
+		}
+	}
+	return env, skipped
+}
+
+// secretVariables are the names of the secrets the application gets as
+// environment variables.
+func (d *Deploy) secretVariables() []string {
+	names := d.Settings.Secrets.Environment
+	if names == nil {
+		names = slices.Sorted(maps.Keys(d.Secrets))
+	}
+	var out []string
+	for _, k := range names {
+		if _, ok := d.Secrets[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// databaseURL is the database as one URL, the form dj-database-url and
+// its kind read: sqlite:////<path> or postgres://user:password@host:port/
+// name, each part escaped for its place.
+func (d *Deploy) databaseURL() string {
+	db := d.Settings.Database
+	if db.Engine == "sqlite" {
+		return "sqlite:///" + path.Join(d.Paths.DB, db.Path)
+	}
+	host := db.Host
+	if host == "" {
+		host = "localhost"
+	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, fmt.Sprint(db.Port)), Path: "/" + db.Name}
+	if password, ok := d.Secrets[db.PasswordSecret]; ok && password != "" {
+		u.User = url.UserPassword(db.User, password)
+	} else {
+		u.User = url.User(db.User)
+	}
+	return u.String()
+}
+
+// environmentFile is the application's environment as the launchers read
+// it: one JSON object, its names sorted.
+func environmentFile(env map[string]string) ([]byte, error) {
+	data, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}

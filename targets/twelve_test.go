@@ -1,0 +1,149 @@
+package targets
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/sites"
+)
+
+// twelveSite writes a site file for the twelve-factor example
+// (example-12factor/) on a stack: its settings read everything from the
+// environment, its database from DATABASE_URL, its static files go
+// through WhiteNoise's manifest storage into a STATIC_ROOT of its own.
+func twelveSite(t *testing.T, c shipCase, n int, sshd *testenv.SSHD) *sites.Site {
+	t.Helper()
+	project := fmt.Sprintf("twelve%d", n)
+	root := "/srv/djship-test-" + project
+	os.RemoveAll(root)
+	dir := t.TempDir()
+	copyTree(t, filepath.Join("..", "example-12factor"), filepath.Join(dir, "src"))
+	hosts, ssh := "    connection: local", ""
+	if c.connection == "ssh" {
+		hosts = fmt.Sprintf("    hosts: [%s@127.0.0.1:%d]", testenv.SudoUser, sshd.Port)
+		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, sshd.KnownHosts)
+	}
+	database := "database: {engine: sqlite}"
+	if c.db == "postgres" {
+		database = fmt.Sprintf("database: {engine: postgres, name: %s, user: %s}", project, project)
+	}
+	yaml := fmt.Sprintf(`project: %[1]s
+url: %[1]s.test
+root: %[2]s
+source: {path: src}
+django:
+  source_folder: app
+  settings_folder: twelve
+  settings_module: twelve.settings
+  pip_install_requirements: true
+  system_site_packages: true
+  environment: {DJANGO_ALLOWED_HOSTS: %[1]s.test}
+packages: [python3-django, python3-whitenoise, python3-dj-database-url]
+webserver: nginx
+web: {http_port: %[3]d, https_port: %[4]d}
+app_server: %[5]s
+tls: {certificate: self-signed}
+secrets: {keys: [SECRET_KEY]}
+%[6]s
+%[7]senvironments:
+  test:
+%[8]s
+`, project, root, 18200+n, 18600+n, c.app, database, ssh, hosts)
+	site := writeSite(t, dir, project, yaml)
+	t.Cleanup(func() {
+		removeSite(site)
+		if c.db == "postgres" {
+			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP DATABASE IF EXISTS "%s"`, project)).Run()
+			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP ROLE IF EXISTS "%s"`, project)).Run()
+		}
+	})
+	return site
+}
+
+var (
+	visitsShown  = regexp.MustCompile(`<span id="visits">(\d+)</span>`)
+	manifestLink = regexp.MustCompile(`href="(/static/visits/site\.[0-9a-f]{12}\.css)"`)
+)
+
+// TestTwelveFactorProject ships the twelve-factor example as it is
+// written, with no module for djship, on sqlite under uWSGI and on
+// PostgreSQL under gunicorn over SSH: the page answers with the
+// release's revision and its database, the hashed CSS its manifest names
+// is served, the visits survive the next release, and no secret is in a
+// configuration file.
+func TestTwelveFactorProject(t *testing.T) {
+	needExample(t)
+	sshd := testenv.StartSSHD(t)
+	for _, python := range []string{"whitenoise", "dj_database_url"} {
+		if exec.Command(testenv.DjangoPython, "-c", "import "+python).Run() != nil {
+			testenv.Missing(t, "Python's "+python, "apt-get install python3-whitenoise python3-dj-database-url")
+		}
+	}
+	cases := []shipCase{
+		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"},
+		{web: "nginx", app: "gunicorn", db: "postgres", connection: "ssh"},
+	}
+	for i, c := range cases {
+		t.Run(c.app+"-"+c.db, func(t *testing.T) {
+			exec.Command("service", "apache2", "stop").Run()
+			site := twelveSite(t, c, 61+i, sshd)
+			_, _, out, err := shipRevision(t, site, "v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "static files: the project's STATIC_ROOT is ") || !strings.Contains(out, "/src/app/staticfiles; static/ links to it") {
+				t.Errorf("the output does not say where the static files are")
+			}
+			body := page(t, site, "v1")
+			vendor := map[string]string{"sqlite": "sqlite", "postgres": "postgresql"}[c.db]
+			if !strings.Contains(body, `<span id="database">`+vendor+`</span>`) {
+				t.Errorf("the page does not run on %s:\n%s", vendor, body)
+			}
+			css := manifestLink.FindStringSubmatch(body)
+			if css == nil {
+				t.Fatalf("the page links no hashed CSS (the manifest storage's):\n%s", body)
+			}
+			p := NewPaths(site.Settings)
+			if _, err := os.Stat(filepath.Join(p.Current, css[1])); err != nil {
+				t.Errorf("the web server has no %s under current/: %v", css[1], err)
+			}
+			if status, got, _ := getPath(t, site, css[1]); status != 200 || !strings.Contains(got, "font-family") {
+				t.Errorf("%s answers %d: %s", css[1], status, got)
+			}
+			first := visits(t, body)
+
+			if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+				t.Fatal(err)
+			}
+			if again := visits(t, page(t, site, "v2")); again <= first {
+				t.Errorf("visits went from %d to %d across releases: the database did not survive", first, again)
+			}
+			for _, f := range []string{"/etc/uwsgi/apps-available/" + site.Settings.Project + ".a.ini", "/etc/init.d/gunicorn-" + site.Settings.Project} {
+				if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), shipSecrets["SECRET_KEY"]) {
+					t.Errorf("%s holds the secret key", f)
+				}
+			}
+			if out, _ := exec.Command("stat", "-c", "%a %U %G", p.Environment).Output(); strings.TrimSpace(string(out)) != "640 root "+site.Settings.Project {
+				t.Errorf("%s is %s, want 640 root %s", p.Environment, out, site.Settings.Project)
+			}
+		})
+	}
+}
+
+// visits reads the visit count the page shows.
+func visits(t *testing.T, body string) int {
+	t.Helper()
+	m := visitsShown.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the page shows no visit count:\n%s", body)
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n
+}
