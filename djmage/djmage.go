@@ -22,10 +22,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
 	"github.com/djship/djship/targets"
 	"github.com/magefile/mage/mg"
+	"golang.org/x/term"
+	"mvdan.cc/sh/v3/shell"
 )
 
 // Ship packages the release, prepares the hosts and upgrades them: release, then provision and upgrade over one connection per host.
@@ -346,6 +349,79 @@ func secretStore(env string) (secrets.Store, []secrets.Identity, error) {
 	store := targets.SecretStore(site, e)
 	store.Force = forced
 	return store, ids, nil
+}
+
+// Manage runs a manage.py command in the live release of one host, as the application's user in its environment: manage:production 'createsuperuser --username admin'; -host=ADDRESS picks the host.
+type Manage mg.Namespace
+
+// Production runs a manage.py command on a production host.
+func (Manage) Production(ctx context.Context, command string, host *string) error {
+	return manage(ctx, "production", command, host)
+}
+
+// Staging runs a manage.py command on a staging host.
+func (Manage) Staging(ctx context.Context, command string, host *string) error {
+	return manage(ctx, "staging", command, host)
+}
+
+// Env runs a manage.py command on a host of the named environment.
+func (Manage) Env(ctx context.Context, name, command string, host *string) error {
+	return manage(ctx, name, command, host)
+}
+
+// manage splits the command as a shell would (Mage passes it as one
+// argument) and runs it with this terminal, if there is one.
+func manage(ctx context.Context, env, command string, host *string) error {
+	args, err := shell.Fields(command, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("the command %q: %w", command, err)
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("no manage.py command: write one, as in mage manage:%s 'showmigrations'", env)
+	}
+	site, hostOpts, err := load(env, false)
+	if err != nil {
+		return err
+	}
+	opts := targets.ManageOptions{Options: hostOpts, Terminal: remote.Terminal{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		TTY: term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))}}
+	if host != nil {
+		opts.Host = *host
+	}
+	return targets.Manage(ctx, site, env, args, opts)
+}
+
+// Logs shows the end of each host's logs, behind the host's name: the application server's (Django's errors among them), the site's own and the web server's; -f=true follows them, -lines=N shows N lines of each.
+type Logs mg.Namespace
+
+// Production shows the logs of the production hosts.
+func (Logs) Production(ctx context.Context, f *bool, lines *int) error {
+	return logs(ctx, "production", f, lines)
+}
+
+// Staging shows the logs of the staging hosts.
+func (Logs) Staging(ctx context.Context, f *bool, lines *int) error {
+	return logs(ctx, "staging", f, lines)
+}
+
+// Env shows the logs of the hosts of the named environment.
+func (Logs) Env(ctx context.Context, name string, f *bool, lines *int) error {
+	return logs(ctx, name, f, lines)
+}
+
+func logs(ctx context.Context, env string, follow *bool, lines *int) error {
+	site, hostOpts, err := load(env, false)
+	if err != nil {
+		return err
+	}
+	opts := targets.LogsOptions{Options: hostOpts}
+	if follow != nil {
+		opts.Follow = *follow
+	}
+	if lines != nil {
+		opts.Lines = *lines
+	}
+	return targets.Logs(ctx, site, env, opts)
 }
 
 // Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.

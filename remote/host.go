@@ -49,6 +49,20 @@ type Command struct {
 	Timeout time.Duration
 	// Quiet keeps the command's output out of the live progress output.
 	Quiet bool
+	// Terminal, when set, connects the command to the caller's streams
+	// instead of capturing its output: for interactive commands such as
+	// manage.py shell. Their output is the user's, shown unmasked.
+	Terminal *Terminal
+}
+
+// Terminal is the caller's side of an interactive command.
+type Terminal struct {
+	// In, Out and Err are the command's standard streams.
+	In       io.Reader
+	Out, Err io.Writer
+	// TTY asks for a pseudo-terminal on the host, sized as In's terminal
+	// when In is one, which is put in raw mode meanwhile.
+	TTY bool
 }
 
 // Result is what a finished command gave back.

@@ -52,6 +52,14 @@ func (l *Local) Run(ctx context.Context, c Command) (*Result, error) {
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, s.stdoutW, s.stderrW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if t := c.Terminal; t != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.In, t.Out, t.Err
+		if t.TTY {
+			// The command shares this terminal: it stays in this process
+			// group, which the terminal lets read.
+			cmd.SysProcAttr = nil
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start: %w", l.Name(), err)
@@ -61,11 +69,15 @@ func (l *Local) Run(ctx context.Context, c Command) (*Result, error) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		group := -cmd.Process.Pid
+		if cmd.SysProcAttr == nil {
+			group = cmd.Process.Pid
+		}
+		syscall.Kill(group, syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(gracePeriod):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			syscall.Kill(group, syscall.SIGKILL)
 			<-done
 		}
 		res := s.result()

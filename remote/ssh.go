@@ -235,6 +235,16 @@ func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
 	if c.Stdin != nil {
 		sess.Stdin = c.Stdin
 	}
+	if t := c.Terminal; t != nil {
+		sess.Stdin, sess.Stdout, sess.Stderr = t.In, t.Out, t.Err
+		if t.TTY {
+			restore, err := requestPty(sess, t.In)
+			if err != nil {
+				return nil, fmt.Errorf("%s: a terminal for the command: %w", h.name, err)
+			}
+			defer restore()
+		}
+	}
 	start := time.Now()
 	if err := sess.Start(line); err != nil {
 		return nil, fmt.Errorf("%s: start command: %w", h.name, err)
@@ -353,4 +363,30 @@ func terminalPassphrase(keyFile string) ([]byte, error) {
 	fmt.Fprintf(os.Stderr, "Passphrase for %s: ", keyFile)
 	defer fmt.Fprintln(os.Stderr)
 	return term.ReadPassword(fd)
+}
+
+// requestPty asks the host for a pseudo-terminal sized as in's terminal
+// (80x24 when in is none), and puts that terminal in raw mode, so that
+// keys reach the command as typed; restore puts it back.
+func requestPty(sess *ssh.Session, in io.Reader) (restore func(), err error) {
+	width, height, restore := 80, 24, func() {}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+			width, height = w, h
+		}
+		state, err := term.MakeRaw(int(f.Fd()))
+		if err != nil {
+			return nil, err
+		}
+		restore = func() { term.Restore(int(f.Fd()), state) }
+	}
+	name := os.Getenv("TERM")
+	if name == "" {
+		name = "xterm"
+	}
+	if err := sess.RequestPty(name, height, width, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
+		restore()
+		return nil, err
+	}
+	return restore, nil
 }

@@ -120,6 +120,9 @@ type Django struct {
 	// Environment holds extra environment variables for the application
 	// (role: django_webapplication_additional_environment_settings).
 	Environment map[string]string `yaml:"environment"`
+	// CheckDeploy runs manage.py check --deploy --fail-level WARNING in
+	// each new release before it serves: a warning stops the upgrade.
+	CheckDeploy bool `yaml:"check_deploy"`
 }
 
 // Deflate is one extra archive to unpack into the release.

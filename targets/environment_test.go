@@ -145,3 +145,16 @@ func TestLaunchersReadTheEnvironmentWhole(t *testing.T) {
 		t.Errorf("without DJSHIP_ENVIRONMENT: %v %s", err, out)
 	}
 }
+
+func TestPickHost(t *testing.T) {
+	env := &sites.Environment{Name: "production", Hosts: []sites.Host{{Address: "www1.example.com", User: "deploy"}, {Address: "www2.example.com", User: "deploy", Port: 2222}}}
+	for name, want := range map[string]string{"": "deploy@www1.example.com", "www2.example.com": "deploy@www2.example.com:2222", "deploy@www2.example.com:2222": "deploy@www2.example.com:2222"} {
+		h, err := pickHost(env, name)
+		if err != nil || h.String() != want {
+			t.Errorf("pickHost(%q) = %s, %v; want %s", name, h, err, want)
+		}
+	}
+	if _, err := pickHost(env, "www3"); err == nil || !strings.Contains(err.Error(), "choose one of deploy@www1.example.com, deploy@www2.example.com:2222") {
+		t.Errorf("an unknown host: %v", err)
+	}
+}

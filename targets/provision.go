@@ -221,6 +221,10 @@ func (d *Deploy) web() webServer {
 	return webServer{name: "nginx", confDir: "/etc/nginx", service: "nginx"}
 }
 
+// logDir is the folder of the web server's logs (the site's own are
+// <project>.error.log and <project>.access.log there).
+func (w webServer) logDir() string { return "/var/log/" + w.name }
+
 func (w webServer) certFile(project string) string {
 	return path.Join(w.confDir, "ssl", project+".crt")
 }
@@ -318,7 +322,7 @@ func (d *Deploy) templateSite() templates.Site {
 		EnvironmentFile: p.Environment,
 	}
 	if s.AppServer == "uwsgi" {
-		t.Socket, t.Launcher = p.AppSocket, templates.UWSGILauncherPath
+		t.Socket, t.Launcher = p.AppSocket, templates.WSGILauncherPath
 	} else {
 		t.Socket = t.RunDir + "/socket"
 	}

@@ -22,6 +22,8 @@ func upgradeHost(live string) *fakeHost {
 	return &fakeHost{uploads: true, rules: []fakeRule{
 		{script: "facts", stdout: facts + "socket="},
 		{script: "release-folder", stdout: "new\n"},
+		{contains: "settings.STATIC_ROOT", stdout: "/srv/www/shop/releases/r2/static"},
+		{script: "static-folder", stdout: "own"},
 		{script: "ask-site", stdout: "status=200\nheader=\nbody=no"},
 		{script: "list-releases"},
 		{}, // everything else succeeds and prints nothing

@@ -34,6 +34,10 @@ func Ship(ctx context.Context, site *sites.Site, envName, tarball string, opts O
 		opts.Connections = &Connections{}
 		defer opts.Connections.Close()
 	}
+	// A step added in a wrong place stops the ship before provision.
+	if _, err := withInsertions(upgradeSequence()); err != nil {
+		return nil, err
+	}
 	if err := Provision(ctx, site, envName, opts); err != nil {
 		return nil, err
 	}

@@ -208,7 +208,7 @@ if [ "$full" = yes ]; then
   chown root:"$web" "$key"; chmod 0640 "$key"
   install -m 0640 -o root -g "$user" "$t/secrets.py" "$base/secrets.py"
   install -m 0640 -o root -g "$user" "$t/environment.json" "$base/environment.json"
-  install -D -m 0644 "$t/uwsgi_app.py" /usr/local/lib/djship/uwsgi_app.py
+  install -D -m 0644 "$t/djship_wsgi.py" /usr/local/lib/djship/djship_wsgi.py
   # djship checks and writes one configuration per uWSGI slot.
   uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
   uwsgi --strict --ini "$t/uwsgi.ini" --get chdir >/dev/null
@@ -291,7 +291,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 	}
 	var bundle bytes.Buffer
 	tw := tar.NewWriter(&bundle)
-	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, "environment.json": envFile, "uwsgi_app.py": []byte(templates.UWSGILauncher), filepath.Base(tarball): data} {
+	for name, content := range map[string][]byte{"uwsgi.ini": ini, "nginx.conf": conf, "secrets.py": py, "environment.json": envFile, "djship_wsgi.py": []byte(templates.WSGILauncher), filepath.Base(tarball): data} {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})
 		tw.Write(content)
 	}

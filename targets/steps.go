@@ -91,6 +91,8 @@ const (
 	actionStatus    = "status"
 	actionReleases  = "releases"
 	actionUnlock    = "unlock"
+	actionLogs      = "logs"
+	actionManage    = "manage"
 )
 
 // hostFacts is what a host is like before this run changes it.

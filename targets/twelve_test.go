@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
 
@@ -75,8 +78,8 @@ var (
 // written, with no module for djship, on sqlite under uWSGI and on
 // PostgreSQL under gunicorn over SSH: the page answers with the
 // release's revision and its database, the hashed CSS its manifest names
-// is served, the visits survive the next release, and no secret is in a
-// configuration file.
+// is served, the visits survive the next release, no secret is in a
+// configuration file, and failing deployment checks stop an upgrade.
 func TestTwelveFactorProject(t *testing.T) {
 	needExample(t)
 	sshd := testenv.StartSSHD(t)
@@ -118,11 +121,72 @@ func TestTwelveFactorProject(t *testing.T) {
 			}
 			first := visits(t, body)
 
-			if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+			// A magefile's own steps run where it put them.
+			withAdded(t, func() {
+				AddStepBefore("migrate", ShellStep("marker", `touch "$1/hooked"`))
+				AddStepAfter("migrate", ManageStep("system checks", "check"))
+			})
+			_, _, shipped, err := shipRevision(t, site, "v2")
+			if err != nil {
 				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(p.Releases, "v2", "hooked")); err != nil {
+				t.Errorf("the step added before migrate did not run: %v", err)
+			}
+			if !regexp.MustCompile(`changed +marker[\s\S]*changed +migrate[\s\S]*System check identified no issues[\s\S]*changed +system checks[\s\S]*changed +collectstatic`).MatchString(shipped) {
+				t.Errorf("the added steps did not run in their places:\n%s", shipped)
 			}
 			if again := visits(t, page(t, site, "v2")); again <= first {
 				t.Errorf("visits went from %d to %d across releases: the database did not survive", first, again)
+			}
+			// manage.py runs in the application's environment, and
+			// Django's errors, tracebacks included, reach mage logs.
+			var managed bytes.Buffer
+			terminal := remote.Terminal{In: strings.NewReader(""), Out: &managed, Err: &managed}
+			check := `import os; print("scheme", os.environ["DATABASE_URL"].split(":")[0], "revision", os.environ["DJSHIP_REVISION"])`
+			if err := Manage(context.Background(), site, "test", []string{"shell", "-c", check}, ManageOptions{Options: Options{Secrets: shipSecrets}, Terminal: terminal}); err != nil {
+				t.Fatalf("manage: %v\n%s", err, managed.String())
+			}
+			scheme := map[string]string{"sqlite": "sqlite", "postgres": "postgres"}[c.db]
+			if !strings.Contains(managed.String(), "scheme "+scheme+" revision v2") {
+				t.Errorf("manage.py shell saw another environment: %s", managed.String())
+			}
+			managed.Reset()
+			if err := Manage(context.Background(), site, "test", []string{"showmigrations", "visits"}, ManageOptions{Options: Options{Secrets: shipSecrets}, Terminal: terminal}); err != nil || !strings.Contains(managed.String(), "[X] 0001_initial") {
+				t.Errorf("manage showmigrations: %v\n%s", err, managed.String())
+			}
+			if status, _, _ := getPath(t, site, "/boom/"); status != 500 {
+				t.Errorf("/boom/ answers %d, want 500", status)
+			}
+			var logged bytes.Buffer
+			if err := Logs(context.Background(), site, "test", LogsOptions{Options: Options{Out: &logged, Secrets: shipSecrets}, Lines: 200}); err != nil {
+				t.Fatalf("logs: %v", err)
+			}
+			for _, want := range []string{"Traceback (most recent call last)", "RuntimeError: the twelve-factor example fails on purpose", "GET /boom/"} {
+				if !strings.Contains(logged.String(), want) {
+					t.Errorf("mage logs shows no %q:\n%s", want, logged.String())
+				}
+			}
+			if strings.Contains(logged.String(), shipSecrets["SECRET_KEY"]) {
+				t.Error("the logs show the secret key")
+			}
+
+			if c.db == "sqlite" {
+				// Django's deployment checks warn about this project (no
+				// HSTS, for one): with django.check_deploy the upgrade
+				// stops before anything switches.
+				env := site.Environments["test"]
+				for i := range env.Hosts {
+					env.Hosts[i].Settings.Django.CheckDeploy = true
+				}
+				_, _, out, err := shipRevision(t, site, "v3")
+				if err == nil || !strings.Contains(err.Error(), `step "deploy checks"`) || !strings.Contains(out, "security.W004") {
+					t.Fatalf("an upgrade with failing deployment checks: %v", err)
+				}
+				page(t, site, "v2")
+				for i := range env.Hosts {
+					env.Hosts[i].Settings.Django.CheckDeploy = false
+				}
 			}
 			for _, f := range []string{"/etc/uwsgi/apps-available/" + site.Settings.Project + ".a.ini", "/etc/init.d/gunicorn-" + site.Settings.Project} {
 				if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), shipSecrets["SECRET_KEY"]) {
@@ -146,4 +210,40 @@ func visits(t *testing.T, body string) int {
 	var n int
 	fmt.Sscan(m[1], &n)
 	return n
+}
+
+// TestCustomTargetOnHosts runs a magefile's own target, the database
+// backup of the README's "Extending djship", over djship's connections.
+func TestCustomTargetOnHosts(t *testing.T) {
+	site, _ := liveExample(t, 62)
+	var out bytes.Buffer
+	var backups []string
+	err := OnHosts(context.Background(), site, "test", "backup", Options{Out: &out, Secrets: shipSecrets}, func(ctx context.Context, d *Deploy) error {
+		if d.LiveRelease() != filepath.Join(d.Paths.Releases, "v1") {
+			return fmt.Errorf("the live release is %q", d.LiveRelease())
+		}
+		db := filepath.Join(d.Paths.DB, d.Settings.Database.Path)
+		to := filepath.Join(d.Paths.Snapshots, "backup-test.sqlite3")
+		backups = append(backups, to)
+		_, err := d.Host.Run(ctx, remote.Command{Script: remote.Sh("sqlite3", db, ".backup '"+to+"'"), Become: true})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(backups) != 1 {
+		t.Fatalf("the work ran on %d hosts", len(backups))
+	}
+	if tables := sh(t, `sqlite3 "$1" ".tables"`, backups[0]); !strings.Contains(tables, "notes_note") {
+		t.Errorf("the backup holds the tables %q", tables)
+	}
+	if !regexp.MustCompile(`backup\s+HOST\s+RELEASE`).MatchString(out.String()) || !strings.Contains(out.String(), "1 changed") {
+		t.Errorf("no summary table:\n%s", out.String())
+	}
+	failed := OnHosts(context.Background(), site, "test", "backup", Options{Out: &out, Secrets: shipSecrets}, func(ctx context.Context, d *Deploy) error {
+		return fmt.Errorf("the disk is full")
+	})
+	if failed == nil || !strings.Contains(failed.Error(), "backup of test failed on 1 of 1 hosts") || !strings.Contains(failed.Error(), "the disk is full") {
+		t.Errorf("a failing target: %v", failed)
+	}
 }

@@ -58,8 +58,12 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 		}
 		return nil
 	}
+	sequence, err := withInsertions(upgradeSequence())
+	if err != nil {
+		return nil, err
+	}
 	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		results, err := RunSteps(ctx, d, upgradeSequence())
+		results, err := RunSteps(ctx, d, sequence)
 		if err != nil {
 			err = d.recover(ctx, err)
 		}
@@ -87,6 +91,7 @@ func UpgradeSteps() []Step {
 		migrateStep{},
 		collectstaticStep{},
 		permissionsStep{},
+		checkDeployStep{},
 		startStep{},
 		switchStep{},
 		reloadStep{},
@@ -323,6 +328,22 @@ func (d *Deploy) staticRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the project's STATIC_ROOT is %q, so collectstatic has nowhere to write: set STATIC_ROOT = os.environ.get(\"DJANGO_STATIC_ROOT\"), which djship sets to the release's static/ when it builds and when it runs", root)
 	}
 	return root, nil
+}
+
+// checkDeployStep runs Django's deployment checks in the new release
+// (django.check_deploy): a warning is a failure, found before anything
+// switches.
+type checkDeployStep struct{}
+
+func (checkDeployStep) Name() string { return "deploy checks" }
+
+func (checkDeployStep) Skip(d *Deploy) bool { return !d.Settings.Django.CheckDeploy }
+
+func (checkDeployStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if err := d.manage(ctx, "check", "--deploy", "--fail-level", "WARNING"); err != nil {
+		return false, fmt.Errorf("%w; the live release keeps serving: fix what the checks name, or silence one on purpose with SILENCED_SYSTEM_CHECKS", err)
+	}
+	return false, nil
 }
 
 // permissionsStep hands the release to root, readable by the application's

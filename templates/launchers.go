@@ -3,9 +3,9 @@ package templates
 // The application's environment lives in one file on the host, a JSON
 // object of names and values (secrets among them, so root-owned and
 // readable by the application's group only) named by DJSHIP_ENVIRONMENT.
-// Three small launchers, installed in LauncherDir, read it before they
-// start anything, so that uWSGI, gunicorn (with or without systemd) and
-// every manage.py command djship runs get the same environment. Each also
+// Small launchers, installed in LauncherDir, read it before they start
+// anything, so that uWSGI, gunicorn (with or without systemd) and every
+// manage.py command djship runs get the same environment. Each also
 // sets DJANGO_STATIC_ROOT to the static/ folder of the release whose
 // virtualenv runs it (collectstatic writes there, and the web server
 // serves it) and DJSHIP_REVISION to that release's revision. A gunicorn
@@ -23,8 +23,13 @@ const LauncherDir = "/usr/local/lib/djship"
 const (
 	GunicornLauncherPath = LauncherDir + "/run_gunicorn.py"
 	ManageLauncherPath   = LauncherDir + "/run_manage.py"
-	UWSGILauncherPath    = LauncherDir + "/uwsgi_app.py"
+	WSGILauncherPath     = LauncherDir + "/" + WSGIModule + ".py"
 )
+
+// WSGIModule is the module both application servers serve: uWSGI as its
+// wsgi-file, gunicorn as WSGIModule:application (LauncherDir is its
+// sys.path[0]).
+const WSGIModule = "djship_wsgi"
 
 // loadEnvironment is the part every launcher starts with.
 const loadEnvironment = `import json
@@ -83,20 +88,33 @@ const ManageLauncher = `# Managed by djship: runs manage.py in the site's enviro
 os.execv(sys.executable, [sys.executable, "manage.py"] + sys.argv[1:])
 `
 
-// UWSGILauncher is uWSGI's wsgi-file: the site's environment first, then
-// the project's WSGI application, named by DJSHIP_WSGI (module:callable).
-const UWSGILauncher = `# Managed by djship: the WSGI application of a uWSGI instance, in the
-# site's environment.
+// WSGILauncher is the application both servers serve: the site's
+// environment first, then the project's WSGI application, named by
+// DJSHIP_WSGI (module:callable). Django logs a request's error (with its
+// traceback) to the logger django.request, which a production
+// configuration often sends nowhere but to mail: the launcher adds a
+// handler that writes those errors to standard error, which is the
+// application server's log, where djship's health check and mage logs
+// look.
+const WSGILauncher = `# Managed by djship: the WSGI application of the site, in the site's
+# environment, with Django's request errors written to the application
+# server's log.
 ` + loadEnvironment + `
 import importlib  # noqa: E402
+import logging  # noqa: E402
 
 _module, _, _name = os.environ["DJSHIP_WSGI"].partition(":")
 application = getattr(importlib.import_module(_module), _name or "application")
+
+_errors = logging.StreamHandler(sys.stderr)
+_errors.setLevel(logging.ERROR)
+_errors.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+logging.getLogger("django.request").addHandler(_errors)
 `
 
 // Launchers are the launchers by path, as provision installs them.
 var Launchers = map[string]string{
 	GunicornLauncherPath: GunicornLauncher,
 	ManageLauncherPath:   ManageLauncher,
-	UWSGILauncherPath:    UWSGILauncher,
+	WSGILauncherPath:     WSGILauncher,
 }

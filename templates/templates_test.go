@@ -35,7 +35,7 @@ func TestManifest(t *testing.T) {
 func sample(appServer string, tls bool) Site {
 	launcher := GunicornLauncherPath
 	if appServer == "uwsgi" {
-		launcher = UWSGILauncherPath
+		launcher = WSGILauncherPath
 	}
 	return Site{
 		Project: "shop", ID: "shop", URL: "shop.example.com", Base: "/srv/www/shop",

@@ -2,4 +2,4 @@ from django.urls import path
 
 from visits import views
 
-urlpatterns = [path("", views.index)]
+urlpatterns = [path("", views.index), path("boom/", views.boom)]

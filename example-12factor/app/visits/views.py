@@ -12,3 +12,9 @@ def index(request):
         "visits": Visit.objects.count(),
         "database": connection.vendor,
     })
+
+
+def boom(request):
+    """Fails on purpose: Django's error, with its traceback, reaches the
+    application server's log, where mage logs shows it."""
+    raise RuntimeError("the twelve-factor example fails on purpose")

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Prints the last lines of a site's logs, or, with follow yes, goes on
+# printing what they get, as tail -F does, until it is stopped. An entry
+# dir:<folder> stands for the *.log files of that folder, unit:<name> for
+# a systemd unit's journal; a file that does not exist yet is left out.
+# Arguments: follow lines entries...
+follow=$1 lines=$2
+shift 2
+n=$#
+for e; do
+  case $e in
+    unit:*)
+      if command -v journalctl >/dev/null 2>&1; then
+        if [ "$follow" = yes ]; then
+          journalctl --no-pager -n "$lines" -f -u "${e#unit:}" &
+        else
+          journalctl --no-pager -n "$lines" -u "${e#unit:}"
+        fi
+      fi
+      ;;
+    dir:*)
+      for f in "${e#dir:}"/*.log; do
+        if [ -f "$f" ]; then set -- "$@" "$f"; fi
+      done
+      ;;
+    *)
+      if [ -f "$e" ]; then set -- "$@" "$e"; fi
+      ;;
+  esac
+done
+shift "$n"
+if [ $# -eq 0 ]; then
+  echo "no log file yet"
+  wait
+  exit 0
+fi
+if [ "$follow" = yes ]; then
+  exec tail -n "$lines" -F -- "$@"
+fi
+exec tail -n "$lines" -- "$@"
