@@ -188,10 +188,20 @@ func Parse(path string, data []byte) (*Site, error) {
 		v.add(line, "environments is required: add at least one, e.g. environments: {production: {hosts: [deploy@www.example.com]}}")
 		v.checkSettings(site.Settings, shared, "", top.Line)
 	} else {
+		// Two environments on one host need their own names there.
+		placed := map[string]string{}
 		for i := 0; i < len(envs.Content); i += 2 {
 			key, val := envs.Content[i], resolve(envs.Content[i+1])
 			env := v.environment(key, val, shared)
 			site.Environments[env.Name] = env
+			for _, h := range env.Hosts {
+				where := h.Address + " " + h.Settings.Instance
+				if other, ok := placed[where]; ok && other != env.Name {
+					v.add(key.Line, "environments.%s: %s and %s both put the instance %s on %s, where each would take over the other's folder, configurations and services: give this one its own, e.g. instance: %s-%s", env.Name, other, env.Name, h.Settings.Instance, h.Address, h.Settings.Project, env.Name)
+					break
+				}
+				placed[where] = env.Name
+			}
 		}
 	}
 	if len(v.problems) > 0 {

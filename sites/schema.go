@@ -11,6 +11,12 @@ type Settings struct {
 	// Project names the folders, configuration files, certificate files and,
 	// by default, the system user of the site (role: websiteproject).
 	Project string `yaml:"project"`
+	// Instance names the site on its hosts: its folder under root, its
+	// web and application server configurations, services, sockets, logs
+	// and certificates, and by default its system user and PostgreSQL
+	// database. The project name unless set; two environments of one
+	// project on one host give each its own (instance: shop-staging).
+	Instance string `yaml:"instance"`
 	// URL is the public host name the web server answers to (role: url).
 	URL string `yaml:"url"`
 	// Root is the folder on the host that holds every deployed site; the

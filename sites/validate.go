@@ -46,7 +46,9 @@ func (s *Settings) applyDefaults() {
 	validProject := projectName.MatchString(s.Project)
 	if validProject {
 		def(&s.RevisionPattern, strings.Replace(DefaultRevisionPattern, "<project>", s.Project, 1))
+		def(&s.Instance, s.Project)
 	}
+	validInstance := projectName.MatchString(s.Instance)
 	def(&s.Webserver, "nginx")
 	def(&s.Web.User, "www-data")
 	def(&s.Web.Group, "www-data")
@@ -69,8 +71,8 @@ func (s *Settings) applyDefaults() {
 	if s.App.Workers == 0 {
 		s.App.Workers = 2
 	}
-	if validProject {
-		def(&s.App.User, s.Project)
+	if validInstance {
+		def(&s.App.User, s.Instance)
 	}
 	def(&s.App.Group, s.App.User)
 	if s.App.Timeout == 0 {
@@ -94,9 +96,9 @@ func (s *Settings) applyDefaults() {
 	def(&s.Database.Engine, "sqlite")
 	if s.Database.Engine == "sqlite" {
 		def(&s.Database.Path, "db.sqlite3")
-	} else if validProject {
-		def(&s.Database.Name, s.Project)
-		def(&s.Database.User, s.Project)
+	} else if validInstance {
+		def(&s.Database.Name, s.Instance)
+		def(&s.Database.User, s.Instance)
 		if s.Database.Port == 0 {
 			s.Database.Port = 5432
 		}
@@ -186,6 +188,9 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	c := checker{v: v, node: node, where: where, line: line}
 
 	c.writtenZeros()
+	if s.Instance != "" && s.Instance != s.Project && !projectName.MatchString(s.Instance) {
+		c.problem("instance", "instance %q is not safe as a file and user name: use lower-case letters, digits, - and _ (at most 32, starting with a letter or digit), e.g. instance: %s-staging", s.Instance, s.Project)
+	}
 	if c.required("url", s.URL, "the public host name, e.g. url: www.example.com") {
 		if !isHostName(s.URL) || !strings.Contains(s.URL, ".") && s.URL != "localhost" {
 			c.problem("url", "url %q must be a bare host name such as www.example.com (no scheme, port or path)", s.URL)

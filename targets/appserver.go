@@ -26,7 +26,7 @@ type appServer struct {
 
 // app is the host's application server.
 func (d *Deploy) app() appServer {
-	return appServer{kind: d.Settings.AppServer, project: d.Settings.Project, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5)}
+	return appServer{kind: d.Settings.AppServer, project: d.Settings.Instance, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5)}
 }
 
 // uwsgi reports whether the site runs under uWSGI.

@@ -111,7 +111,7 @@ func (d *Deploy) lockFailure(why, message string) error {
 	base := d.Paths.Base
 	switch why {
 	case "missing":
-		return fmt.Errorf("cannot take the lock: %s: %s does not exist, the host was never provisioned for %s: run mage provision:%s first", message, base, d.Settings.Project, d.Env.Name)
+		return fmt.Errorf("cannot take the lock: %s: %s does not exist, the host was never provisioned for %s: run mage provision:%s first", message, base, d.Settings.Instance, d.Env.Name)
 	case "notdir":
 		return fmt.Errorf("cannot take the lock: %s: %s is not a folder: move it away, then run mage provision:%s", message, base, d.Env.Name)
 	case "notlock":

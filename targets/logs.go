@@ -59,5 +59,5 @@ func (d *Deploy) logFiles() []string {
 		logs = append(logs, a.log(""))
 	}
 	logs = append(logs, "dir:"+d.Paths.Logs)
-	return append(logs, path.Join(w.logDir(), d.Settings.Project+".error.log"), path.Join(w.logDir(), d.Settings.Project+".access.log"))
+	return append(logs, path.Join(w.logDir(), d.Settings.Instance+".error.log"), path.Join(w.logDir(), d.Settings.Instance+".access.log"))
 }

@@ -29,6 +29,7 @@ func Provision(ctx context.Context, site *sites.Site, env string, opts Options) 
 func ProvisionSteps() []Step {
 	return []Step{
 		factsStep{},
+		claimStep{},
 		packagesStep{},
 		appUserStep{},
 		databaseStep{},
@@ -245,7 +246,7 @@ func (tlsStep) Name() string { return "tls" }
 
 func (tlsStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s, w := d.Settings, d.web()
-	cert, key := w.certFile(s.Project), w.keyFile(s.Project)
+	cert, key := w.certFile(s.Instance), w.keyFile(s.Instance)
 	switch s.TLS.Certificate {
 	case "":
 		d.note("no tls.certificate: the site is served over plain HTTP on port %d", s.Web.HTTPPort)
@@ -308,12 +309,12 @@ func (d *Deploy) ensureMode(ctx context.Context, p, want, owner, mode string) (b
 func (d *Deploy) templateSite() templates.Site {
 	s, p, w := d.Settings, d.Paths, d.web()
 	t := templates.Site{
-		Project: s.Project, ID: strings.ReplaceAll(s.Project, "-", "_"), URL: s.URL, Base: p.Base,
+		Project: s.Instance, ID: strings.ReplaceAll(s.Instance, "-", "_"), URL: s.URL, Base: p.Base,
 		Src:     path.Join(p.Current, "src", path.Clean(s.Django.SourceFolder)),
 		Venv:    path.Join(p.Current, "venv"),
 		WebUser: s.Web.User, WebGroup: s.Web.Group, AppUser: s.App.User, AppGroup: s.App.Group,
 		HTTPPort: s.Web.HTTPPort, HTTPSPort: s.Web.HTTPSPort,
-		TLS: s.TLS.Certificate != "", CertFile: w.certFile(s.Project), KeyFile: w.keyFile(s.Project),
+		TLS: s.TLS.Certificate != "", CertFile: w.certFile(s.Instance), KeyFile: w.keyFile(s.Instance),
 		ClientMaxBodySize: s.Web.ClientMaxBodySize, AppServer: s.AppServer,
 		SettingsFolder: s.Django.SettingsFolder, Workers: s.App.Workers, Timeout: s.App.Timeout,
 		UWSGIOptions:    s.App.UWSGIOptions,

@@ -61,7 +61,7 @@ tls: {certificate: self-signed}
 
 // removeSite takes a test site off the machine again.
 func removeSite(site *sites.Site) {
-	p := site.Settings.Project
+	p := site.Settings.Instance
 	script := fmt.Sprintf(`
 for i in %[1]s %[1]s.a %[1]s.b; do /etc/init.d/uwsgi stop $i >/dev/null 2>&1; done
 [ -x /etc/init.d/gunicorn-%[1]s ] && /etc/init.d/gunicorn-%[1]s stop >/dev/null 2>&1

@@ -188,15 +188,15 @@ func (webServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	// In check mode nothing new is tested: the certificate of a fresh host
 	// does not exist yet. Provision tests before it changes anything.
 	if !d.Check {
-		if err := d.testWebConfig(ctx, w, s.Project, s.Web.CheckCommand, conf); err != nil {
+		if err := d.testWebConfig(ctx, w, s.Instance, s.Web.CheckCommand, conf); err != nil {
 			return false, err
 		}
 	}
-	c, err := d.ensureFile(ctx, file{Path: w.siteFile(s.Project), Data: conf, Mode: 0o644, Owner: "root", Group: "root"})
+	c, err := d.ensureFile(ctx, file{Path: w.siteFile(s.Instance), Data: conf, Mode: 0o644, Owner: "root", Group: "root"})
 	if err != nil {
 		return false, err
 	}
-	linked, err := d.ensureLink(ctx, w.enabledFile(s.Project), "../sites-available/"+s.Project+".conf")
+	linked, err := d.ensureLink(ctx, w.enabledFile(s.Instance), "../sites-available/"+s.Instance+".conf")
 	if err != nil {
 		return false, err
 	}

@@ -228,7 +228,7 @@ func (d *Deploy) slotName() string {
 // versions once a slot serves the site and the web server reaches it
 // through app.sock, then removes its configuration.
 func (d *Deploy) removeLegacyUWSGI(ctx context.Context) (bool, error) {
-	a, p := d.app(), d.Settings.Project
+	a, p := d.app(), d.Settings.Instance
 	available, enabled := a.legacyIni()
 	out, err := d.probe(ctx, shScript("uwsgi-legacy", enabled, available, p))
 	if err != nil || out != "legacy" {

@@ -138,6 +138,9 @@ type rollbackState struct {
 
 // NewDeploy prepares the work on one host of env.
 func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings, host remote.Host, out *remote.Output) *Deploy {
+	if settings.Instance == "" { // settings made in Go rather than loaded
+		settings.Instance = settings.Project
+	}
 	return &Deploy{
 		Site: site, Env: env, Settings: settings, Host: host, Out: out,
 		Paths:   NewPaths(settings),
@@ -157,7 +160,11 @@ type Paths struct {
 
 // NewPaths computes the host layout of a site.
 func NewPaths(s sites.Settings) Paths {
-	base := path.Join(s.Root, s.Project)
+	instance := s.Instance
+	if instance == "" {
+		instance = s.Project
+	}
+	base := path.Join(s.Root, instance)
 	return Paths{
 		Base:        base,
 		Releases:    path.Join(base, "releases"),
