@@ -188,19 +188,22 @@ func Parse(path string, data []byte) (*Site, error) {
 		v.add(line, "environments is required: add at least one, e.g. environments: {production: {hosts: [deploy@www.example.com]}}")
 		v.checkSettings(site.Settings, shared, "", top.Line)
 	} else {
-		// Two environments on one host need their own names there.
-		placed := map[string]string{}
+		// Two environments on one host (address and SSH port) that put one
+		// instance in two roots would take each other's names there; in
+		// one root they are the same site.
+		type placement struct{ env, root string }
+		placed := map[string]placement{}
 		for i := 0; i < len(envs.Content); i += 2 {
 			key, val := envs.Content[i], resolve(envs.Content[i+1])
 			env := v.environment(key, val, shared)
 			site.Environments[env.Name] = env
 			for _, h := range env.Hosts {
-				where := h.Address + " " + h.Settings.Instance
-				if other, ok := placed[where]; ok && other != env.Name {
-					v.add(key.Line, "environments.%s: %s and %s both put the instance %s on %s, where each would take over the other's folder, configurations and services: give this one its own, e.g. instance: %s-%s", env.Name, other, env.Name, h.Settings.Instance, h.Address, h.Settings.Project, env.Name)
+				where := fmt.Sprintf("%s:%d %s", h.Address, h.Port, h.Settings.Instance)
+				if other, ok := placed[where]; ok && other.env != env.Name && other.root != h.Settings.Root {
+					v.add(key.Line, "environments.%s: %s and %s both put the instance %s on %s, in %s and %s, where each would take over the other's configurations and services: give this one its own, e.g. instance: %s-%s", env.Name, other.env, env.Name, h.Settings.Instance, h.Address, other.root, h.Settings.Root, h.Settings.Project, env.Name)
 					break
 				}
-				placed[where] = env.Name
+				placed[where] = placement{env.Name, h.Settings.Root}
 			}
 		}
 	}

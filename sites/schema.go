@@ -52,6 +52,11 @@ type Settings struct {
 	AppServer string `yaml:"app_server"`
 	// App configures the application server and its system user.
 	App App `yaml:"app"`
+	// Processes are the site's other long-running programs (a Celery
+	// worker, a scheduler), by name: each a command run as a service in
+	// the live release's folder and environment, restarted after each
+	// switch, e.g. worker: celery -A shop worker.
+	Processes map[string]string `yaml:"processes"`
 	// Database is the site's database: sqlite or postgres.
 	Database Database `yaml:"database"`
 	// Secrets lists the secret values the site needs on the host.

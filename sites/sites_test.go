@@ -211,3 +211,22 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return abs
 }
+
+func TestProcessCommand(t *testing.T) {
+	for command, want := range map[string]string{
+		"celery -A shop worker --loglevel info": "celery|-A|shop|worker|--loglevel|info",
+		`python manage.py rqworker "high prio"`: "python|manage.py|rqworker|high prio",
+		`worker 'it'\''s'`:                      "worker|it's",
+		"/usr/bin/env X=1 prog":                 "/usr/bin/env|X=1|prog",
+	} {
+		words, err := ProcessCommand(command)
+		if err != nil || strings.Join(words, "|") != want {
+			t.Errorf("ProcessCommand(%q) = %q, %v; want %s", command, words, err, want)
+		}
+	}
+	for _, command := range []string{"", "  ", "celery $(id)", "celery `id`", "celery -A $APP", "worker > /tmp/x", "a | b", "a; b", "a && b", "rm *.pyc", "~/bin/x", "x\ny", "say {a,b}", `unclosed "quote`} {
+		if words, err := ProcessCommand(command); err == nil {
+			t.Errorf("ProcessCommand(%q) = %q, want a refusal", command, words)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/djship/djship/sites/secrets"
 	"go.yaml.in/yaml/v3"
+	"mvdan.cc/sh/v3/shell"
 )
 
 // Enumerated values.
@@ -207,6 +208,7 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	c.oneOf("connection", s.Connection, Connections)
 
 	c.checkDjango(s.Django)
+	c.checkProcesses(s)
 	for i, p := range s.Packages {
 		if !debianPackage.MatchString(p) {
 			c.problem("packages", "packages[%d] %q is not a Debian package name", i, p)
@@ -319,6 +321,43 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 }
 
 var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// processName is a process's name: it names a service on the hosts.
+var processName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,23}$`)
+
+// ProcessCommand splits a process's command into its words as a shell
+// would, quotes and backslashes included; what a shell would expand or
+// redirect ($, `, ~, globs, braces, pipes, ;, <, >) is refused, quoted
+// or not, since the command runs without a shell.
+func ProcessCommand(command string) ([]string, error) {
+	if strings.ContainsFunc(command, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, fmt.Errorf("it must be one line without control characters")
+	}
+	if strings.ContainsAny(command, "$`*?[~|&;<>(){}") {
+		return nil, fmt.Errorf("it runs without a shell: write the program and its arguments, without $, `, ~, globs, braces, pipes or redirections")
+	}
+	words, err := shell.Fields(command, func(string) string { return "" })
+	switch {
+	case err != nil:
+		return nil, err
+	case len(words) == 0:
+		return nil, fmt.Errorf("it is empty")
+	}
+	return words, nil
+}
+
+// checkProcesses checks the processes' names and commands.
+func (c checker) checkProcesses(s Settings) {
+	for _, name := range slices.Sorted(maps.Keys(s.Processes)) {
+		if !processName.MatchString(name) {
+			c.problem("processes", "processes.%s: a process name is lower-case letters, digits and -, starting with a letter, at most 24 (it names a service), e.g. worker", name)
+			continue
+		}
+		if _, err := ProcessCommand(s.Processes[name]); err != nil {
+			c.problem("processes", "processes.%s %q: %v, e.g. worker: celery -A shop worker --loglevel info", name, s.Processes[name], err)
+		}
+	}
+}
 
 func (c checker) checkDjango(d Django) {
 	c.required("django.source_folder", d.SourceFolder, "the folder holding manage.py inside the release, e.g. source_folder: . (the archive's top)")

@@ -108,12 +108,17 @@ func TestStatusOfAHost(t *testing.T) {
 	d.facts = hostFacts{init: "sysv", live: "r2"}
 	s := d.status(context.Background())
 	want := HostStatus{Host: "fake", Live: "r2", Revision: "r2", DeployedBy: "dev", DeployedAt: "2026-12-01T10:00:00Z", Previous: "r1", Kept: 2,
-		App: "stopped", Web: "running", Lock: s.Lock, Health: "failing: status 502, want 200"}
+		App: "stopped", Web: "running", Processes: "-", Lock: s.Lock, Health: "failing: status 502, want 200"}
 	if s != want {
 		t.Errorf("status\n got %+v\nwant %+v", s, want)
 	}
 	if !strings.HasPrefix(s.Lock, "held: upgrade:test of carol on ci") {
 		t.Errorf("lock: %s", s.Lock)
+	}
+	h.rules = append([]fakeRule{{contains: "djship-shop-beat status", err: errExit}, {contains: "djship-shop-worker status"}}, h.rules...)
+	d.Settings.Processes = map[string]string{"worker": "celery -A shop worker", "beat": "celery -A shop beat"}
+	if got := d.status(context.Background()).Processes; got != "beat stopped, worker running" {
+		t.Errorf("processes: %q", got)
 	}
 }
 

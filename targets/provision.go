@@ -38,6 +38,7 @@ func ProvisionSteps() []Step {
 		tlsStep{},
 		secretFileStep{},
 		appServerStep{},
+		processesStep{},
 		webServerStep{},
 		servicesStep{},
 	}

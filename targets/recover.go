@@ -64,6 +64,11 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 			} else {
 				d.note("%s is live again and answers", d.facts.live)
 			}
+			if d.progress.processes {
+				if _, err := d.startProcesses(ctx, true); err != nil {
+					d.note("error: could not restart the processes on %s: %v", d.facts.live, err)
+				}
+			}
 		} else {
 			// The first release failed: nothing was live before, nothing is now.
 			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current, d.Paths.AppSocket))
@@ -72,6 +77,9 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 				d.stopStarted(ctx, true)
 			} else {
 				d.run(ctx, d.app().service("").stop)
+			}
+			for _, name := range d.processNames() {
+				d.run(ctx, d.processService(name).stop)
 			}
 		}
 	}

@@ -165,3 +165,26 @@ func TestRecoverRecordsACancelledUpgrade(t *testing.T) {
 		t.Errorf("deploy.log entries: %q, want one cancelled", got)
 	}
 }
+
+func TestRecoverPutsProcessesBackOnTheLiveRelease(t *testing.T) {
+	h := upgradeHost("r1")
+	d, _ := upgradeDeploy(h)
+	d.Settings.Processes = map[string]string{"worker": "celery -A shop worker"}
+	steps := UpgradeSteps()
+	i := indexOfStep(steps, "restart processes")
+	steps[i] = failingStep{steps[i]}
+	_, err := RunSteps(context.Background(), d, steps[:i+1])
+	if err == nil {
+		t.Fatal("the sequence did not fail")
+	}
+	before := len(h.ran)
+	d.recover(context.Background(), err)
+	var back, restarted bool
+	for _, c := range h.ran[before:] {
+		back = back || strings.Contains(c, "ln -sfn -- releases/r1 /srv/www/shop/current.djship-new")
+		restarted = restarted || back && strings.Contains(c, "/etc/init.d/djship-shop-worker restart")
+	}
+	if !back || !restarted {
+		t.Errorf("recovery switched back %v, then restarted the worker %v: %q", back, restarted, h.ran[before:])
+	}
+}

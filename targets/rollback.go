@@ -35,6 +35,7 @@ func RollbackSteps() []Step {
 		reloadStep{},
 		healthStep{},
 		retireStep{},
+		restartProcessesStep{},
 		rollbackRecordStep{},
 	}
 }

@@ -265,10 +265,18 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return changed, nil
 	case uwsgi:
 		c, err := d.removeLegacyUWSGI(ctx)
-		return changed || c, err
+		if err != nil {
+			return changed || c, err
+		}
+		p, err := d.startProcesses(ctx, false)
+		return changed || c || p, err
 	}
 	c, err = d.control(ctx, d.app().service(d.slots.serving), d.reload["app"])
-	return changed || c, err
+	if err != nil {
+		return changed || c, err
+	}
+	p, err := d.startProcesses(ctx, false)
+	return changed || c || p, err
 }
 
 // service is how to ask about, start, reload and stop one service.

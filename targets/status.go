@@ -15,7 +15,7 @@ import (
 type HostStatus struct {
 	Host, Live, Revision, DeployedBy, DeployedAt, Previous string
 	Kept                                                   int
-	App, Web, Lock, Health                                 string
+	App, Web, Processes, Lock, Health                      string
 }
 
 // Status reports every host of the environment: the live release and who
@@ -42,13 +42,13 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 		}
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tLOCK\tHEALTH")
+	fmt.Fprintln(tw, "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tPROCESSES\tLOCK\tHEALTH")
 	for _, s := range statuses {
 		kept := "?"
 		if s.Kept >= 0 {
 			kept = fmt.Sprint(s.Kept)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, kept, s.App, s.Web, s.Lock, s.Health)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, kept, s.App, s.Web, s.Processes, s.Lock, s.Health)
 	}
 	if ferr := tw.Flush(); err == nil {
 		err = ferr
@@ -58,7 +58,7 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 
 // unknownStatus is the row of a host that could not be read.
 func unknownStatus(host string) HostStatus {
-	return HostStatus{Host: host, Live: "?", Revision: "?", DeployedBy: "?", DeployedAt: "?", Previous: "?", Kept: -1, App: "?", Web: "?", Lock: "?", Health: "unknown"}
+	return HostStatus{Host: host, Live: "?", Revision: "?", DeployedBy: "?", DeployedAt: "?", Previous: "?", Kept: -1, App: "?", Web: "?", Processes: "?", Lock: "?", Health: "unknown"}
 }
 
 // firstLine is the first line of a message.
@@ -68,7 +68,7 @@ func firstLine(s string) string {
 }
 
 func (d *Deploy) status(ctx context.Context) HostStatus {
-	s := HostStatus{Host: d.Host.Name(), Live: "-", Revision: "-", DeployedBy: "-", DeployedAt: "-", Previous: "-", App: "stopped", Web: "stopped", Lock: "free", Health: "-"}
+	s := HostStatus{Host: d.Host.Name(), Live: "-", Revision: "-", DeployedBy: "-", DeployedAt: "-", Previous: "-", App: "stopped", Web: "stopped", Processes: "-", Lock: "free", Health: "-"}
 	entries, _ := d.readLog(ctx)
 	live := liveHistory(entries)
 	if d.facts.live != "" {
@@ -92,6 +92,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if _, err := d.run(ctx, remote.Sh("service", d.web().service, "status")); err == nil {
 		s.Web = "running"
 	}
+	s.Processes = d.processStatus(ctx)
 	if out, _ := d.probe(ctx, shScript("read-file", d.Paths.Lock+"/info")); out != "" {
 		s.Lock = "held: " + describeHolder(out)
 	}

@@ -119,6 +119,9 @@ type progress struct {
 	built bool
 	// switched is set once current points to Release.
 	switched bool
+	// processes is set once the site's processes were restarted onto
+	// Release.
+	processes bool
 }
 
 // rollbackState is a rollback's request and what it found.

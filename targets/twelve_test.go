@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/remote"
@@ -53,6 +55,7 @@ web: {http_port: %[3]d, https_port: %[4]d}
 app_server: %[5]s
 tls: {certificate: self-signed}
 secrets: {keys: [SECRET_KEY]}
+processes: {heartbeat: "python manage.py heartbeat"}
 %[6]s
 %[7]senvironments:
   test:
@@ -120,6 +123,8 @@ func TestTwelveFactorProject(t *testing.T) {
 				t.Errorf("%s answers %d: %s", css[1], status, got)
 			}
 			first := visits(t, body)
+			heartbeat := filepath.Join(NewPaths(site.Settings).Logs, "heartbeat.log")
+			waitForLine(t, heartbeat, "v1 beat ")
 
 			// A magefile's own steps run where it put them.
 			withAdded(t, func() {
@@ -135,6 +140,14 @@ func TestTwelveFactorProject(t *testing.T) {
 			}
 			if !regexp.MustCompile(`changed +marker[\s\S]*changed +migrate[\s\S]*System check identified no issues[\s\S]*changed +system checks[\s\S]*changed +collectstatic`).MatchString(shipped) {
 				t.Errorf("the added steps did not run in their places:\n%s", shipped)
+			}
+			// The process ran v1 until the switch, then v2.
+			waitForLine(t, heartbeat, "v2 beat ")
+			if data, _ := os.ReadFile(heartbeat); !regexp.MustCompile(`v1 stopped after \d+ beats\n(.*\n)*v2 beat 1\n`).Match(data) {
+				t.Errorf("the process was not stopped gracefully before v2 started:\n%s", tail(data, 12))
+			}
+			if statuses, err := Status(context.Background(), site, "test", Options{Out: io.Discard, Secrets: shipSecrets}); err != nil || statuses[0].Processes != "heartbeat running" {
+				t.Errorf("status: %+v %v", statuses, err)
 			}
 			if again := visits(t, page(t, site, "v2")); again <= first {
 				t.Errorf("visits went from %d to %d across releases: the database did not survive", first, again)
@@ -186,6 +199,22 @@ func TestTwelveFactorProject(t *testing.T) {
 				page(t, site, "v2")
 				for i := range env.Hosts {
 					env.Hosts[i].Settings.Django.CheckDeploy = false
+				}
+			}
+			// A rollback puts the process back on v1.
+			if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: shipSecrets}}); err != nil {
+				t.Fatal(err)
+			}
+			page(t, site, "v1")
+			waitForLine(t, heartbeat, "v2 stopped after ")
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				data, _ := os.ReadFile(heartbeat)
+				_, after, _ := strings.Cut(string(data), "v2 stopped after ")
+				if strings.Contains(after, "\nv1 beat 1\n") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after the rollback the process does not run v1:\n%s", tail(data, 12))
 				}
 			}
 			for _, f := range []string{"/etc/uwsgi/apps-available/" + site.Settings.Project + ".a.ini", "/etc/init.d/gunicorn-" + site.Settings.Project} {
@@ -246,4 +275,25 @@ func TestCustomTargetOnHosts(t *testing.T) {
 	if failed == nil || !strings.Contains(failed.Error(), "backup of test failed on 1 of 1 hosts") || !strings.Contains(failed.Error(), "the disk is full") {
 		t.Errorf("a failing target: %v", failed)
 	}
+}
+
+// waitForLine waits up to 15 s for a file to hold a line starting with prefix.
+func waitForLine(t *testing.T, file, prefix string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if data, err := os.ReadFile(file); err == nil && regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(prefix)).Match(data) {
+			return
+		}
+	}
+	data, _ := os.ReadFile(file)
+	t.Fatalf("%s has no line starting %q:\n%s", file, prefix, tail(data, 12))
+}
+
+// tail is the last n lines of data.
+func tail(data []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
 }

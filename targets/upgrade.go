@@ -97,6 +97,7 @@ func UpgradeSteps() []Step {
 		reloadStep{},
 		healthStep{},
 		retireStep{},
+		restartProcessesStep{},
 		recordStep{},
 	}
 }

@@ -94,6 +94,14 @@ func systemdValue(s string) (string, error) {
 	return `"` + r.Replace(s) + `"`, nil
 }
 
+// systemdExecArg writes one argument of a systemd ExecStart= line: a
+// quoted word, with the escapes of systemdValue and $ doubled, since
+// systemd expands $VAR there.
+func systemdExecArg(s string) (string, error) {
+	v, err := systemdValue(s)
+	return strings.ReplaceAll(v, "$", "$$"), err
+}
+
 // shellWord writes a value as one word of a POSIX shell script.
 func shellWord(s string) (string, error) {
 	if strings.ContainsRune(s, 0) {

@@ -23,6 +23,7 @@ const LauncherDir = "/usr/local/lib/djship"
 const (
 	GunicornLauncherPath = LauncherDir + "/run_gunicorn.py"
 	ManageLauncherPath   = LauncherDir + "/run_manage.py"
+	ProcessLauncherPath  = LauncherDir + "/run_process.py"
 	WSGILauncherPath     = LauncherDir + "/" + WSGIModule + ".py"
 )
 
@@ -112,9 +113,25 @@ _errors.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(me
 logging.getLogger("django.request").addHandler(_errors)
 `
 
+// ProcessLauncher runs one of the site's processes: its program (from the
+// release's virtualenv when the name has no /) with its arguments, in the
+// site's environment.
+const ProcessLauncher = `# Managed by djship: runs a process of the site in the site's environment:
+#   <release>/venv/bin/python run_process.py PROGRAM ARGS...
+` + loadEnvironment + `
+import shutil  # noqa: E402
+
+_program = sys.argv[1]
+if "/" not in _program:
+    _inside = os.path.join(os.path.dirname(sys.executable), _program)
+    _program = _inside if os.access(_inside, os.X_OK) else (shutil.which(_program) or _program)
+os.execv(_program, [_program] + sys.argv[2:])
+`
+
 // Launchers are the launchers by path, as provision installs them.
 var Launchers = map[string]string{
 	GunicornLauncherPath: GunicornLauncher,
 	ManageLauncherPath:   ManageLauncher,
+	ProcessLauncherPath:  ProcessLauncher,
 	WSGILauncherPath:     WSGILauncher,
 }

@@ -26,6 +26,7 @@ var all = template.Must(template.New("").Funcs(template.FuncMap{
 	"uwsgi":        uwsgiValue,
 	"uwsgiOption":  uwsgiOption,
 	"systemd":      systemdValue,
+	"execArg":      systemdExecArg,
 	"unit":         systemdWord,
 	"shell":        shellWord,
 	"shellComment": shellComment,
@@ -127,4 +128,17 @@ const (
 	GunicornSocket = "gunicorn.socket.tmpl"
 	GunicornUnit   = "gunicorn.service.tmpl"
 	GunicornInit   = "gunicorn.init.tmpl"
+	ProcessUnit    = "process.service.tmpl"
+	ProcessInit    = "process.init.tmpl"
 )
+
+// Process is what the process templates need: the site, and one of its
+// processes.
+type Process struct {
+	Site
+	// Name is the process's name in the site file; Unit its service's
+	// name on the host (djship-<instance>-<name>).
+	Name, Unit string
+	// Command is the program and its arguments, as the launcher gets them.
+	Command []string
+}

@@ -106,3 +106,42 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }
+
+// sampleProcess is a process of the sample site, with arguments that
+// need quoting in every syntax.
+func sampleProcess() Process {
+	s := sample("gunicorn", true)
+	s.Launcher = ProcessLauncherPath
+	return Process{Site: s, Name: "worker", Unit: "djship-shop-worker",
+		Command: []string{"celery", "-A", "shop", "worker", "--loglevel", "info", "--hostname", "worker@%h", "--pool=$prefork", `it's "quoted"`}}
+}
+
+func TestProcessTemplates(t *testing.T) {
+	for file, name := range map[string]string{"process.service": ProcessUnit, "process.init": ProcessInit} {
+		got, err := Render(name, sampleProcess())
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, file, got)
+	}
+}
+
+func TestProcessTemplatesRefuseInjection(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		set       func(*Process)
+		refusedBy []string
+	}{
+		{"systemd directive through an argument", func(p *Process) { p.Command = append(p.Command, "x\nExecStartPre=/bin/touch /tmp/pwn") }, []string{ProcessUnit}},
+		{"systemd directive through the name", func(p *Process) { p.Name = "w\nUser=root" }, []string{ProcessUnit}},
+		{"newline through the name in the init script's header", func(p *Process) { p.Unit = "w\ntouch /tmp/pwn" }, []string{ProcessInit}},
+	} {
+		for _, name := range c.refusedBy {
+			p := sampleProcess()
+			c.set(&p)
+			if got, err := Render(name, p); err == nil {
+				t.Errorf("%s: %s rendered:\n%s", c.name, name, got)
+			}
+		}
+	}
+}
