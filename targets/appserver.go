@@ -122,16 +122,10 @@ func (a appServer) service(slot string) service {
 			start:  remote.Sh("/etc/init.d/uwsgi", "start", inst),
 			stop:   a.stopScript(inst, enabled, true)}
 	}
-	unit := a.unit()
 	if a.init == "systemd" {
-		return service{name: unit,
-			status:  remote.Sh("systemctl", "is-active", "--quiet", unit+".socket"),
-			start:   remote.Sh("systemctl", "enable", "--now", unit+".socket"),
-			reload:  remote.Sh("systemctl", "reload-or-restart", unit+".service"),
-			restart: remote.Sh("systemctl", "restart", unit+".service"),
-			stop:    remote.Sh("systemctl", "stop", unit+".service")}
+		// The socket unit accepts connections while the service restarts.
+		return systemdService(a.unit(), a.unit()+".socket", "reload-or-restart")
 	}
-	script := a.initScript()
-	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"),
-		reload: remote.Sh(script, "reload"), restart: remote.Sh(script, "reload"), stop: remote.Sh(script, "stop")}
+	// The init script's reload re-executes the master (USR2).
+	return initService(a.unit(), a.initScript(), "reload", "reload")
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
@@ -29,16 +28,9 @@ func (d *Deploy) processPrefix() string { return "djship-" + d.Settings.Instance
 func (d *Deploy) processService(name string) service {
 	unit := d.processPrefix() + name
 	if d.facts.init == "systemd" {
-		return service{name: unit,
-			status:  remote.Sh("systemctl", "is-active", "--quiet", unit+".service"),
-			start:   remote.Sh("systemctl", "enable", "--now", unit+".service"),
-			reload:  remote.Sh("systemctl", "restart", unit+".service"),
-			restart: remote.Sh("systemctl", "restart", unit+".service"),
-			stop:    remote.Sh("systemctl", "stop", unit+".service")}
+		return systemdService(unit, unit+".service", "restart")
 	}
-	script := path.Join("/etc/init.d", unit)
-	return service{name: unit, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"),
-		reload: remote.Sh(script, "restart"), restart: remote.Sh(script, "restart"), stop: remote.Sh(script, "stop")}
+	return initService(unit, path.Join("/etc/init.d", unit), "restart", "restart")
 }
 
 // processesStep writes the service of each of the site's processes, once

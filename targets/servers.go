@@ -284,6 +284,25 @@ type service struct {
 	name, status, start, reload, restart, stop string
 }
 
+// systemdService controls the systemd service unit: running and started
+// through activate (the service itself, or the socket that starts it),
+// reloaded with the systemctl verb reload.
+func systemdService(unit, activate, reload string) service {
+	return service{name: unit,
+		status:  remote.Sh("systemctl", "is-active", "--quiet", activate),
+		start:   remote.Sh("systemctl", "enable", "--now", activate),
+		reload:  remote.Sh("systemctl", reload, unit+".service"),
+		restart: remote.Sh("systemctl", "restart", unit+".service"),
+		stop:    remote.Sh("systemctl", "stop", unit+".service")}
+}
+
+// initService controls an init script; reload and restart are the
+// actions of the script that do those.
+func initService(name, script, reload, restart string) service {
+	return service{name: name, status: remote.Sh(script, "status"), start: remote.Sh(script, "start"),
+		reload: remote.Sh(script, reload), restart: remote.Sh(script, restart), stop: remote.Sh(script, "stop")}
+}
+
 // control starts a stopped service, or reloads a running one whose
 // configuration changed.
 func (d *Deploy) control(ctx context.Context, s service, changed bool) (bool, error) {

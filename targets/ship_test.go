@@ -37,16 +37,7 @@ func exampleSite(t testing.TB, c shipCase, n int, sshd *testenv.SSHD) (*sites.Si
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	copyTree(t, filepath.Join("..", "example"), src)
-	hosts := "    connection: local"
-	ssh := ""
-	if c.connection == "ssh" {
-		hosts = fmt.Sprintf("    hosts: [%s@127.0.0.1:%d]", testenv.SudoUser, sshd.Port)
-		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, sshd.KnownHosts)
-	}
-	database := "database: {engine: sqlite}"
-	if c.db == "postgres" {
-		database = fmt.Sprintf("database: {engine: postgres, name: %s, user: %s}", project, project)
-	}
+	hosts, ssh, database := stackYAML(c, project, sshd)
 	keep := c.keep
 	if keep == 0 {
 		keep = 3
@@ -81,6 +72,20 @@ secrets: {keys: [SECRET_KEY, GREETING]}
 		}
 	})
 	return site, src
+}
+
+// stackYAML is the part of a test site file that a case decides: the
+// test environment's hosts, the ssh settings, the database.
+func stackYAML(c shipCase, project string, sshd *testenv.SSHD) (hosts, ssh, database string) {
+	hosts, database = "    connection: local", "database: {engine: sqlite}"
+	if c.connection == "ssh" {
+		hosts = fmt.Sprintf("    hosts: [%s@127.0.0.1:%d]", testenv.SudoUser, sshd.Port)
+		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, sshd.KnownHosts)
+	}
+	if c.db == "postgres" {
+		database = fmt.Sprintf("database: {engine: postgres, name: %s, user: %s}", project, project)
+	}
+	return hosts, ssh, database
 }
 
 var shipSecrets = map[string]string{

@@ -29,15 +29,7 @@ func twelveSite(t *testing.T, c shipCase, n int, sshd *testenv.SSHD) *sites.Site
 	os.RemoveAll(root)
 	dir := t.TempDir()
 	copyTree(t, filepath.Join("..", "example-12factor"), filepath.Join(dir, "src"))
-	hosts, ssh := "    connection: local", ""
-	if c.connection == "ssh" {
-		hosts = fmt.Sprintf("    hosts: [%s@127.0.0.1:%d]", testenv.SudoUser, sshd.Port)
-		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, sshd.KnownHosts)
-	}
-	database := "database: {engine: sqlite}"
-	if c.db == "postgres" {
-		database = fmt.Sprintf("database: {engine: postgres, name: %s, user: %s}", project, project)
-	}
+	hosts, ssh, database := stackYAML(c, project, sshd)
 	yaml := fmt.Sprintf(`project: %[1]s
 url: %[1]s.test
 root: %[2]s
@@ -168,6 +160,15 @@ func TestTwelveFactorProject(t *testing.T) {
 			if err := Manage(context.Background(), site, "test", []string{"showmigrations", "visits"}, ManageOptions{Options: Options{Secrets: shipSecrets}, Terminal: terminal}); err != nil || !strings.Contains(managed.String(), "[X] 0001_initial") {
 				t.Errorf("manage showmigrations: %v\n%s", err, managed.String())
 			}
+			if c.connection == "ssh" {
+				// With TTY the host gives the command a terminal.
+				managed.Reset()
+				tty := terminal
+				tty.TTY = true
+				if err := Manage(context.Background(), site, "test", []string{"shell", "-c", "import sys; print('terminal', sys.stdin.isatty())"}, ManageOptions{Options: Options{Secrets: shipSecrets}, Terminal: tty}); err != nil || !strings.Contains(managed.String(), "terminal True") {
+					t.Errorf("manage with a terminal: %v\n%s", err, managed.String())
+				}
+			}
 			if status, _, _ := getPath(t, site, "/boom/"); status != 500 {
 				t.Errorf("/boom/ answers %d, want 500", status)
 			}
@@ -182,6 +183,14 @@ func TestTwelveFactorProject(t *testing.T) {
 			}
 			if strings.Contains(logged.String(), shipSecrets["SECRET_KEY"]) {
 				t.Error("the logs show the secret key")
+			}
+			// -f goes on printing what the logs get: the process's beats.
+			var followed bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			Logs(ctx, site, "test", LogsOptions{Options: Options{Out: &followed, Secrets: shipSecrets}, Lines: 1, Follow: true})
+			cancel()
+			if beats := regexp.MustCompile(`v2 beat \d+`).FindAllString(followed.String(), -1); len(beats) < 5 {
+				t.Errorf("following the logs for 3 s shows %d beats:\n%s", len(beats), followed.String())
 			}
 
 			if c.db == "sqlite" {
