@@ -134,7 +134,7 @@ func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
 func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
 	s := d.Settings
 	if s.Database.Engine == "sqlite" {
-		return []string{"sqlite3", path.Join(d.Paths.DB, s.Database.Path), ".restore '" + snapshot + "'"}
+		return []string{"sqlite3", "-cmd", ".timeout 30000", path.Join(d.Paths.DB, s.Database.Path), ".restore '" + snapshot + "'"}
 	}
 	words := []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction"}
 	if noPassword {

@@ -306,3 +306,41 @@ func tail(data []byte, n int) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// TestShipWhileTheSiteWrites ships the twelve-factor example, whose every
+// request writes a row, while visitors load it: on sqlite the snapshot
+// waits for the writers' locks instead of failing, on PostgreSQL pg_dump
+// runs beside them, and no request fails.
+func TestShipWhileTheSiteWrites(t *testing.T) {
+	needExample(t)
+	sshd := testenv.StartSSHD(t)
+	cases := []shipCase{
+		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"},
+		{web: "nginx", app: "gunicorn", db: "postgres", connection: "ssh"},
+	}
+	for i, c := range cases {
+		t.Run(c.app+"-"+c.db, func(t *testing.T) {
+			exec.Command("service", "apache2", "stop").Run()
+			site := twelveSite(t, c, 66+i, sshd)
+			if _, _, out, err := shipRevision(t, site, "v1"); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			before := visits(t, page(t, site, "v1"))
+			l := startLoad(site, 6)
+			time.Sleep(time.Second)
+			_, _, out, err := shipRevision(t, site, "v2")
+			time.Sleep(time.Second)
+			total, failed, bad, first := l.finish()
+			if err != nil {
+				t.Fatalf("the ship under write load failed: %v\n%s", err, out)
+			}
+			t.Logf("%s: %d writing requests through a ship: %d failed, %d non-2xx", c.db, total, failed, bad)
+			if total < 50 || failed != 0 || bad != 0 {
+				t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+			}
+			if after := visits(t, page(t, site, "v2")); after < before+int(total)-1 {
+				t.Errorf("visits went from %d to %d over %d requests: writes were lost", before, after, total)
+			}
+		})
+	}
+}
