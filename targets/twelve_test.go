@@ -99,6 +99,9 @@ func TestTwelveFactorProject(t *testing.T) {
 				t.Errorf("the output does not say where the static files are")
 			}
 			body := page(t, site, "v1")
+			if _, _, header := get(t, site, "https"); header.Get("Server") != "nginx" {
+				t.Errorf("the Server header is %q, want nginx without its version or the application server's", header.Get("Server"))
+			}
 			vendor := map[string]string{"sqlite": "sqlite", "postgres": "postgresql"}[c.db]
 			if !strings.Contains(body, `<span id="database">`+vendor+`</span>`) {
 				t.Errorf("the page does not run on %s:\n%s", vendor, body)
