@@ -45,7 +45,9 @@ func Test(ctx context.Context) error {
 	if err := vet.Run(); err != nil {
 		return fmt.Errorf("go vet: %w", err)
 	}
-	test := exec.Command("go", "test", "-count=1", "-json", "./...")
+	// The end-to-end tests of targets/ take about ten minutes on two cores:
+	// more than go test's default timeout.
+	test := exec.Command("go", "test", "-count=1", "-timeout", "40m", "-json", "./...")
 	test.Stderr = os.Stderr
 	events, err := test.StdoutPipe()
 	if err != nil {

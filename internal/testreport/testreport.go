@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -72,6 +74,12 @@ func Filter(r io.Reader, w io.Writer) (Summary, error) {
 			s.SkippedTests = append(s.SkippedTests, e.Package+"."+e.Test)
 			delete(pending, key)
 		}
+	}
+	// A test that never ended (the package's timeout panicked, or its
+	// binary died) has its output here still: it says why.
+	for _, key := range slices.Sorted(maps.Keys(pending)) {
+		fmt.Fprintf(w, "--- UNFINISHED: %s\n%s", strings.TrimSpace(key), strings.Join(pending[key], ""))
+		s.Failed++
 	}
 	sort.Strings(s.SkippedTests)
 	return s, sc.Err()

@@ -62,3 +62,21 @@ func TestFilterCopiesOtherLines(t *testing.T) {
 		t.Errorf("got %q, %+v, %v", out.String(), s, err)
 	}
 }
+
+func TestFilterShowsTestsThatNeverEnded(t *testing.T) {
+	events := strings.Join([]string{
+		`{"Action":"run","Package":"p","Test":"TestSlow"}`,
+		`{"Action":"output","Package":"p","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestSlow","Output":"panic: test timed out after 10m0s\n"}`,
+		`{"Action":"output","Package":"p","Output":"FAIL\tp\t600.018s\n"}`,
+		`{"Action":"fail","Package":"p","Elapsed":600}`,
+	}, "\n")
+	var out strings.Builder
+	s, err := Filter(strings.NewReader(events), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "--- UNFINISHED: p TestSlow\npanic: test timed out after 10m0s\n") || s.Failed != 1 {
+		t.Errorf("failed %d, report:\n%s", s.Failed, out.String())
+	}
+}
