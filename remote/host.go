@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,6 +65,38 @@ type Terminal struct {
 	// TTY asks for a pseudo-terminal on the host, sized as In's terminal
 	// when In is one, which is put in raw mode meanwhile.
 	TTY bool
+}
+
+// writers returns the writers for the command's output and errors. When
+// Out and Err are one writer, both streams share one that takes a write
+// at a time: a host copies them concurrently, and most writers (a
+// bytes.Buffer among them) lose data when written from two goroutines.
+func (t *Terminal) writers() (out, errs io.Writer) {
+	if t.Out == nil || t.Err == nil || !sameWriter(t.Out, t.Err) {
+		return t.Out, t.Err
+	}
+	shared := &lockedWriter{w: t.Out}
+	return shared, shared
+}
+
+// sameWriter reports whether a and b are one writer, without the panic
+// that == gives on writers of a type that cannot be compared.
+func sameWriter(a, b io.Writer) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
+// lockedWriter passes writes on one at a time. It offers Write alone, so
+// io.Copy writes through it rather than into the writer's own buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Result is what a finished command gave back.

@@ -53,7 +53,8 @@ func (l *Local) Run(ctx context.Context, c Command) (*Result, error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, s.stdoutW, s.stderrW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if t := c.Terminal; t != nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.In, t.Out, t.Err
+		cmd.Stdin = t.In
+		cmd.Stdout, cmd.Stderr = t.writers()
 		if t.TTY {
 			// The command shares this terminal: it stays in this process
 			// group, which the terminal lets read.

@@ -94,6 +94,22 @@ func TestBehaviour(t *testing.T) {
 					t.Errorf("got %q, %v", res.Stdout, err)
 				}
 			})
+			t.Run("one writer for a terminal's output and errors", func(t *testing.T) {
+				// The host copies both streams at once; shared, one
+				// bytes.Buffer lost or zeroed what they wrote.
+				for _, tty := range []bool{false, true} {
+					for i := 0; i < 40; i++ {
+						var both bytes.Buffer
+						term := &Terminal{In: strings.NewReader(""), Out: &both, Err: &both, TTY: tty}
+						if _, err := run(Command{Script: "echo to-out; echo to-err >&2", Terminal: term}); err != nil {
+							t.Fatal(err)
+						}
+						if got := both.String(); !strings.Contains(got, "to-out") || !strings.Contains(got, "to-err") {
+							t.Fatalf("tty %v, run %d: the shared writer got %q", tty, i, got)
+						}
+					}
+				}
+			})
 			t.Run("exit code and stderr", func(t *testing.T) {
 				_, err := run(Command{Script: "echo first >&2; echo 'it broke' >&2; exit 3"})
 				var exit *ExitError

@@ -236,7 +236,8 @@ func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
 		sess.Stdin = c.Stdin
 	}
 	if t := c.Terminal; t != nil {
-		sess.Stdin, sess.Stdout, sess.Stderr = t.In, t.Out, t.Err
+		sess.Stdin = t.In
+		sess.Stdout, sess.Stderr = t.writers()
 		if t.TTY {
 			restore, err := requestPty(sess, t.In)
 			if err != nil {
