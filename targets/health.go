@@ -71,10 +71,21 @@ func parseAnswer(out string) healthResult {
 }
 
 // askSlot asks the instance of a uWSGI slot for the health page and says
-// whether it answered well. A health.path under /static/ or /media/ is
-// the web server's, not the application's: then the instance is asked
-// for / and any answer but a server error will do.
+// whether it answered well.
 func (d *Deploy) askSlot(ctx context.Context, slot, revision string) (healthResult, bool, string, error) {
+	r, good, target, err := d.askApp(ctx, "uwsgi", d.app().socket(slot), d.app().pidFile(slot), revision)
+	if err != nil {
+		err = fmt.Errorf("asking uwsgi %s: %w", d.app().instance(slot), err)
+	}
+	return r, good, target, err
+}
+
+// askApp asks an application server for the health page through its own
+// socket, speaking protocol ("uwsgi" or "http") as the web server does,
+// and says whether it answered well. A health.path under /static/ or
+// /media/ is the web server's, not the application's: then the server is
+// asked for / and any answer but a server error will do.
+func (d *Deploy) askApp(ctx context.Context, protocol, socket, pidFile, revision string) (healthResult, bool, string, error) {
 	s := d.Settings
 	https, port := "1", s.Web.HTTPSPort
 	if s.TLS.Certificate == "" {
@@ -85,10 +96,10 @@ func (d *Deploy) askSlot(ctx context.Context, slot, revision string) (healthResu
 		target, want, revision = "/", "any", ""
 	}
 	seconds := s.Health.Retries * (s.Health.Timeout + 1)
-	out, err := d.probe(ctx, remote.Sh(s.Python, "-c", script("uwsgi-probe.py"), d.app().socket(slot), d.app().pidFile(slot), s.URL, fmt.Sprint(port), https,
+	out, err := d.probe(ctx, remote.Sh(s.Python, "-c", script("app-probe.py"), protocol, socket, pidFile, s.URL, fmt.Sprint(port), https,
 		target, s.Health.RevisionHeader, revision, s.Health.Revision, want, fmt.Sprint(seconds)))
 	if err != nil {
-		return healthResult{}, false, target, fmt.Errorf("asking uwsgi %s: %w", d.app().instance(slot), err)
+		return healthResult{}, false, target, err
 	}
 	return parseAnswer(out), strings.Contains(out, "good=yes"), target, nil
 }
@@ -127,6 +138,7 @@ func (d *Deploy) checkHealth(ctx context.Context, revision string) error {
 	}
 	var last healthResult
 	var why string
+	attempts := 0
 	for i := 0; i < d.Settings.Health.Retries; i++ {
 		if i > 0 {
 			select {
@@ -139,25 +151,28 @@ func (d *Deploy) checkHealth(ctx context.Context, revision string) error {
 		if err != nil {
 			return err
 		}
-		last = r
 		var good bool
 		if good, why = d.ok(r, revision); good {
 			return nil
 		}
+		attempts = i + 1
+		// The same server error twice will not change with more tries.
+		if i > 0 && r == last && strings.HasPrefix(r.status, "5") {
+			last = r
+			break
+		}
+		last = r
 	}
 	url, _ := d.healthURL()
-	msg := fmt.Sprintf("%s after %d attempts: %s", url, d.Settings.Health.Retries, why)
+	msg := fmt.Sprintf("%s after %d attempts: %s", url, attempts, why)
 	if last.excerpt != "" {
 		msg += "\n  body: " + last.excerpt
 	}
-	if tail := d.appLogTail(ctx); tail != "" {
-		msg += "\n  application server log:\n    " + strings.ReplaceAll(tail, "\n", "\n    ")
-	}
-	return fmt.Errorf("health check failed: %s", msg)
+	return d.withAppLog(ctx, fmt.Errorf("health check failed: %s", msg))
 }
 
-// appLogTail is the end of the application server's log.
-func (d *Deploy) appLogTail(ctx context.Context) string {
+// appLogTail is the end of the application server's log, with its path.
+func (d *Deploy) appLogTail(ctx context.Context) (tail, log string) {
 	// The instance this run started says why it fails; else the live one.
 	slot := d.slots.started
 	if slot == "" {
@@ -166,8 +181,27 @@ func (d *Deploy) appLogTail(ctx context.Context) string {
 	if slot == "" {
 		slot = "a"
 	}
-	log := d.app().log(slot)
-	// The last traceback says most; request lines only bury it.
+	log = d.app().log(slot)
+	return d.logTail(ctx, log), log
+}
+
+// logTail is the end of a log on the host: from its last traceback, with
+// request lines left out (scripts/log-tail.sh).
+func (d *Deploy) logTail(ctx context.Context, log string) string {
 	out, _ := d.probe(ctx, shScript("log-tail", log))
 	return out
+}
+
+// withLog adds the end of a log to an error, and says where the rest is.
+func withLog(err error, tail, log string) error {
+	if tail == "" {
+		return err
+	}
+	return fmt.Errorf("%w\n  application server log (the end of %s):\n    %s", err, log, strings.ReplaceAll(tail, "\n", "\n    "))
+}
+
+// withAppLog adds the end of the application server's log to an error.
+func (d *Deploy) withAppLog(ctx context.Context, err error) error {
+	tail, log := d.appLogTail(ctx)
+	return withLog(err, tail, log)
 }

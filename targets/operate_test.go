@@ -129,45 +129,98 @@ func TestZeroDowntime(t *testing.T) {
 	}
 }
 
-// TestBrokenReleaseServesNoRequest ships, under load, a release whose
-// WSGI module cannot be imported: its uWSGI instance fails beside the
-// live one, nothing switches, no visitor gets an error, and the error
-// carries the traceback.
+// TestBrokenReleaseServesNoRequest ships, under load, releases that
+// cannot serve: one whose WSGI module cannot be imported, one whose every
+// page is a server error. Under uWSGI the new instance fails beside the
+// live one; under gunicorn the release fails on a trial gunicorn before
+// the reload. Nothing switches, no visitor gets an error, and the error
+// carries the traceback, the path of the full log and at most about 20
+// lines of it.
 func TestBrokenReleaseServesNoRequest(t *testing.T) {
-	site, src := liveExample(t, 24)
-	wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
-	good, _ := os.ReadFile(wsgi)
-	os.WriteFile(wsgi, append([]byte("raise ImportError('the new release cannot start')\n"), good...), 0o644)
-	l := startLoad(site, 4)
-	time.Sleep(500 * time.Millisecond)
-	start := time.Now()
-	_, _, out, err := shipRevision(t, site, "broken")
-	took := time.Since(start)
-	time.Sleep(500 * time.Millisecond)
-	total, failed, bad, first := l.finish()
-	os.WriteFile(wsgi, good, 0o644)
-	if err == nil {
-		t.Fatal("a release that cannot start shipped")
+	needExample(t)
+	sshd := testenv.StartSSHD(t)
+	servers := []struct {
+		c shipCase
+		n int
+	}{
+		{shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"}, 24},
+		{shipCase{web: "nginx", app: "gunicorn", db: "sqlite", connection: "ssh"}, 28},
 	}
-	t.Logf("%d requests during the broken ship (%v): %d failed, %d non-2xx", total, took.Round(time.Millisecond), failed, bad)
-	if total < 20 || failed != 0 || bad != 0 {
-		t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	breaks := []struct {
+		name, file, prepend, append, traceback string
+	}{
+		{"wsgi.py raises", "exampleproject/wsgi.py", "raise ImportError('the new release cannot start')\n", "", "ImportError: the new release cannot start"},
+		{"every page fails", "notes/views.py", "", "\n\ndef index(request):\n    raise RuntimeError('no page of this release works')\n", "RuntimeError: no page of this release works"},
 	}
-	for _, want := range []string{`step "start new workers"`, "ImportError: the new release cannot start", "the live release keeps serving"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("the error lacks %q:\n%v", want, err)
-		}
-	}
-	if strings.Contains(out, "switching back") {
-		t.Errorf("the broken release was switched to:\n%s", out)
-	}
-	page(t, site, "v1")
-	if state := releasesOnHost(t, site)["broken"]; state != "failed" {
-		t.Errorf("the broken release is %q", state)
-	}
-	// Only the live instance runs.
-	if n := strings.Count(sh(t, `ls /etc/uwsgi/apps-enabled/ | grep -c "^$1[.][ab][.]ini$" || true`, site.Settings.Project), "1"); n != 1 {
-		t.Errorf("%s has %d enabled uWSGI instances, want 1", site.Settings.Project, n)
+	for _, server := range servers {
+		t.Run(server.c.app, func(t *testing.T) {
+			exec.Command("service", "apache2", "stop").Run()
+			site, src := exampleSite(t, server.c, server.n, sshd)
+			if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+				t.Fatal(err)
+			}
+			page(t, site, "v1")
+			for i, b := range breaks {
+				t.Run(b.name, func(t *testing.T) {
+					file := filepath.Join(src, b.file)
+					good, _ := os.ReadFile(file)
+					os.WriteFile(file, []byte(b.prepend+string(good)+b.append), 0o644)
+					defer os.WriteFile(file, good, 0o644)
+					revision := fmt.Sprintf("broken%d", i)
+					l := startLoad(site, 4)
+					time.Sleep(500 * time.Millisecond)
+					start := time.Now()
+					_, _, out, err := shipRevision(t, site, revision)
+					took := time.Since(start)
+					time.Sleep(500 * time.Millisecond)
+					total, failed, bad, first := l.finish()
+					if err == nil {
+						t.Fatal("a release that cannot serve shipped")
+					}
+					// How long the failing step took to say so.
+					stepTook := "?"
+					if m := regexp.MustCompile(`start new workers \(([^)]+)\)`).FindStringSubmatch(out); m != nil {
+						stepTook = m[1]
+					}
+					t.Logf("%s, %s: %d requests during the broken ship (%v, of which the failing step %s): %d failed, %d non-2xx; the error has %d lines",
+						server.c.app, b.name, total, took.Round(time.Millisecond), stepTook, failed, bad, strings.Count(err.Error(), "\n")+1)
+					if total < 20 || failed != 0 || bad != 0 {
+						t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+					}
+					for _, want := range []string{`step "start new workers"`, b.traceback, "the live release keeps serving", "application server log (the end of /"} {
+						if !strings.Contains(err.Error(), want) {
+							t.Errorf("the error lacks %q:\n%v", want, err)
+						}
+					}
+					if lines := strings.Count(err.Error(), "\n") + 1; lines > 30 {
+						t.Errorf("the error has %d lines, more than fit on a screen:\n%v", lines, err)
+					}
+					if strings.Contains(err.Error(), "GET /") {
+						t.Errorf("the error shows access-log lines:\n%v", err)
+					}
+					if strings.Contains(out, "switching back") {
+						t.Errorf("the broken release was switched to:\n%s", out)
+					}
+					page(t, site, "v1")
+					if state := releasesOnHost(t, site)[revision]; state != "failed" {
+						t.Errorf("the broken release is %q", state)
+					}
+					if server.c.app == "uwsgi" {
+						// Only the live instance runs.
+						if n := strings.Count(sh(t, `ls /etc/uwsgi/apps-enabled/ | grep -c "^$1[.][ab][.]ini$" || true`, site.Settings.Project), "1"); n != 1 {
+							t.Errorf("%s has %d enabled uWSGI instances, want 1", site.Settings.Project, n)
+						}
+					} else if left := sh(t, `ls -d /run/djship-trial.* 2>/dev/null || true`); left != "" {
+						t.Errorf("the trial gunicorn left %s", left)
+					}
+				})
+			}
+			// A good release ships after them.
+			if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+				t.Fatal(err)
+			}
+			page(t, site, "v2")
+		})
 	}
 }
 

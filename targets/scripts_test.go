@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -110,5 +111,61 @@ func TestShScriptPassesDataAsArguments(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("an argument ran as a command")
+	}
+}
+
+// TestLogTail checks what a failure shows of the application server's
+// log: the last traceback up to its exception, at most 20 lines, and no
+// request lines.
+func TestLogTail(t *testing.T) {
+	sh := testenv.Command(t, "sh", "dash")
+	frames := func(n int) string {
+		var b strings.Builder
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "  File \"frame%d.py\", line %d, in f\n    f()\n", i, i)
+		}
+		return b.String()
+	}
+	access := `127.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET /notes/ HTTP/1.0" 200 512 "-" "curl"` + "\n" +
+		"[pid: 12|app: 0|req: 1/1] 127.0.0.1 () {40 vars in 500 bytes} [Tue Dec  1 10:00:00 2026] GET / => generated 10 bytes\n"
+	cases := []struct {
+		name, log     string
+		want, notWant []string
+		maxLines      int
+	}{
+		{"short traceback", "starting\nTraceback (most recent call last)\n" + frames(2) + "ValueError: bad\n" + access,
+			[]string{"Traceback", "frame2.py", "ValueError: bad"}, []string{"GET /", "starting"}, 7},
+		{"the last of two", "Traceback (most recent call last)\n" + frames(1) + "KeyError: first\n" + access + "Traceback (most recent call last)\n" + frames(1) + "ImportError: second\n",
+			[]string{"ImportError: second"}, []string{"KeyError: first"}, 4},
+		{"long traceback keeps its end", "Traceback (most recent call last)\n" + frames(30) + "ImportError: deep\n[INFO] Worker exiting\n",
+			[]string{"Traceback", "lines left out", "frame30.py", "ImportError: deep"}, []string{"frame1.py", "Worker exiting"}, 20},
+		{"no traceback", access + "one\ntwo\n", []string{"one", "two"}, []string{"GET /"}, 2},
+		{"no log", "", nil, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "app.log")
+			if c.log != "" {
+				os.WriteFile(log, []byte(c.log), 0o644)
+			}
+			out, err := exec.Command(sh, "-c", shScript("log-tail", log)).Output()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			got := strings.TrimSuffix(string(out), "\n")
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("no %q in:\n%s", w, got)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("%q in:\n%s", w, got)
+				}
+			}
+			if n := len(strings.Split(got, "\n")); got != "" && n > c.maxLines {
+				t.Errorf("%d lines, want at most %d:\n%s", n, c.maxLines, got)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -76,9 +75,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 // failStart stops the instance a failed start left and words the error
 // with the application server's log.
 func (d *Deploy) failStart(ctx context.Context, err error) error {
-	if tail := d.appLogTail(ctx); tail != "" {
-		err = fmt.Errorf("%w\n  application server log:\n    %s", err, strings.ReplaceAll(tail, "\n", "\n    "))
-	}
+	err = d.withAppLog(ctx, err)
 	d.stopStarted(ctx, false)
 	return err
 }
@@ -152,17 +149,23 @@ func (d *Deploy) retire(ctx context.Context) error {
 	return nil
 }
 
-// startStep starts the release's uWSGI workers beside the live ones (a
-// uWSGI site only; gunicorn starts its new master beside the old one at
-// reload) and checks that they answer before anything switches.
+// startStep checks that the release answers before anything switches:
+// uWSGI starts its workers beside the live ones, to serve after the
+// switch; gunicorn runs it as a trial (trial.go), and its reload starts
+// the workers that serve.
 type startStep struct{}
 
 func (startStep) Name() string { return "start new workers" }
 
-func (startStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" }
-
 func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	start := time.Now()
+	if !d.app().uwsgi() {
+		if err := d.tryGunicorn(ctx, d.Release, d.Revision); err != nil {
+			return true, err
+		}
+		d.note("release %s answers on a trial gunicorn (%s)", d.Release, time.Since(start).Round(time.Millisecond))
+		return true, nil
+	}
 	if err := d.startSlot(ctx, d.Release, d.Revision); err != nil {
 		return true, err
 	}

@@ -393,10 +393,7 @@ func (reloadStep) Skip(d *Deploy) bool { return d.Settings.AppServer == "uwsgi" 
 
 func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.reloadApp(ctx); err != nil {
-		if tail := d.appLogTail(ctx); tail != "" {
-			err = fmt.Errorf("%w\n  application server log:\n    %s", err, strings.ReplaceAll(tail, "\n", "\n    "))
-		}
-		return true, err
+		return true, d.withAppLog(ctx, err)
 	}
 	return true, nil
 }

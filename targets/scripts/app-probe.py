@@ -1,12 +1,15 @@
-# Asks a uWSGI instance for a page through its own socket, with the
-# variables nginx's uwsgi_params pass, and prints the answer as
-# ask-site.sh does. It retries while the instance starts, and stops at the
-# first good answer, when the instance has exited, when the same bad
-# answer came twice (a failure that will not change), or at the deadline.
-# Arguments: socket pid-file host port https path revision-header revision
-# mode status seconds; status "any" takes any answer but a server error.
+# Asks an application server for a page through its own socket, as the
+# web server would: uWSGI with the variables nginx's uwsgi_params pass,
+# gunicorn over HTTP with the headers of nginx's proxy_params. It prints
+# the answer as ask-site.sh does. It retries while the server starts, and
+# stops at the first good answer, when the server has exited, when the
+# same bad answer came twice (a failure that will not change), or at the
+# deadline.
+# Arguments: protocol (uwsgi or http) socket pid-file host port https path
+# revision-header revision mode status seconds; status "any" takes any
+# answer but a server error.
 import os, socket, struct, sys, time
-sock, pidfile, host, port, https, target, header, revision, mode, want, seconds = sys.argv[1:12]
+protocol, sock, pidfile, host, port, https, target, header, revision, mode, want, seconds = sys.argv[1:13]
 deadline = time.monotonic() + float(seconds)
 path, _, query = target.partition("?")
 name = host if port in ("80", "443") else host + ":" + port
@@ -19,8 +22,13 @@ if https == "1":
 def pack(s):
     b = s.encode()
     return struct.pack("<H", len(b)) + b
-body = b"".join(pack(k) + pack(v) for k, v in env.items())
-packet = struct.pack("<BHB", 0, len(body), 0) + body
+if protocol == "uwsgi":
+    body = b"".join(pack(k) + pack(v) for k, v in env.items())
+    packet = struct.pack("<BHB", 0, len(body), 0) + body
+else:
+    packet = ("GET %s HTTP/1.0\r\nHost: %s\r\nX-Real-IP: 127.0.0.1\r\nX-Forwarded-For: 127.0.0.1\r\n"
+              "X-Forwarded-Proto: %s\r\nUser-Agent: djship health check\r\nConnection: close\r\n\r\n"
+              % (target, name, env["REQUEST_SCHEME"])).encode("latin-1")
 def alive():
     try:
         with open(pidfile) as f:
