@@ -65,3 +65,40 @@ func liveHistory(entries []logEntry) []logEntry {
 	}
 	return live
 }
+
+// walkBack is the way back through the live history: the releases live
+// one after the other, oldest first, without those that a rollback left.
+// An upgrade adds its release; a rollback to a release goes back to where
+// it was, or adds it when it is not on the way (reached with -to=).
+func walkBack(live []logEntry) []logEntry {
+	var way []logEntry
+	for _, e := range live {
+		if e.Action == actionRollback {
+			if i := lastIndex(way, e.Release); i >= 0 {
+				way = append(way[:i], e)
+				continue
+			}
+		}
+		way = append(way, e)
+	}
+	return way
+}
+
+// lastIndex is the index of release's last entry in entries, or -1.
+func lastIndex(entries []logEntry, release string) int {
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Release == release {
+			return i
+		}
+	}
+	return -1
+}
+
+// lastLeft is the release the last rollback to current left, "" when
+// current was not reached by a rollback.
+func lastLeft(live []logEntry, current string) string {
+	if n := len(live); n > 0 && live[n-1].Action == actionRollback && live[n-1].Release == current {
+		return live[n-1].Previous
+	}
+	return ""
+}

@@ -205,9 +205,29 @@ func TestRollbackTargetFromTheDeployLog(t *testing.T) {
 			complete: []string{"r1", "r3"}, want: "r1",
 		},
 		{
-			name: "after a rollback, the release rolled back from", live: "r1",
+			name: "a second rollback walks further back", live: "r2",
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2", "rollback r2 ok r3"),
+			complete: []string{"r1", "r2", "r3"}, want: "r1",
+		},
+		{
+			name: "a third one too, past an upgrade made after a rollback", live: "r4",
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2", "rollback r2 ok r3", "upgrade r4 ok r2"),
+			complete: []string{"r1", "r2", "r3", "r4"}, want: "r2",
+		},
+		{
+			name: "after a rollback to the first, not forward", live: "r1",
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "rollback r1 ok r2"),
+			complete: []string{"r1", "r2"}, fail: "to go forward again to r2, the release a rollback left, use -to=r2",
+		},
+		{
+			name: "-to forward to the release a rollback left", live: "r1", to: "r2",
 			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "rollback r1 ok r2"),
 			complete: []string{"r1", "r2"}, want: "r2",
+		},
+		{
+			name: "after -to forward, back again", live: "r3",
+			log:      logLines("upgrade r1 ok", "upgrade r2 ok r1", "upgrade r3 ok r2", "rollback r1 ok r3", "rollback r3 ok r1"),
+			complete: []string{"r1", "r2", "r3"}, want: "r1",
 		},
 		{
 			name: "in a deploy log of earlier versions, which said deploy", live: "r3",
@@ -237,7 +257,7 @@ func TestRollbackTargetFromTheDeployLog(t *testing.T) {
 		{
 			name: "nothing earlier", live: "r1",
 			log:      logLines("upgrade r1 ok"),
-			complete: []string{"r1"}, fail: "no earlier live release",
+			complete: []string{"r1"}, fail: "records no release live before r1",
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -459,10 +459,15 @@ func TestRollbackRestoresDatabase(t *testing.T) {
 	if err := Releases(context.Background(), site, "test", Options{Out: &out}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"upgrade   v1", "upgrade   v2", "rollback  v1", "rollback  v2"} {
-		if !strings.Contains(out.String(), want) {
+	// Each rollback row names the release it reached and the one it left;
+	// only the last row of the live release is marked live.
+	for _, want := range []string{`upgrade +v1 +- `, `upgrade +v2 +v1 `, `rollback +v1 +v2 .*ok +\n`, `rollback +v2 +v1 `, `rollback +v1 +v2 .*ok +\(live\)`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("releases lacks %q:\n%s", want, out.String())
 		}
+	}
+	if n := strings.Count(out.String(), "(live)"); n != 1 {
+		t.Errorf("%d rows marked live:\n%s", n, out.String())
 	}
 }
 

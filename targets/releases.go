@@ -27,13 +27,24 @@ func Releases(ctx context.Context, site *sites.Site, envName string, opts Option
 			continue
 		}
 		tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tREVISION\tUSER\tRESULT\t")
-		for _, e := range entries {
-			mark := ""
-			if e.Release == d.facts.live && e.Result == "ok" {
+		// RELEASE is what the action made live (or tried to), FROM what
+		// was live before it: for a rollback, the release it left.
+		fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tFROM\tREVISION\tUSER\tRESULT\t")
+		liveAt := -1
+		for i, e := range entries {
+			if e.Result == "ok" && (e.Action == actionUpgrade || e.Action == actionRollback) {
+				liveAt = i
+			}
+		}
+		for i, e := range entries {
+			mark, from := "", e.Previous
+			if i == liveAt && e.Release == d.facts.live {
 				mark = "(live)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.Release, e.Revision, e.User, e.Result, mark)
+			if from == "" {
+				from = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.Release, from, e.Revision, e.User, e.Result, mark)
 		}
 		tw.Flush()
 	}

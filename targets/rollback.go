@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -60,8 +61,10 @@ func Rollback(ctx context.Context, site *sites.Site, envName string, opts Rollba
 }
 
 // rollbackTargetStep picks the release to go back to from the deploy log:
-// the last one that was live before the current one, or the one asked for
-// if it was ever live and is still complete on the host.
+// the one live before the current one, walking back (a second rollback
+// goes further back, not forward to the release the first one left), or
+// the one asked for if it was ever live and is still complete on the
+// host.
 type rollbackTargetStep struct{}
 
 func (rollbackTargetStep) Name() string { return "choose target" }
@@ -76,9 +79,13 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, err
 	}
 	live := liveHistory(entries)
+	candidates := walkBack(live)
+	if d.rollback.to != "" {
+		candidates = live
+	}
 	var target *logEntry
-	for i := len(live) - 1; i >= 0; i-- {
-		e := live[i]
+	for i := len(candidates) - 1; i >= 0; i-- {
+		e := candidates[i]
 		if d.rollback.to != "" && e.Release != d.rollback.to {
 			continue
 		}
@@ -98,14 +105,18 @@ func (rollbackTargetStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 			}
 			continue
 		}
-		target = &live[i]
+		target = &candidates[i]
 		break
 	}
 	if target == nil {
 		if d.rollback.to != "" {
 			return false, fmt.Errorf("release %s was never live here according to %s: choose one that mage releases lists", d.rollback.to, d.Paths.Log)
 		}
-		return false, fmt.Errorf("%s records no earlier live release that is still on the host", d.Paths.Log)
+		msg := fmt.Sprintf("%s records no release live before %s that is still on the host", d.Paths.Log, current)
+		if left := lastLeft(live, current); left != "" {
+			msg += fmt.Sprintf("; to go forward again to %s, the release a rollback left, use -to=%s", left, left)
+		}
+		return false, errors.New(msg)
 	}
 	// The snapshot that matches the target's schema was taken just before
 	// the release that replaced it was migrated.
