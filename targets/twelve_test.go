@@ -310,16 +310,22 @@ func tail(data []byte, n int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// TestShipWhileTheSiteWrites ships the twelve-factor example, whose every
-// request writes a row, while visitors load it: on sqlite the snapshot
-// waits for the writers' locks instead of failing, on PostgreSQL pg_dump
-// runs beside them, and no request fails.
+// TestShipWhileTheSiteWrites drives load through the web server at the
+// twelve-factor example, whose every request writes a row, on sqlite and
+// on PostgreSQL under uWSGI and gunicorn, while djship ships a release,
+// ships a release that cannot start and one whose every page fails, ships
+// again, and rolls back twice: on sqlite the snapshot waits for the
+// writers' locks instead of failing, on PostgreSQL pg_dump runs beside
+// them, the broken releases reach no visitor, the second rollback walks
+// further back, and no request fails or is lost.
 func TestShipWhileTheSiteWrites(t *testing.T) {
 	needExample(t)
 	sshd := testenv.StartSSHD(t)
 	cases := []shipCase{
 		{web: "nginx", app: "uwsgi", db: "sqlite", connection: "local"},
 		{web: "nginx", app: "gunicorn", db: "postgres", connection: "ssh"},
+		{web: "nginx", app: "gunicorn", db: "sqlite", connection: "ssh"},
+		{web: "nginx", app: "uwsgi", db: "postgres", connection: "local"},
 	}
 	for i, c := range cases {
 		t.Run(c.app+"-"+c.db, func(t *testing.T) {
@@ -329,19 +335,48 @@ func TestShipWhileTheSiteWrites(t *testing.T) {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			before := visits(t, page(t, site, "v1"))
+			wsgi := filepath.Join(site.Root, "src", "app", "twelve", "wsgi.py")
+			views := filepath.Join(site.Root, "src", "app", "visits", "views.py")
+			goodWSGI, _ := os.ReadFile(wsgi)
+			goodViews, _ := os.ReadFile(views)
+			rollback := func(want string) {
+				t.Helper()
+				var out bytes.Buffer
+				if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}}); err != nil {
+					t.Fatalf("rollback: %v\n%s", err, out.String())
+				}
+				page(t, site, want)
+			}
 			l := startLoad(site, 6)
 			time.Sleep(time.Second)
-			_, _, out, err := shipRevision(t, site, "v2")
-			time.Sleep(time.Second)
-			total, failed, bad, first := l.finish()
-			if err != nil {
+			if _, _, out, err := shipRevision(t, site, "v2"); err != nil {
+				l.finish()
 				t.Fatalf("the ship under write load failed: %v\n%s", err, out)
 			}
-			t.Logf("%s: %d writing requests through a ship: %d failed, %d non-2xx", c.db, total, failed, bad)
-			if total < 50 || failed != 0 || bad != 0 {
+			os.WriteFile(wsgi, append([]byte("raise ImportError('this release cannot start')\n"), goodWSGI...), 0o644)
+			_, _, _, errStart := shipRevision(t, site, "broken-start")
+			os.WriteFile(wsgi, goodWSGI, 0o644)
+			os.WriteFile(views, append(goodViews, []byte("\n\ndef index(request):\n    raise RuntimeError('no page of this release works')\n")...), 0o644)
+			_, _, _, errPages := shipRevision(t, site, "broken-pages")
+			os.WriteFile(views, goodViews, 0o644)
+			if _, _, out, err := shipRevision(t, site, "v3"); err != nil {
+				l.finish()
+				t.Fatalf("the ship after the broken ones failed: %v\n%s", err, out)
+			}
+			rollback("v2")
+			rollback("v1") // walks back, not forward to v3
+			time.Sleep(time.Second)
+			total, failed, bad, first := l.finish()
+			for name, err := range map[string]error{"cannot start": errStart, "every page fails": errPages} {
+				if err == nil || !strings.Contains(err.Error(), `step "start new workers"`) {
+					t.Errorf("the release that %s: %v", name, err)
+				}
+			}
+			t.Logf("%s, %s: %d writing requests through 4 ships (2 of broken releases) and 2 rollbacks: %d failed, %d non-2xx", c.app, c.db, total, failed, bad)
+			if total < 100 || failed != 0 || bad != 0 {
 				t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
 			}
-			if after := visits(t, page(t, site, "v2")); after < before+int(total)-1 {
+			if after := visits(t, page(t, site, "v1")); after < before+int(total)-1 {
 				t.Errorf("visits went from %d to %d over %d requests: writes were lost", before, after, total)
 			}
 		})
