@@ -63,6 +63,9 @@ type SSHOptions struct {
 type SSH struct {
 	name     string
 	user     string
+	redial   func(context.Context) (*goph.Client, error)
+	alive    time.Duration
+	connMu   sync.RWMutex
 	client   *goph.Client
 	out      *Output
 	done     chan struct{}
@@ -96,19 +99,79 @@ func DialSSH(ctx context.Context, opts SSHOptions) (*SSH, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := dialEndpoint(ctx, cfg, keys, opts, target, 0)
+	redial := func(ctx context.Context) (*goph.Client, error) {
+		client, err := dialEndpoint(ctx, cfg, keys, opts, target, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &goph.Client{Client: client, Config: &goph.Config{User: target.user, Addr: target.host, Port: uint(target.port), Timeout: opts.ConnectTimeout}}, nil
+	}
+	client, err := redial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h := &SSH{
 		name:   target.String(),
 		user:   target.user,
-		client: &goph.Client{Client: client, Config: &goph.Config{User: target.user, Addr: target.host, Port: uint(target.port), Timeout: opts.ConnectTimeout}},
+		redial: redial,
+		alive:  opts.KeepAlive,
+		client: client,
 		out:    opts.Output,
 		done:   make(chan struct{}),
 	}
-	go h.keepAlive(opts.KeepAlive)
+	go h.keepAlive(client, opts.KeepAlive)
 	return h, nil
+}
+
+// conn is the connection in use.
+func (h *SSH) conn() *goph.Client {
+	h.connMu.RLock()
+	defer h.connMu.RUnlock()
+	return h.client
+}
+
+// reconnectWaits are the pauses before each attempt to connect again.
+var reconnectWaits = []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second}
+
+// Reconnect replaces a lost connection with a new one to the same host,
+// as it was dialled (keys checked, ProxyJump followed), trying a few
+// times over about seven seconds. Commands that ran on the lost
+// connection are not resumed.
+func (h *SSH) Reconnect(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.done:
+		return fmt.Errorf("%s: the connection was closed", h.name)
+	default:
+	}
+	h.conn().Close()
+	if h.sftp != nil {
+		h.sftp.Close()
+		h.sftp = nil
+	}
+	var err error
+	for _, wait := range reconnectWaits {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: reconnecting: %w", h.name, ctx.Err())
+		case <-time.After(wait):
+		}
+		var client *goph.Client
+		if client, err = h.redial(ctx); err == nil {
+			h.connMu.Lock()
+			h.client = client
+			h.connMu.Unlock()
+			go h.keepAlive(client, h.alive)
+			if h.stageDir != "" {
+				// The lost connection's staging folder: nothing uses it now.
+				h.Run(ctx, Command{Script: Sh("rm", "-rf", "--", h.stageDir), Quiet: true})
+				h.stageDir = ""
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: reconnecting, %d attempts: %w", h.name, len(reconnectWaits), err)
 }
 
 // dialEndpoint connects to e, through its ProxyJump chain when it has one.
@@ -177,7 +240,7 @@ func dialEndpoint(ctx context.Context, cfg *sshConfig, keys *hostKeys, opts SSHO
 
 // keepAlive sends keepalive requests and closes a connection that stops
 // answering, so that a command on it fails instead of hanging.
-func (h *SSH) keepAlive(interval time.Duration) {
+func (h *SSH) keepAlive(client *goph.Client, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	missed := 0
@@ -189,19 +252,19 @@ func (h *SSH) keepAlive(interval time.Duration) {
 		}
 		reply := make(chan error, 1)
 		go func() {
-			_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
+			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
 			reply <- err
 		}()
 		select {
 		case err := <-reply:
 			if err != nil {
-				h.client.Close()
+				client.Close()
 				return
 			}
 			missed = 0
 		case <-time.After(interval):
 			if missed++; missed >= 3 {
-				h.client.Close()
+				client.Close()
 				return
 			}
 		case <-h.done:
@@ -225,7 +288,7 @@ func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
 		defer cancel()
 	}
 	h.sessions.Add(1)
-	sess, err := h.client.NewSession()
+	sess, err := h.conn().NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("%s: new session: %w (%w)", h.name, err, ErrConnectionLost)
 	}
@@ -297,7 +360,7 @@ func (h *SSH) stage(ctx context.Context, r io.Reader) (string, func(), error) {
 	defer h.mu.Unlock()
 	if h.sftp == nil {
 		h.sessions.Add(1)
-		c, err := h.client.NewSftp()
+		c, err := h.conn().NewSftp()
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: sftp: %w", h.name, err)
 		}
@@ -351,7 +414,7 @@ func (h *SSH) Close() error {
 	if h.sftp != nil {
 		h.sftp.Close()
 	}
-	return h.client.Close()
+	return h.conn().Close()
 }
 
 // terminalPassphrase prompts for a key's passphrase when standard input is

@@ -239,6 +239,25 @@ func TestConnectionDroppedMidCommand(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("noticing the dropped connection took %v", d)
 	}
+	// The host can be reached again: Reconnect gives the same host a new
+	// connection, on which commands and uploads work.
+	if err := h.Reconnect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.Run(context.Background(), Command{Script: "echo back"}); err != nil || string(res.Stdout) != "back\n" {
+		t.Errorf("after reconnecting: %q %v", res.Stdout, err)
+	}
+	dir := tempDirOn(t, h)
+	if _, err := h.Upload(context.Background(), Upload{Path: dir + "/f", Data: []byte("x"), Mode: 0o600, Become: true}); err != nil {
+		t.Errorf("an upload after reconnecting: %v", err)
+	}
+	// A host that no longer answers: Reconnect gives up after its tries.
+	reconnectWaits = []time.Duration{0, 10 * time.Millisecond}
+	defer func() { reconnectWaits = []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second} }()
+	sshd.Stop()
+	if err := h.Reconnect(context.Background()); err == nil || !strings.Contains(err.Error(), "reconnecting, 2 attempts") {
+		t.Errorf("reconnecting to a stopped sshd: %v", err)
+	}
 }
 
 func TestOutputIsPrefixedAndRedacted(t *testing.T) {

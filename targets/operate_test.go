@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,10 +16,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
 
@@ -270,6 +273,76 @@ func TestHealthCheckRollsBack(t *testing.T) {
 	}
 	if state := releasesOnHost(t, site)["v2"]; state != "failed" {
 		t.Errorf("the release that failed is %q", state)
+	}
+}
+
+// dropConnection is a step that kills the host's SSH sessions, as a
+// network that drops the connection would, then runs a command on it.
+type dropConnection struct {
+	t    *testing.T
+	sshd *testenv.SSHD
+}
+
+func (dropConnection) Name() string { return "drop the connection" }
+
+func (s dropConnection) Run(ctx context.Context, d *Deploy) (bool, error) {
+	for _, pid := range s.sshd.SessionProcesses(s.t) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_, err := d.run(ctx, "sleep 5")
+	return true, err
+}
+
+// TestDroppedConnectionIsSurvivable kills the SSH connection in the middle
+// of an upgrade, after the new release was unpacked: djship connects
+// again, marks the release failed and releases its lock, so the next ship
+// needs no unlock; the site served the live release throughout.
+func TestDroppedConnectionIsSurvivable(t *testing.T) {
+	needExample(t)
+	sshd := testenv.StartSSHD(t)
+	exec.Command("service", "apache2", "stop").Run()
+	site, _ := exampleSite(t, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "ssh"}, 29, sshd)
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPaths(site.Settings)
+	upgradeSequence = func() []Step {
+		steps := UpgradeSteps()
+		for i, s := range steps {
+			if s.Name() == "database snapshot" {
+				return append(steps[:i:i], append([]Step{dropConnection{t, sshd}}, steps[i:]...)...)
+			}
+		}
+		t.Fatal("no snapshot step in the upgrade")
+		return nil
+	}
+	l := startLoad(site, 2)
+	_, _, out, err := shipRevision(t, site, "dropped")
+	upgradeSequence = UpgradeSteps
+	total, failed, bad, first := l.finish()
+	if err == nil || !errors.Is(err, remote.ErrConnectionLost) {
+		t.Fatalf("the upgrade did not fail with the lost connection: %v", err)
+	}
+	if !strings.Contains(out, "connected again") {
+		t.Errorf("no word of connecting again:\n%s", out)
+	}
+	if _, err := os.Stat(p.Lock); err == nil {
+		t.Error("the lock is still held")
+	}
+	if state := releasesOnHost(t, site)["dropped"]; state != "failed" {
+		t.Errorf("the half-built release is %q, want failed", state)
+	}
+	if total < 10 || failed != 0 || bad != 0 {
+		t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	}
+	page(t, site, "v1")
+	// The next ship needs no unlock.
+	if _, _, out, err := shipRevision(t, site, "v2"); err != nil {
+		t.Fatalf("the ship after the dropped one: %v\n%s", err, out)
+	}
+	page(t, site, "v2")
+	if _, ok := releasesOnHost(t, site)["dropped"]; ok {
+		t.Error("the failed release was not pruned")
 	}
 }
 

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/djship/djship/remote"
@@ -47,6 +48,11 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	if d.Release == "" {
 		return cause
+	}
+	if errors.Is(cause, remote.ErrConnectionLost) {
+		if err := d.reconnect(ctx); err != nil {
+			return fmt.Errorf("%w\n  %s", cause, d.unreachable(err))
+		}
 	}
 	if d.rollback.beforeRestore != "" {
 		cause = d.undoRestore(ctx, cause)
@@ -96,4 +102,42 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 		d.logResult(ctx, result)
 	}
 	return cause
+}
+
+// reconnector is a host whose lost connection can be replaced by a new
+// one (remote.SSH).
+type reconnector interface {
+	Reconnect(ctx context.Context) error
+}
+
+// reconnect connects to the host again after the connection was lost, so
+// that recover can put the host back and the lock be released.
+func (d *Deploy) reconnect(ctx context.Context) error {
+	r, ok := d.Host.(reconnector)
+	if !ok {
+		return errors.New("this host cannot be connected to again")
+	}
+	d.note("the connection was lost: connecting again to put the host back")
+	if err := r.Reconnect(ctx); err != nil {
+		return err
+	}
+	d.note("connected again")
+	return nil
+}
+
+// unreachable says what is left on a host that could not be reached
+// again, and what to run once it answers. The lock stays: this run can
+// no longer release it.
+func (d *Deploy) unreachable(err error) string {
+	d.lockHeld = ""
+	msg := fmt.Sprintf("djship could not connect again (%v), so this run's lock %s is still held and release %s is not marked failed.", err, d.Paths.Lock, d.Release)
+	switch {
+	case d.progress.switched && d.facts.live != "":
+		msg += fmt.Sprintf(" The switch to %s had happened. Once the host answers: mage unlock:%s, then mage rollback:%s -to=%s to make %s live again (mage status:%s shows what is live).", d.Release, d.Env.Name, d.Env.Name, d.facts.live, d.facts.live, d.Env.Name)
+	case d.progress.switched:
+		msg += fmt.Sprintf(" The switch to %s, the first release, had happened. Once the host answers: mage unlock:%s, then mage status:%s, and ship again.", d.Release, d.Env.Name, d.Env.Name)
+	default:
+		msg += fmt.Sprintf(" Nothing switched: %s is still live. Once the host answers: mage unlock:%s (the next upgrade removes the unfinished %s).", d.facts.live, d.Env.Name, d.Release)
+	}
+	return msg
 }

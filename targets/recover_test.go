@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,8 @@ func upgradeHost(live string) *fakeHost {
 		{contains: "settings.STATIC_ROOT", stdout: "/srv/www/shop/releases/r2/static"},
 		{script: "static-folder", stdout: "own"},
 		{script: "ask-site", stdout: "status=200\nheader=\nbody=no"},
+		{script: "gunicorn-trial", contains: "gunicorn-trial start", stdout: "/run/djship-trial.abc123"},
+		{contains: "Asks an application server", stdout: "good=yes\nstatus=200\nheader=\nbody=no"},
 		{script: "list-releases"},
 		{}, // everything else succeeds and prints nothing
 	}}
@@ -186,5 +189,38 @@ func TestRecoverPutsProcessesBackOnTheLiveRelease(t *testing.T) {
 	}
 	if !back || !restarted {
 		t.Errorf("recovery switched back %v, then restarted the worker %v: %q", back, restarted, h.ran[before:])
+	}
+}
+
+// TestRecoverAfterALostConnection covers the host that cannot be reached
+// again: recover runs nothing on it and the error says what is left and
+// the commands to run once it answers, switched or not.
+func TestRecoverAfterALostConnection(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		switched bool
+		want     []string
+	}{
+		{"before the switch", false, []string{"lock /srv/www/shop/deploy.lock is still held", "release r2 is not marked failed", "Nothing switched: r1 is still live", "mage unlock:test"}},
+		{"after the switch", true, []string{"The switch to r2 had happened", "mage unlock:test, then mage rollback:test -to=r1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := upgradeHost("r1")
+			d, _ := upgradeDeploy(h)
+			d.facts.live, d.progress.built, d.progress.switched = "r1", true, c.switched
+			lost := fmt.Errorf("fake: %w while running migrate", remote.ErrConnectionLost)
+			err := d.recover(context.Background(), lost)
+			if !errors.Is(err, remote.ErrConnectionLost) {
+				t.Fatalf("the cause is gone: %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the error lacks %q:\n%v", w, err)
+				}
+			}
+			if len(h.ran) != 0 {
+				t.Errorf("recover ran commands on a host it could not reach: %q", h.ran)
+			}
+		})
 	}
 }

@@ -210,6 +210,10 @@ func (s *SSHD) SessionProcesses(t testing.TB) []int {
 	return pids
 }
 
+// Stop ends the server and its sessions before the test ends: the host
+// no longer answers.
+func (s *SSHD) Stop() { s.stop() }
+
 func (s *SSHD) stop() {
 	children, _ := exec.Command("pgrep", "-P", strconv.Itoa(s.PID())).Output()
 	s.cmd.Process.Kill()
