@@ -183,7 +183,11 @@ func (webServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		changed = c
+		tokens, err := d.apacheServerTokens(ctx)
+		if err != nil {
+			return false, err
+		}
+		changed = c || tokens
 	}
 	// In check mode nothing new is tested: the certificate of a fresh host
 	// does not exist yet. Provision tests before it changes anything.
@@ -205,6 +209,23 @@ func (webServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		d.reload["web"] = true
 	}
 	return changed, nil
+}
+
+// apacheServerTokens is Apache's setting, for the whole server, that its
+// Server header names no version or operating system ("Apache"). Its
+// file sorts after Debian's security.conf, whose ServerTokens OS it
+// overrides; every djship site on the host writes the same file.
+const apacheServerTokens = "# Managed by djship: Apache's Server header names no version; changes made here are overwritten.\nServerTokens Prod\n"
+
+// apacheServerTokens writes and enables apacheServerTokens.
+func (d *Deploy) apacheServerTokens(ctx context.Context) (bool, error) {
+	const name = "server-tokens-djship.conf"
+	c, err := d.ensureFile(ctx, file{Path: "/etc/apache2/conf-available/" + name, Data: []byte(apacheServerTokens), Mode: 0o644, Owner: "root", Group: "root"})
+	if err != nil {
+		return false, err
+	}
+	linked, err := d.ensureLink(ctx, "/etc/apache2/conf-enabled/"+name, "../conf-available/"+name)
+	return c || linked, err
 }
 
 // testWebConfig checks the new site file inside a copy of the web

@@ -207,6 +207,9 @@ func TestShip(t *testing.T) {
 					t.Errorf("provision and upgrade logged in %d times, want one connection for the whole ship", n)
 				}
 			}
+			if _, _, header := get(t, site, "https"); header.Get("Server") != map[string]string{"nginx": "nginx", "apache2": "Apache"}[c.web] || header.Get("X-Powered-By") != "" {
+				t.Errorf("the Server header is %q (X-Powered-By %q): it names a version or the application server", header.Get("Server"), header.Get("X-Powered-By"))
+			}
 			body := page(t, site, "v2")
 			if !strings.Contains(body, "(v2)") || !strings.Contains(body, "written between deploys") || !strings.Contains(body, `<span id="count">1</span>`) {
 				t.Errorf("v2 page lacks the change or the row:\n%s", body)
