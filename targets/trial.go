@@ -38,9 +38,9 @@ func (d *Deploy) tryGunicorn(ctx context.Context, release, revision string) erro
 	// A failed trial's log stays in the release folder, which is kept
 	// until pruned.
 	kept := path.Join(dir, "trial.log")
-	stop := func(keep string) error {
+	stop := func(keep string) {
 		if trial == "" {
-			return nil
+			return
 		}
 		words := []string{"stop", trial}
 		if keep != "" {
@@ -49,7 +49,6 @@ func (d *Deploy) tryGunicorn(ctx context.Context, release, revision string) erro
 		if _, err := d.run(context.WithoutCancel(ctx), shScript("gunicorn-trial", words...)); err != nil {
 			d.note("warning: could not stop the trial gunicorn in %s: %v", trial, err)
 		}
-		return nil
 	}
 	fail := func(err error) error {
 		stop(kept)
@@ -63,7 +62,8 @@ func (d *Deploy) tryGunicorn(ctx context.Context, release, revision string) erro
 		return fail(fmt.Errorf("asking the trial gunicorn of %s: %w; the live release keeps serving", release, err))
 	}
 	if good {
-		return stop("")
+		stop("")
+		return nil
 	}
 	why := "status " + r.status
 	if _, w := d.ok(r, revision); w != "" {
