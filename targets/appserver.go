@@ -3,8 +3,6 @@ package targets
 import (
 	"fmt"
 	"path"
-
-	"github.com/djship/djship/remote"
 )
 
 // appServer names the parts of a site's application server on a host:
@@ -109,7 +107,7 @@ func (a appServer) stopArgs(instance, enabled string, drain bool) []string {
 
 // service is how to control the application server: for uWSGI a slot's
 // instance ("a" when slot is ""), which Debian's init script serves on
-// both init systems; for gunicorn its systemd units or its init script.
+// both init systems (scripts/uwsgi-instance.sh); for gunicorn its systemd units or its init script.
 func (a appServer) service(slot string) service {
 	if a.uwsgi() {
 		if slot == "" {
@@ -118,8 +116,8 @@ func (a appServer) service(slot string) service {
 		inst := a.instance(slot)
 		_, enabled := a.ini(slot)
 		return service{name: "uwsgi " + inst,
-			status: remote.Sh("/etc/init.d/uwsgi", "status", inst),
-			start:  remote.Sh("/etc/init.d/uwsgi", "start", inst),
+			status: shScript("uwsgi-instance", "status", inst),
+			start:  shScript("uwsgi-instance", "start", inst),
 			stop:   a.stopScript(inst, enabled, true)}
 	}
 	if a.init == "systemd" {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,7 @@ func startLoad(site *sites.Site, workers int) *load {
 			DisableKeepAlives: true,
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: site.Settings.URL},
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
+				return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(siteIP(site), strconv.Itoa(port)))
 			},
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -73,8 +74,18 @@ type packagesStep struct{}
 
 func (packagesStep) Name() string { return "packages" }
 
-// packages lists what the site needs on a host.
+// packages lists what the site needs on a host: djship's own packages
+// and the site's packages: list.
 func (d *Deploy) packages() []string {
+	pkgs := append(d.ownPackages(), d.Settings.Packages...)
+	sort.Strings(pkgs)
+	return pkgs
+}
+
+// ownPackages are the packages djship's steps use on a host: the web
+// and application servers, the database's tools and the few programs
+// the scripts call. They are installed without what Debian recommends.
+func (d *Deploy) ownPackages() []string {
 	s := d.Settings
 	pkgs := []string{"python3-venv", "acl", "unzip", "openssl", "curl"}
 	pkgs = append(pkgs, s.Webserver)
@@ -92,42 +103,145 @@ func (d *Deploy) packages() []string {
 	} else {
 		pkgs = append(pkgs, "sqlite3")
 	}
-	pkgs = append(pkgs, s.Packages...)
 	sort.Strings(pkgs)
 	return pkgs
 }
 
+// The site's packages are installed with what Debian recommends for
+// them: Debian's Django recommends libjs-jquery, whose files the admin's
+// static files link to, and a host where Django came without it fails
+// collectstatic under a manifest storage (and serves the admin without
+// jQuery under the default one). A site package already installed
+// without its recommendations gets them too.
 func (packagesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	pkgs := d.packages()
-	out, err := d.probe(ctx, shScript("installed-packages", pkgs...))
+	own, site := d.ownPackages(), d.Settings.Packages
+	installed, recommends, err := d.installedPackages(ctx, append(append([]string{}, own...), site...))
 	if err != nil {
 		return false, err
 	}
-	installed := map[string]bool{}
-	for _, l := range strings.Split(out, "\n") {
-		if name, status, ok := strings.Cut(l, " "); ok && status == "installed" {
-			installed[strings.SplitN(name, ":", 2)[0]] = true
+	var wanted [][]string
+	var asked []string
+	for _, p := range site {
+		if installed[p] {
+			for _, choices := range recommends[p] {
+				wanted = append(wanted, choices)
+				asked = append(asked, choices...)
+			}
 		}
 	}
-	var missing []string
-	for _, p := range pkgs {
-		if !installed[p] {
-			missing = append(missing, p)
+	var extra []string
+	if len(wanted) > 0 {
+		have, _, err := d.installedPackages(ctx, asked)
+		if err != nil {
+			return false, err
 		}
+		extra = unmet(wanted, have)
 	}
-	if len(missing) == 0 {
+	plain, withRecommends := notIn(own, installed), append(notIn(site, installed), extra...)
+	if len(plain) == 0 && len(withRecommends) == 0 {
 		return false, nil
 	}
-	if d.Check {
-		d.plan("install packages: %s", strings.Join(missing, " "))
-		return true, nil
-	}
-	cmd := d.withProxy(remote.Command{Script: shScript("install-packages", missing...), Become: true})
-	d.note("installing %s", strings.Join(missing, " "))
-	if _, err := d.Host.Run(ctx, cmd); err != nil {
-		return false, fmt.Errorf("install %s: %w", strings.Join(missing, " "), err)
+	for _, g := range []struct {
+		mode string
+		pkgs []string
+	}{{"no-recommends", plain}, {"recommends", withRecommends}} {
+		if len(g.pkgs) == 0 {
+			continue
+		}
+		what := strings.Join(g.pkgs, " ")
+		if g.mode == "recommends" {
+			what += " (with what Debian recommends for them)"
+		}
+		if d.Check {
+			d.plan("install packages: %s", what)
+			continue
+		}
+		d.note("installing %s", what)
+		cmd := d.withProxy(remote.Command{Script: shScript("install-packages", append([]string{g.mode}, g.pkgs...)...), Become: true})
+		if _, err := d.Host.Run(ctx, cmd); err != nil {
+			return false, fmt.Errorf("install %s: %w", strings.Join(g.pkgs, " "), err)
+		}
 	}
 	return true, nil
+}
+
+// installedPackages asks dpkg which of the packages are installed, and
+// what each installed one recommends.
+func (d *Deploy) installedPackages(ctx context.Context, pkgs []string) (map[string]bool, map[string][][]string, error) {
+	out, err := d.probe(ctx, shScript("installed-packages", pkgs...))
+	if err != nil {
+		return nil, nil, err
+	}
+	installed, recommends := parseInstalled(out)
+	return installed, recommends, nil
+}
+
+// debianPackage is the grammar of a Debian package name (Debian Policy
+// 5.6.1), which is all that is taken from dpkg's Recommends field.
+var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// parseInstalled reads installed-packages.sh's lines ("name status
+// recommends"): the installed packages, and for each its
+// recommendations, each a list of choices (a | b), versions and
+// architectures left out.
+func parseInstalled(out string) (map[string]bool, map[string][][]string) {
+	installed, recommends := map[string]bool{}, map[string][][]string{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.SplitN(l, " ", 3)
+		if len(f) < 2 || f[1] != "installed" {
+			continue
+		}
+		name := strings.SplitN(f[0], ":", 2)[0]
+		installed[name] = true
+		if len(f) < 3 {
+			continue
+		}
+		for _, item := range strings.Split(f[2], ",") {
+			var choices []string
+			for _, alt := range strings.Split(item, "|") {
+				words := strings.Fields(alt)
+				if len(words) == 0 {
+					continue
+				}
+				if c := strings.SplitN(words[0], ":", 2)[0]; debianPackage.MatchString(c) {
+					choices = append(choices, c)
+				}
+			}
+			if len(choices) > 0 {
+				recommends[name] = append(recommends[name], choices)
+			}
+		}
+	}
+	return installed, recommends
+}
+
+// unmet lists the first choice of each recommendation none of whose
+// choices is installed, once each.
+func unmet(wanted [][]string, installed map[string]bool) []string {
+	var firsts []string
+next:
+	for _, choices := range wanted {
+		for _, c := range choices {
+			if installed[c] {
+				continue next
+			}
+		}
+		firsts = append(firsts, choices[0])
+	}
+	return notIn(firsts, nil)
+}
+
+// notIn lists the packages not in the set, once each.
+func notIn(pkgs []string, set map[string]bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if !set[p] && !seen[p] {
+			out = append(out, p)
+			seen[p] = true
+		}
+	}
+	return out
 }
 
 // withProxy makes a command use the site's proxy. The URL travels on

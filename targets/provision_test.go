@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,17 @@ def application(environ, start_response):
 
 // get fetches a URL of the site through the web server on 127.0.0.1,
 // with the site's host name, retrying while the app server starts.
+// siteIP is the address of the test environment's first host: a booted
+// machine's, or this machine's loopback.
+func siteIP(site *sites.Site) string {
+	if env := site.Environments["test"]; env != nil && len(env.Hosts) > 0 {
+		if a := env.Hosts[0].Address; a != "localhost" && a != "127.0.0.1" {
+			return a
+		}
+	}
+	return "127.0.0.1"
+}
+
 func get(t *testing.T, site *sites.Site, scheme string) (int, string, http.Header) {
 	t.Helper()
 	port := site.Settings.Web.HTTPSPort
@@ -143,7 +155,7 @@ func get(t *testing.T, site *sites.Site, scheme string) (int, string, http.Heade
 		Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: site.Settings.URL},
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
+				return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(siteIP(site), strconv.Itoa(port)))
 			},
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

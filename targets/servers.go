@@ -267,8 +267,7 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		changed = c
 	}
 	w := d.web()
-	c, err := d.control(ctx, service{name: w.service, status: remote.Sh("service", w.service, "status"),
-		start: remote.Sh("service", w.service, "start"), reload: remote.Sh("service", w.service, "reload")}, d.reload["web"])
+	c, err := d.control(ctx, d.webService(), d.reload["web"])
 	if err != nil {
 		log := "/var/log/nginx/error.log"
 		if w.name == "apache2" {
@@ -300,18 +299,36 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return changed || c || p, err
 }
 
+// webService controls nginx or Apache: through systemctl on a systemd
+// host (enabled at boot when started), through service(8) elsewhere;
+// a reload is graceful on both.
+func (d *Deploy) webService() service {
+	w := d.web()
+	if d.facts.init == "systemd" {
+		return systemdService(w.service, w.service+".service", "reload")
+	}
+	sh := func(action string) string { return remote.Sh("service", w.service, action) }
+	return service{name: w.service, status: sh("status"), start: sh("start"), reload: sh("reload"), restart: sh("restart"), stop: sh("stop")}
+}
+
 // service is how to ask about, start, reload and stop one service.
 type service struct {
 	name, status, start, reload, restart, stop string
 }
 
-// systemdService controls the systemd service unit: running and started
-// through activate (the service itself, or the socket that starts it),
-// reloaded with the systemctl verb reload.
+// systemdService controls the systemd service unit: running when
+// activate is (the service itself, or the socket in front of it), both
+// enabled at boot and started together (so a host that restarts has
+// warm workers before the first request), reloaded with the systemctl
+// verb reload.
 func systemdService(unit, activate, reload string) service {
+	units := []string{activate}
+	if activate != unit+".service" {
+		units = append(units, unit+".service")
+	}
 	return service{name: unit,
 		status:  remote.Sh("systemctl", "is-active", "--quiet", activate),
-		start:   remote.Sh("systemctl", "enable", "--now", activate),
+		start:   remote.Sh(append([]string{"systemctl", "enable", "--now"}, units...)...),
 		reload:  remote.Sh("systemctl", reload, unit+".service"),
 		restart: remote.Sh("systemctl", "restart", unit+".service"),
 		stop:    remote.Sh("systemctl", "stop", unit+".service")}

@@ -25,6 +25,9 @@ type shipCase struct {
 	web, app, db, connection string
 	keep                     int
 	extra                    string // more YAML at the top level
+	// machine is the fresh systemd host the case ships to over SSH,
+	// instead of this machine.
+	machine *testenv.Machine
 }
 
 // exampleSite writes a project with a copy of the example Django site and
@@ -78,7 +81,11 @@ secrets: {keys: [SECRET_KEY, GREETING]}
 // test environment's hosts, the ssh settings, the database.
 func stackYAML(c shipCase, project string, sshd *testenv.SSHD) (hosts, ssh, database string) {
 	hosts, database = "    connection: local", "database: {engine: sqlite}"
-	if c.connection == "ssh" {
+	switch {
+	case c.machine != nil:
+		hosts = fmt.Sprintf("    hosts: [%s@%s]", testenv.SudoUser, c.machine.SSHAddr())
+		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, c.machine.KnownHosts)
+	case c.connection == "ssh":
 		hosts = fmt.Sprintf("    hosts: [%s@127.0.0.1:%d]", testenv.SudoUser, sshd.Port)
 		ssh = fmt.Sprintf("ssh: {identity: %s, known_hosts: %s}\n", testenv.TestKeys().Sudo, sshd.KnownHosts)
 	}
@@ -261,7 +268,7 @@ func must(b []byte, err error) []byte {
 func getPath(t *testing.T, site *sites.Site, urlPath string) (int, string, error) {
 	t.Helper()
 	url := fmt.Sprintf("https://%s:%d%s", site.Settings.URL, site.Settings.Web.HTTPSPort, urlPath)
-	out, err := exec.Command("curl", "-sk", "--resolve", fmt.Sprintf("%s:%d:127.0.0.1", site.Settings.URL, site.Settings.Web.HTTPSPort), "-w", "\n%{http_code}", url).Output()
+	out, err := exec.Command("curl", "-sk", "--resolve", fmt.Sprintf("%s:%d:%s", site.Settings.URL, site.Settings.Web.HTTPSPort, siteIP(site)), "-w", "\n%{http_code}", url).Output()
 	if err != nil {
 		return 0, "", err
 	}

@@ -51,7 +51,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 		return nil
 	}
 	d.slots.started = slot
-	if _, err := d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"))); err != nil {
+	if _, err := d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"), script("uwsgi-instance.sh"))); err != nil {
 		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.app().instance(slot), release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)

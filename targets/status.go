@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
 
@@ -89,7 +88,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if _, err := d.run(ctx, d.app().service(d.slots.serving).status); err == nil {
 		s.App = "running"
 	}
-	if _, err := d.run(ctx, remote.Sh("service", d.web().service, "status")); err == nil {
+	if _, err := d.run(ctx, d.webService().status); err == nil {
 		s.Web = "running"
 	}
 	s.Processes = d.processStatus(ctx)

@@ -22,12 +22,13 @@ import (
 // application servers, PostgreSQL, OpenSSH, Debian's Django and the tools
 // djship runs on hosts.
 var Packages = []string{
-	"git", "tar", "python3-django", "ca-certificates",
+	"git", "tar", "python3-django", "libjs-jquery", "ca-certificates",
 	"openssh-server", "openssh-client", "sudo", "procps",
 	"nginx", "apache2", "uwsgi", "uwsgi-plugin-python3", "gunicorn", "python3-venv",
 	"acl", "unzip", "sqlite3", "openssl", "curl", "systemd", "zstd",
 	"postgresql", "postgresql-client", "python3-psycopg2", "gnupg", "shellcheck",
 	"python3-whitenoise", "python3-dj-database-url",
+	"systemd-container", "debootstrap", "iproute2",
 }
 
 // PolicyRC is the file through which Debian's maintainer scripts ask

@@ -3,11 +3,11 @@
 # instance still finishing its requests: waited for up to a minute),
 # points the slot at the release and starts its instance.
 # Arguments: instance slot-link release-folder available enabled
-# stop-script
+# stop-script start-script
 set -e
-inst=$1 link=$2 release=$3 available=$4 enabled=$5 stop=$6
+inst=$1 link=$2 release=$3 available=$4 enabled=$5 stop=$6 start=$7
 sh -c "$stop" stop "$inst" "$enabled" yes 600
 ln -sfn -- "$release" "$link.djship-new"
 mv -fT -- "$link.djship-new" "$link"
 ln -sfn -- "../apps-available/${available##*/}" "$enabled"
-/etc/init.d/uwsgi start "$inst" >/dev/null
+sh -c "$start" start start "$inst" >/dev/null

@@ -1,0 +1,176 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/sites"
+)
+
+// TestFreshSystemdHosts ships the example project to fresh Debian
+// machines booted with systemd as PID 1, which have nothing but Debian's
+// minbase with sshd, sudo and Python: djship installs everything else
+// (from the site's packages: line and its own list), writes gunicorn's
+// socket and service units or uWSGI's instances, and reloads nginx or
+// Apache through systemd. On each stack: the first ship, the admin's
+// static files (which need what Debian recommends for Django), a
+// code-only ship under load, a release that cannot start, and a
+// rollback, with no request failing.
+func TestFreshSystemdHosts(t *testing.T) {
+	needMachineExample(t)
+	cases := []shipCase{
+		{web: "nginx", app: "gunicorn", db: "sqlite"},
+		{web: "apache2", app: "gunicorn", db: "postgres"},
+		{web: "nginx", app: "uwsgi", db: "postgres"},
+		{web: "apache2", app: "uwsgi", db: "sqlite"},
+	}
+	bridge := testenv.NewBridge(t)
+	for i, c := range cases {
+		t.Run(fmt.Sprintf("%s+%s+%s", c.web, c.app, c.db), func(t *testing.T) {
+			m := bridge.Boot(t)
+			t.Logf("%s booted in %s", m.Name, m.BootTime.Round(time.Millisecond))
+			c.machine = m
+			c.extra = "packages: [python3-django]\n"
+			site, src := exampleSite(t, c, 80+i, nil)
+
+			start := time.Now()
+			_, _, out, err := shipRevision(t, site, "v1")
+			if err != nil {
+				t.Fatalf("the first ship to a fresh host: %v\n%s", err, out)
+			}
+			t.Logf("the first ship (provision included) took %s", time.Since(start).Round(time.Millisecond))
+			page(t, site, "v1")
+			if got := m.Shell(t, "cat /proc/1/comm"); got != "systemd" {
+				t.Fatalf("PID 1 on the machine is %q", got)
+			}
+			checkSystemdUnits(t, m, site, c, false)
+
+			l := startLoad(site, 4)
+			time.Sleep(time.Second)
+			index := filepath.Join(src, "notes", "templates", "notes", "index.html")
+			good := must(os.ReadFile(index))
+			os.WriteFile(index, bytes.Replace(good, []byte("notes</p>"), []byte("notes (v2)</p>"), 1), 0o644)
+			if _, _, out, err := shipRevision(t, site, "v2"); err != nil {
+				l.finish()
+				t.Fatalf("the code-only ship under load: %v\n%s", err, out)
+			}
+			if body := page(t, site, "v2"); !strings.Contains(body, "(v2)") {
+				t.Errorf("v2 is live without its change:\n%s", body)
+			}
+			wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
+			goodWSGI := must(os.ReadFile(wsgi))
+			os.WriteFile(wsgi, append([]byte("raise ImportError('this release cannot start')\n"), goodWSGI...), 0o644)
+			_, _, _, errBroken := shipRevision(t, site, "broken")
+			os.WriteFile(wsgi, goodWSGI, 0o644)
+			if errBroken == nil || !strings.Contains(errBroken.Error(), "this release cannot start") {
+				t.Errorf("the release that cannot start: %v", errBroken)
+			}
+			page(t, site, "v2")
+			var rb bytes.Buffer
+			if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &rb, Secrets: shipSecrets}}); err != nil {
+				l.finish()
+				t.Fatalf("rollback: %v\n%s", err, rb.String())
+			}
+			page(t, site, "v1")
+			time.Sleep(time.Second)
+			total, failed, bad, first := l.finish()
+			// The host restarts: systemd brings the site back by itself.
+			m.Reboot(t)
+			t.Logf("%s rebooted in %s", m.Name, m.BootTime.Round(time.Millisecond))
+			page(t, site, "v1")
+			checkSystemdUnits(t, m, site, c, true)
+			t.Logf("%s+%s+%s on systemd: %d requests through a code-only ship, a broken release and a rollback: %d failed, %d non-2xx",
+				c.web, c.app, c.db, total, failed, bad)
+			if total < 50 || failed != 0 || bad != 0 {
+				t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+			}
+		})
+	}
+}
+
+// TestTwelveFactorOnAFreshHost ships the second example, which uses
+// Django's admin under a manifest storage, to a fresh systemd host with
+// its packages: line as the only help: collectstatic finds the admin's
+// jQuery (which Debian's Django only recommends), the admin's login page
+// and its static files are served, and a visit is counted in
+// PostgreSQL.
+func TestTwelveFactorOnAFreshHost(t *testing.T) {
+	needMachineExample(t)
+	m := testenv.BootMachine(t)
+	site := twelveSite(t, shipCase{web: "nginx", app: "gunicorn", db: "postgres", machine: m}, 85, nil)
+	if _, _, out, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatalf("the twelve-factor example on a fresh host: %v\n%s", err, out)
+	}
+	if n := visits(t, page(t, site, "v1")); n < 1 {
+		t.Errorf("visits = %d", n)
+	}
+	checkAdminStatic(t, site)
+	status, body, err := getPath(t, site, "/admin/login/")
+	if err != nil || status != 200 || !strings.Contains(body, "/static/admin/css/base.") {
+		t.Errorf("the admin's login page: %d %v\n%s", status, err, body)
+	}
+	if got := m.Shell(t, "dpkg-query -W -f='${db:Status-Status}' libjs-jquery"); got != "installed" {
+		t.Errorf("libjs-jquery is %q on the host", got)
+	}
+}
+
+// needMachineExample stops the test unless fresh machines can boot and
+// the example project is here to ship.
+func needMachineExample(t *testing.T) {
+	t.Helper()
+	testenv.NeedMachines(t)
+	if _, err := os.Stat(filepath.Join("..", "example", "manage.py")); err != nil {
+		t.Fatalf("the example project is missing: %v", err)
+	}
+}
+
+// checkSystemdUnits checks, on the machine, that systemd runs the
+// application server: gunicorn's socket and service units, or the uWSGI
+// instances' units; booted says whether the host has restarted since
+// djship started them.
+func checkSystemdUnits(t *testing.T, m *testenv.Machine, site *sites.Site, c shipCase, booted bool) {
+	t.Helper()
+	units := []string{c.web + ".service"}
+	if c.app == "gunicorn" {
+		units = append(units, "gunicorn-"+site.Settings.Instance+".socket", "gunicorn-"+site.Settings.Instance+".service")
+	} else {
+		// An instance djship started runs in a scope of its own, out of
+		// the SSH session that started it; at boot Debian's uwsgi service
+		// starts the live one.
+		pid := m.Shell(t, `cat /run/uwsgi/app/"$1".a/pid /run/uwsgi/app/"$1".b/pid 2>/dev/null | head -n 1`, site.Settings.Instance)
+		cg := m.Shell(t, `sed -n 's/^0:://p' /proc/"$1"/cgroup`, pid)
+		scope := m.Shell(t, `systemctl show -P Description "${1##*/}"`, cg)
+		want := "uWSGI instance " + site.Settings.Instance
+		if booted {
+			want = "LSB: Start/stop uWSGI server instance(s)"
+		}
+		if !strings.Contains(scope, want) {
+			t.Errorf("the uWSGI master %s runs in %s (%q), want a unit described as %q", pid, cg, scope, want)
+		}
+	}
+	for _, u := range units {
+		if got := m.Shell(t, `systemctl is-active "$1" || true`, u); got != "active" {
+			t.Errorf("%s is %q on %s:\n%s", u, got, m.Name, m.Shell(t, `systemctl status --no-pager "$1" 2>&1 || true`, u))
+		}
+		if got := m.Shell(t, `systemctl is-enabled "$1" 2>&1 || true`, u); got != "enabled" {
+			t.Errorf("%s is %q at boot on %s", u, got, m.Name)
+		}
+	}
+}
+
+// checkAdminStatic fetches a file of Django's admin that Debian's Django
+// takes from libjs-jquery: collectstatic found it on the fresh host.
+func checkAdminStatic(t *testing.T, site *sites.Site) {
+	t.Helper()
+	status, body, err := getPath(t, site, "/static/admin/js/vendor/jquery/jquery.js")
+	if err != nil || status != 200 || !strings.Contains(body, "jQuery") {
+		t.Errorf("the admin's jQuery: %d %v (%d bytes)", status, err, len(body))
+	}
+}
