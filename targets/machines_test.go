@@ -34,6 +34,8 @@ func TestFreshSystemdHosts(t *testing.T) {
 	bridge := testenv.NewBridge(t)
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s+%s+%s", c.web, c.app, c.db), func(t *testing.T) {
+			// Each machine is a host of its own: two ship at once.
+			t.Parallel()
 			m := bridge.Boot(t)
 			t.Logf("%s booted in %s", m.Name, m.BootTime.Round(time.Millisecond))
 			c.machine = m
@@ -115,6 +117,11 @@ func TestTwelveFactorOnAFreshHost(t *testing.T) {
 	status, body, err := getPath(t, site, "/admin/login/")
 	if err != nil || status != 200 || !strings.Contains(body, "/static/admin/css/base.") {
 		t.Errorf("the admin's login page: %d %v\n%s", status, err, body)
+	}
+	// The site's heartbeat process is a systemd service of its own.
+	unit := "djship-" + site.Settings.Instance + "-heartbeat.service"
+	if got := m.Shell(t, `systemctl is-active "$1"; systemctl is-enabled "$1"`, unit); got != "active\nenabled" {
+		t.Errorf("%s is %q", unit, got)
 	}
 	if got := m.Shell(t, "dpkg-query -W -f='${db:Status-Status}' libjs-jquery"); got != "installed" {
 		t.Errorf("libjs-jquery is %q on the host", got)

@@ -354,7 +354,7 @@ func (m *Machine) personalize(b *Bridge) error {
 	files := map[string]string{
 		"etc/hostname":                           m.Name + "\n",
 		"etc/hosts":                              fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.Name),
-		"etc/ssh/sshd_config.d/djship-test.conf": "HostKey /etc/ssh/ssh_host_djship_ed25519_key\nPasswordAuthentication no\nMaxSessions 200\nMaxStartups 200\n",
+		"etc/ssh/sshd_config.d/djship-test.conf": "HostKey /etc/ssh/ssh_host_djship_ed25519_key\nPasswordAuthentication no\n",
 		"etc/apt/apt.conf.d/01djship-test-proxy": fmt.Sprintf("Acquire::http::Proxy \"http://%s\";\n", b.proxy.addr),
 	}
 	for name, data := range files {
