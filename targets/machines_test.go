@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,9 @@ import (
 // socket and service units or uWSGI's instances, and reloads nginx or
 // Apache through systemd. On each stack: the first ship, the admin's
 // static files (which need what Debian recommends for Django), a
-// code-only ship under load, a release that cannot start, and a
-// rollback, with no request failing.
+// code-only ship under load, a web server configuration reloaded by
+// systemctl, a release that cannot start, and a rollback, with no
+// request failing; then the host reboots and serves the live release.
 func TestFreshSystemdHosts(t *testing.T) {
 	needMachineExample(t)
 	cases := []shipCase{
@@ -66,6 +68,20 @@ func TestFreshSystemdHosts(t *testing.T) {
 			if body := page(t, site, "v2"); !strings.Contains(body, "(v2)") {
 				t.Errorf("v2 is live without its change:\n%s", body)
 			}
+			// A change of the web server's configuration: systemctl
+			// reloads nginx or Apache gracefully.
+			site.Environments["test"].Hosts[0].Settings.Web.ClientMaxBodySize = "40m"
+			var pr bytes.Buffer
+			if err := Provision(context.Background(), site, "test", Options{Out: &pr, Secrets: shipSecrets}); err != nil {
+				l.finish()
+				t.Fatalf("provision with a new web server configuration: %v\n%s", err, pr.String())
+			}
+			if !regexp.MustCompile(`changed +web server config[\s\S]*changed +services`).MatchString(pr.String()) {
+				t.Errorf("the new configuration did not reach the web server:\n%s", pr.String())
+			}
+			if got := m.Shell(t, `grep -Rh "client_max_body_size\|LimitRequestBody" /etc/nginx/sites-enabled /etc/apache2/sites-enabled 2>/dev/null | head -n 1`); !strings.Contains(got, "40m") && !strings.Contains(got, "41943040") {
+				t.Errorf("the web server's site has %q", got)
+			}
 			wsgi := filepath.Join(src, "exampleproject", "wsgi.py")
 			goodWSGI := must(os.ReadFile(wsgi))
 			os.WriteFile(wsgi, append([]byte("raise ImportError('this release cannot start')\n"), goodWSGI...), 0o644)
@@ -88,7 +104,7 @@ func TestFreshSystemdHosts(t *testing.T) {
 			t.Logf("%s rebooted in %s", m.Name, m.BootTime.Round(time.Millisecond))
 			page(t, site, "v1")
 			checkSystemdUnits(t, m, site, c, true)
-			t.Logf("%s+%s+%s on systemd: %d requests through a code-only ship, a broken release and a rollback: %d failed, %d non-2xx",
+			t.Logf("%s+%s+%s on systemd: %d requests through a code-only ship, a web server reload, a broken release and a rollback: %d failed, %d non-2xx",
 				c.web, c.app, c.db, total, failed, bad)
 			if total < 50 || failed != 0 || bad != 0 {
 				t.Errorf("%d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
