@@ -115,16 +115,27 @@ func TestFreshSystemdHosts(t *testing.T) {
 
 // TestTwelveFactorOnAFreshHost ships the second example, which uses
 // Django's admin under a manifest storage, to a fresh systemd host with
-// its packages: line as the only help: collectstatic finds the admin's
-// jQuery (which Debian's Django only recommends), the admin's login page
+// its packages: line as the only help, where Debian's Django was
+// installed before without what it recommends: collectstatic finds the
+// admin's jQuery (which djship adds), the admin's login page
 // and its static files are served, and a visit is counted in
 // PostgreSQL.
 func TestTwelveFactorOnAFreshHost(t *testing.T) {
 	needMachineExample(t)
 	m := testenv.BootMachine(t)
+	// Something else installed Debian's Django first, without what it
+	// recommends: djship adds the recommendations.
+	m.Shell(t, "apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-django >/dev/null 2>&1")
+	if got := m.Shell(t, "dpkg-query -W -f='${db:Status-Status}' libjs-jquery 2>/dev/null || echo absent"); got == "installed" {
+		t.Fatal("libjs-jquery came with python3-django without its recommendations")
+	}
 	site := twelveSite(t, shipCase{web: "nginx", app: "gunicorn", db: "postgres", machine: m}, 85, nil)
-	if _, _, out, err := shipRevision(t, site, "v1"); err != nil {
+	_, _, out, err := shipRevision(t, site, "v1")
+	if err != nil {
 		t.Fatalf("the twelve-factor example on a fresh host: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "installing libjs-jquery (recommended by the site's packages") {
+		t.Errorf("the ship did not say it adds libjs-jquery:\n%s", out)
 	}
 	if n := visits(t, page(t, site, "v1")); n < 1 {
 		t.Errorf("visits = %d", n)

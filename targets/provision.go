@@ -137,32 +137,44 @@ func (packagesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 		extra = unmet(wanted, have)
 	}
-	plain, withRecommends := notIn(own, installed), append(notIn(site, installed), extra...)
-	if len(plain) == 0 && len(withRecommends) == 0 {
+	plain, withRecommends := notIn(own, installed), notIn(site, installed)
+	if len(plain) == 0 && len(withRecommends) == 0 && len(extra) == 0 {
 		return false, nil
 	}
+	changed := false
 	for _, g := range []struct {
-		mode string
-		pkgs []string
-	}{{"no-recommends", plain}, {"recommends", withRecommends}} {
+		mode, why string
+		pkgs      []string
+		optional  bool
+	}{
+		{"no-recommends", "", plain, false},
+		{"recommends", " (with what Debian recommends for them)", withRecommends, false},
+		// A recommendation may name a package this host's lists lack, or
+		// a virtual one with several providers: it is not worth failing
+		// the run for, but it is said.
+		{"no-recommends", " (recommended by the site's packages, installed without them)", extra, true},
+	} {
 		if len(g.pkgs) == 0 {
 			continue
 		}
-		what := strings.Join(g.pkgs, " ")
-		if g.mode == "recommends" {
-			what += " (with what Debian recommends for them)"
-		}
+		what := strings.Join(g.pkgs, " ") + g.why
 		if d.Check {
 			d.plan("install packages: %s", what)
+			changed = true
 			continue
 		}
 		d.note("installing %s", what)
 		cmd := d.withProxy(remote.Command{Script: shScript("install-packages", append([]string{g.mode}, g.pkgs...)...), Become: true})
 		if _, err := d.Host.Run(ctx, cmd); err != nil {
+			if g.optional {
+				d.note("warning: could not install %s, which the site's packages recommend (the run goes on without them): %v", strings.Join(g.pkgs, " "), err)
+				continue
+			}
 			return false, fmt.Errorf("install %s: %w", strings.Join(g.pkgs, " "), err)
 		}
+		changed = true
 	}
-	return true, nil
+	return changed, nil
 }
 
 // installedPackages asks dpkg which of the packages are installed, and
