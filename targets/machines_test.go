@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -206,5 +207,55 @@ func checkAdminStatic(t *testing.T, site *sites.Site) {
 	status, body, err := getPath(t, site, "/static/admin/js/vendor/jquery/jquery.js")
 	if err != nil || status != 200 || !strings.Contains(body, "jQuery") {
 		t.Errorf("the admin's jQuery: %d %v (%d bytes)", status, err, len(body))
+	}
+}
+
+// TestDemoOnAMachineWithOnlyGo runs the README's first command where a
+// newcomer would: a fresh Debian machine with nothing but minbase, sshd,
+// sudo and Python, and this machine's Go with the module cache (it has
+// no other way to the module proxy). `go tool mage demo` must install
+// what it needs itself and leave the page answering with its revision.
+func TestDemoOnAMachineWithOnlyGo(t *testing.T) {
+	testenv.NeedMachines(t)
+	goEnv := func(name string) string {
+		out, err := exec.Command("go", "env", name).Output()
+		if err != nil || strings.TrimSpace(string(out)) == "" {
+			t.Fatalf("go env %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	goroot, modcache := goEnv("GOROOT"), goEnv("GOMODCACHE")
+	m := testenv.BootMachine(t)
+	if got := m.Shell(t, "command -v go git nginx uwsgi curl; dpkg-query -W python3-django 2>/dev/null; true"); got != "" {
+		t.Fatalf("the machine is not bare: %q", got)
+	}
+	// The checkout as a clone has it: the files git tracks.
+	files, err := exec.Command("git", "-C", "..", "ls-files", "-z").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	repo := filepath.Join(m.Root, "root", "djship")
+	copyFiles := exec.Command("sh", "-c", `mkdir -p "$1" && tar -C .. --null -T - -cf - | tar -C "$1" -xf -`, "sh", repo)
+	copyFiles.Stdin = bytes.NewReader(files)
+	for _, c := range []*exec.Cmd{copyFiles,
+		exec.Command("cp", "-a", goroot, filepath.Join(m.Root, "usr", "local", "go")),
+		exec.Command("sh", "-c", `mkdir -p "$(dirname "$2")" && cp -a "$1" "$2"`, "sh", modcache, filepath.Join(m.Root, "root", "go", "pkg", "mod")),
+	} {
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
+		}
+	}
+	start := time.Now()
+	out, err := m.Exec(context.Background(), `cd /root/djship && export PATH=/usr/local/go/bin:$PATH HOME=/root GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local && go tool mage demo`)
+	if err != nil {
+		t.Fatalf("go tool mage demo on a bare machine: %v\n%s", err, out)
+	}
+	t.Logf("go tool mage demo on a bare machine took %s", time.Since(start).Round(time.Second))
+	live := regexp.MustCompile(`demo (\S+) is live`).FindStringSubmatch(out)
+	if live == nil {
+		t.Fatalf("the demo did not say what is live:\n%s", out)
+	}
+	if page := m.Shell(t, "curl -sk https://localhost:8443/"); !strings.Contains(page, `<code id="revision">`+live[1]+`</code>`) {
+		t.Errorf("the demo's page does not show %s:\n%s", live[1], page)
 	}
 }
