@@ -107,7 +107,8 @@ func (a appServer) stopArgs(instance, enabled string, drain bool) []string {
 
 // service is how to control the application server: for uWSGI a slot's
 // instance ("a" when slot is ""), which Debian's init script serves on
-// both init systems (scripts/uwsgi-instance.sh); for gunicorn its systemd units or its init script.
+// both init systems (scripts/uwsgi-instance.sh); for gunicorn its
+// systemd units or its init script.
 func (a appServer) service(slot string) service {
 	if a.uwsgi() {
 		if slot == "" {
