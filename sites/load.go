@@ -50,6 +50,9 @@ type Host struct {
 	Address string
 	// Port is the SSH port; 0 means the SSH default.
 	Port int
+	// Roles are what the host does (RoleWeb, RoleWorker, RoleDB, RoleLB
+	// and the site's own names); web and worker unless the site says.
+	Roles []string
 	// Settings are the environment's settings with this host's overrides.
 	Settings Settings
 }
@@ -305,7 +308,7 @@ func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environ
 			addrNode, hostOverrides := h, (*yaml.Node)(nil)
 			if h.Kind == yaml.MappingNode {
 				addrNode = lookup(h, "address")
-				hostOverrides = without(h, "address")
+				hostOverrides = without(h, "address", "roles")
 				if addrNode == nil {
 					v.add(h.Line, "%s.hosts[%d]: address is required (user@host:port)", where, i)
 					continue
@@ -316,6 +319,7 @@ func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environ
 				v.add(addrNode.Line, "%s.hosts[%d] %q: %s", where, i, addrNode.Value, problem)
 				continue
 			}
+			host.Roles = v.roles(lookup(h, "roles"), fmt.Sprintf("%s.hosts[%d]", where, i))
 			if hostOverrides != nil {
 				host.Settings = v.settings(merge(merged, hostOverrides), fmt.Sprintf("%s.hosts[%d]", where, i), h.Line)
 			} else {
@@ -343,6 +347,16 @@ func (v *validator) environment(key, val *yaml.Node, shared *yaml.Node) *Environ
 	} else if len(env.Hosts) == 0 && hosts != nil && len(hosts.Content) == 0 {
 		v.add(hosts.Line, "%s.hosts is empty: list at least one host (user@host:port)", where)
 	}
+	for i := range env.Hosts {
+		if len(env.Hosts[i].Roles) == 0 {
+			env.Hosts[i].Roles = []string{RoleWeb, RoleWorker}
+		}
+	}
+	line := key.Line
+	if hosts != nil {
+		line = hosts.Line
+	}
+	v.fleet(env, val, where, line)
 	return env
 }
 

@@ -65,6 +65,34 @@ type Settings struct {
 	SSH SSH `yaml:"ssh"`
 	// Health is the check that a new release answers.
 	Health Health `yaml:"health"`
+	// Fleet says how an environment of several hosts is shipped: which
+	// host migrates, how many hosts work at once, and rolling batches.
+	// It applies to a whole environment, never to one host.
+	Fleet Fleet `yaml:"fleet"`
+}
+
+// Fleet says how an upgrade moves through the hosts of an environment.
+type Fleet struct {
+	// MigrateHost is the address of the host that runs migrate when the
+	// hosts share one database; the first web host when empty.
+	MigrateHost string `yaml:"migrate_host"`
+	// Uploads is how many hosts receive the tarball at once; all when 0.
+	Uploads int `yaml:"uploads"`
+	// Builds is how many hosts build their release (unpack, virtualenv,
+	// collectstatic) at once; all when 0.
+	Builds int `yaml:"builds"`
+	// Rolling switches the hosts in batches instead of all at once.
+	Rolling Rolling `yaml:"rolling"`
+}
+
+// Rolling switches the web hosts in turn, a batch at a time, each host
+// out of the load balancer while it switches.
+type Rolling struct {
+	// Batch is how many web hosts switch at once: a count (2) or a share
+	// of them (25%). Empty switches every host at once.
+	Batch string `yaml:"batch"`
+	// Pause is the seconds to wait between batches.
+	Pause int `yaml:"pause"`
 }
 
 // Health is the request djship makes through the web server on each host
@@ -253,10 +281,16 @@ type environmentFile struct {
 // hostEntry is one host: either "user@host:port" or a mapping with an
 // address and overrides.
 type hostEntry struct {
-	Address  string `yaml:"address"`
+	Address string `yaml:"address"`
+	// Roles are what the host does: web, worker, db, lb, or a name of
+	// the site's own; web and worker when left out.
+	Roles    []string `yaml:"roles"`
 	Settings `yaml:",inline"`
 }
 
 // releaseKeys shape the tarball, which is built once for all environments;
 // environments and hosts may not override them.
 var releaseKeys = map[string]bool{"project": true, "source": true, "revision_pattern": true}
+
+// environmentKeys apply to a whole environment; a host may not set them.
+var environmentKeys = map[string]bool{"fleet": true}

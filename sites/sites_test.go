@@ -230,3 +230,63 @@ func TestProcessCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetRolesAndDatabaseHost(t *testing.T) {
+	s, err := Load("testdata/valid/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := s.Environments["production"]
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"roles as written", env.Hosts[3].Roles, []string{"worker", "cron"}},
+		{"a host without roles is web and worker", env.Hosts[5].Roles, []string{RoleWeb, RoleWorker}},
+		{"lb is no app host", env.Hosts[0].App(), false},
+		{"worker is an app host", env.Hosts[3].App(), true},
+		{"the hosts reach the db host", env.Hosts[1].Settings.Database.Host, "10.0.0.30"},
+		{"so does the environment", env.Settings.Database.Host, "10.0.0.30"},
+		{"migrate host", env.Settings.Fleet.MigrateHost, "10.0.0.12"},
+		{"migrate host matches its address", env.Hosts[2].Matches("10.0.0.12"), true},
+		{"and its full form", env.Hosts[2].Matches("deploy@10.0.0.12"), true},
+		{"rolling", env.Settings.Fleet.Rolling, Rolling{Batch: "25%", Pause: 5}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: got %#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	tests := []struct {
+		batch string
+		hosts int
+		want  int
+		bad   bool
+	}{
+		{"", 8, 8, false},
+		{"25%", 8, 2, false},
+		{"25%", 3, 1, false},
+		{"30%", 8, 3, false},
+		{"100%", 5, 5, false},
+		{"1%", 5, 1, false},
+		{"2", 8, 2, false},
+		{"20", 8, 8, false},
+		{"0", 8, 0, true},
+		{"0%", 8, 0, true},
+		{"101%", 8, 0, true},
+		{"-1", 8, 0, true},
+		{"1.5", 8, 0, true},
+		{"02", 8, 0, true},
+		{"half", 8, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := BatchSize(tt.batch, tt.hosts)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("BatchSize(%q, %d) = %d, %v; want %d (error %v)", tt.batch, tt.hosts, got, err, tt.want, tt.bad)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func KeyPaths() []string {
 		}
 	}
 	walk("", reflect.TypeOf(Settings{}))
-	out = append(out, "environments", "environments.NAME.hosts", "environments.NAME.hosts[].address")
+	out = append(out, "environments", "environments.NAME.hosts", "environments.NAME.hosts[].address", "environments.NAME.hosts[].roles")
 	return out
 }
 
@@ -102,6 +102,10 @@ func (v *validator) check(n *yaml.Node, t reflect.Type, path string) {
 			}
 			if (t == environmentType || t == hostType) && releaseKeys[k.Value] {
 				v.add(k.Line, "%s cannot be set in %s: the release is built once for every environment; set it at the top level", k.Value, path)
+				continue
+			}
+			if t == hostType && environmentKeys[k.Value] {
+				v.add(k.Line, "%s cannot be set in %s: it applies to every host of the environment; set it under the environment", k.Value, path)
 				continue
 			}
 			v.check(val, f.typ, join(path, k.Value))
