@@ -3,11 +3,13 @@ package targets
 import (
 	"context"
 	"fmt"
+	"net"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
 )
 
 // databaseStep creates the PostgreSQL role and database when the database
@@ -17,10 +19,64 @@ type databaseStep struct{}
 
 func (databaseStep) Name() string { return "database" }
 
-// localDatabase reports whether the site's PostgreSQL server is this host.
+// localDatabase reports whether the site's PostgreSQL server is this host:
+// the environment's db host, or an application host whose database is
+// on its own local socket.
 func (d *Deploy) localDatabase() bool {
 	db := d.Settings.Database
-	return db.Engine == "postgres" && (db.Host == "" || db.Host == "localhost" || db.Host == "127.0.0.1" || db.Host == "::1")
+	if db.Engine != "postgres" {
+		return false
+	}
+	return d.hasRole(sites.RoleDB) || db.Host == "" || db.Host == "localhost" || db.Host == "127.0.0.1" || db.Host == "::1"
+}
+
+// dbServerStep opens the db host's PostgreSQL to the application hosts:
+// it listens on every address, and pg_hba.conf lets the site's role log
+// in to the site's database from each web and worker host's address,
+// with its password. Addresses and names come from the site file's
+// grammar (IP addresses and host names; identifiers of letters, digits
+// and _), and reach the script as arguments.
+type dbServerStep struct{}
+
+func (dbServerStep) Name() string { return "database server" }
+
+func (dbServerStep) Skip(d *Deploy) bool { return !d.hasRole(sites.RoleDB) }
+
+func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	db := d.Settings.Database
+	args := []string{d.Settings.Instance, db.Name, db.User}
+	for _, h := range d.Env.Hosts {
+		if h.App() {
+			args = append(args, hbaAddress(h.Address))
+		}
+	}
+	if d.Check {
+		d.plan("let %s reach PostgreSQL database %s as %s", strings.Join(args[3:], ", "), db.Name, db.User)
+		return false, nil
+	}
+	action, err := d.probe(ctx, shScript("pg-server", args...))
+	if err != nil {
+		return false, fmt.Errorf("opening PostgreSQL to the application hosts: %w", err)
+	}
+	if action == "" {
+		return false, nil
+	}
+	if err := d.do(ctx, action+" postgresql", remote.Sh("service", "postgresql", action)); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// hbaAddress is a host's address as pg_hba.conf matches it: an IP
+// address as the one address (/32, /128), a name as it is.
+func hbaAddress(address string) string {
+	if ip := net.ParseIP(address); ip != nil {
+		if ip.To4() != nil {
+			return ip.String() + "/32"
+		}
+		return ip.String() + "/128"
+	}
+	return address
 }
 
 // sqlString quotes a value as an SQL string literal (the SQL travels on
@@ -92,7 +148,7 @@ func (databaseStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 func (d *Deploy) pgConnection() []string {
 	db := d.Settings.Database
 	host := db.Host
-	if host == "" {
+	if host == "" || d.hasRole(sites.RoleDB) {
 		host = "localhost"
 	}
 	return []string{"-h", host, "-p", fmt.Sprint(db.Port), "-U", db.User}

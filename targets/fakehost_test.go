@@ -22,6 +22,59 @@ type fakeHost struct {
 	// uploads, when set, takes uploads (recorded by path); else they fail.
 	uploads bool
 	mu      sync.Mutex
+	// name is the host's name; "fake" when empty.
+	name string
+	// journal, when set, records the commands and uploads of several
+	// hosts in the order they happened, each after its host's name.
+	journal *journal
+}
+
+// journal is the commands of several fake hosts in one order.
+type journal struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (j *journal) add(line string) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.lines = append(j.lines, line)
+}
+
+// index is the position of the first line of host that contains text
+// at or after from; -1 when there is none.
+func (j *journal) index(host, text string, from int) int {
+	for i := max(from, 0); i < len(j.lines); i++ {
+		if strings.HasPrefix(j.lines[i], host+": ") && strings.Contains(j.lines[i], text) {
+			return i
+		}
+	}
+	return -1
+}
+
+// last is the position of the last line of host that contains text, -1
+// when there is none.
+func (j *journal) last(host, text string) int {
+	for i := len(j.lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(j.lines[i], host+": ") && strings.Contains(j.lines[i], text) {
+			return i
+		}
+	}
+	return -1
+}
+
+// count is how many lines of host contain text.
+func (j *journal) count(host, text string) int {
+	n := 0
+	for i := 0; ; i++ {
+		if i = j.index(host, text, i); i < 0 {
+			return n
+		}
+		n++
+	}
 }
 
 // fakeRule answers the commands that run scripts/<script>.sh (when
@@ -45,12 +98,18 @@ func runsScript(line, name string) bool {
 	return strings.Contains(line, "\n' "+name+" ") || strings.HasSuffix(line, "\n' "+name)
 }
 
-func (h *fakeHost) Name() string { return "fake" }
+func (h *fakeHost) Name() string {
+	if h.name == "" {
+		return "fake"
+	}
+	return h.name
+}
 
 func (h *fakeHost) Run(ctx context.Context, c remote.Command) (*remote.Result, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ran = append(h.ran, c.Script)
+	h.journal.add(h.Name() + ": " + c.Script)
 	for _, r := range h.rules {
 		if r.matches(c.Script) {
 			return &remote.Result{Stdout: []byte(r.stdout)}, r.err
@@ -66,6 +125,7 @@ func (h *fakeHost) Upload(ctx context.Context, u remote.Upload) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ran = append(h.ran, "upload "+u.Path)
+	h.journal.add(h.Name() + ": upload " + u.Path + "\n" + string(u.Data))
 	return true, nil
 }
 

@@ -17,6 +17,9 @@ type healthStep struct{}
 
 func (healthStep) Name() string { return "health check" }
 
+// Skip leaves a host that serves no visitors (a worker host) unasked.
+func (healthStep) Skip(d *Deploy) bool { return !d.serves() }
+
 func (healthStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return false, d.checkHealth(ctx, d.Revision)
 }

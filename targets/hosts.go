@@ -99,6 +99,9 @@ type hostRun struct {
 	before func(context.Context, []*Deploy) error
 	// work is what the run does on each host.
 	work hostWork
+	// phased, when set instead of work, runs the hosts together in
+	// phases (fleet.go) and returns each host's outcome.
+	phased func(context.Context, []*Deploy) []hostOutcome
 }
 
 // onHosts connects to every host of the environment, runs before once
@@ -125,6 +128,7 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 		index[h] = i
 		deploys[i] = NewDeploy(site, env, env.Hosts[i].Settings, h, out)
 		deploys[i].Check, deploys[i].LockWait, deploys[i].Action = run.check, opts.LockWait, run.action
+		deploys[i].Roles = env.Hosts[i].Roles
 		for k, v := range opts.Secrets {
 			deploys[i].Secrets[k] = v
 		}
@@ -135,13 +139,21 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 		}
 	}
 	rows := make([]SummaryRow, len(hosts))
-	results := remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
-		i := index[h]
-		steps, err := run.work(ctx, deploys[i])
-		deploys[i].unlock(ctx)
-		rows[i].Changed = Changed(steps)
-		return err
-	})
+	var results []remote.HostResult
+	if run.phased != nil {
+		for i, o := range run.phased(ctx, deploys) {
+			rows[i].Changed = Changed(o.steps)
+			results = append(results, remote.HostResult{Host: hosts[i].Name(), Err: o.err, Duration: o.duration})
+		}
+	} else {
+		results = remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
+			i := index[h]
+			steps, err := run.work(ctx, deploys[i])
+			deploys[i].unlock(ctx)
+			rows[i].Changed = Changed(steps)
+			return err
+		})
+	}
 	// A host whose work never started (Ctrl-C while it waited for its
 	// turn) may hold the lock that before took.
 	for _, d := range deploys {

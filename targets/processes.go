@@ -16,8 +16,12 @@ import (
 // named djship-<instance>-<name>, from current/, in the application's
 // environment, through the process launcher (templates/launchers.go).
 
-// processNames are the site's processes, sorted.
+// processNames are the site's processes, sorted: those that run on
+// this host, which is none unless it has the role worker.
 func (d *Deploy) processNames() []string {
+	if !d.hasRole(sites.RoleWorker) {
+		return nil
+	}
 	return slices.Sorted(maps.Keys(d.Settings.Processes))
 }
 
@@ -127,7 +131,7 @@ type restartProcessesStep struct{}
 
 func (restartProcessesStep) Name() string { return "restart processes" }
 
-func (restartProcessesStep) Skip(d *Deploy) bool { return len(d.Settings.Processes) == 0 }
+func (restartProcessesStep) Skip(d *Deploy) bool { return len(d.processNames()) == 0 }
 
 func (restartProcessesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	d.progress.processes = true
@@ -136,7 +140,7 @@ func (restartProcessesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 
 // processStatus words whether each process runs, "-" for none.
 func (d *Deploy) processStatus(ctx context.Context) string {
-	if len(d.Settings.Processes) == 0 {
+	if len(d.processNames()) == 0 {
 		return "-"
 	}
 	var words []string

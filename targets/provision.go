@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,21 +28,27 @@ func Provision(ctx context.Context, site *sites.Site, env string, opts Options) 
 // ProvisionSteps prepares a host and configures the web and application
 // servers: what the prepare-host role and the configuration half of the
 // deployment role did, validated and idempotent.
+// Each host gets what its roles need (roles.go): a worker host no web
+// or application server, the db host PostgreSQL opened to the others, an
+// lb host its load balancer.
 func ProvisionSteps() []Step {
+	web, app := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
 	return []Step{
 		factsStep{},
 		claimStep{},
 		packagesStep{},
-		appUserStep{},
+		forRoles(appUserStep{}, app...),
 		databaseStep{},
+		dbServerStep{},
 		foldersStep{},
 		lockStep{},
-		tlsStep{},
-		secretFileStep{},
-		appServerStep{},
-		processesStep{},
-		webServerStep{},
-		servicesStep{},
+		forRoles(tlsStep{}, web),
+		forRoles(secretFileStep{}, app...),
+		forRoles(appServerStep{}, web),
+		forRoles(processesStep{}, sites.RoleWorker),
+		forRoles(webServerStep{}, web),
+		balancerStep{},
+		forRoles(servicesStep{}, app...),
 	}
 }
 
@@ -77,7 +84,10 @@ func (packagesStep) Name() string { return "packages" }
 // packages lists what the site needs on a host: djship's own packages
 // and the site's packages: list.
 func (d *Deploy) packages() []string {
-	pkgs := append(d.ownPackages(), d.Settings.Packages...)
+	pkgs := d.ownPackages()
+	if d.runsSite() {
+		pkgs = append(pkgs, d.Settings.Packages...)
+	}
 	sort.Strings(pkgs)
 	return pkgs
 }
@@ -87,24 +97,33 @@ func (d *Deploy) packages() []string {
 // the scripts call. They are installed without what Debian recommends.
 func (d *Deploy) ownPackages() []string {
 	s := d.Settings
-	pkgs := []string{"python3-venv", "acl", "unzip", "openssl", "curl"}
-	pkgs = append(pkgs, s.Webserver)
-	if s.AppServer == "uwsgi" {
-		// ss (iproute2) tells when an instance has no request left.
-		pkgs = append(pkgs, "uwsgi", "uwsgi-plugin-python3", "iproute2")
-	} else {
-		pkgs = append(pkgs, "gunicorn")
-	}
-	if s.Database.Engine == "postgres" {
-		pkgs = append(pkgs, "postgresql-client", "python3-psycopg2")
-		if d.localDatabase() {
-			pkgs = append(pkgs, "postgresql")
+	var pkgs []string
+	if d.runsSite() {
+		pkgs = append(pkgs, "python3-venv", "acl", "unzip", "openssl", "curl")
+		if s.Database.Engine == "postgres" {
+			pkgs = append(pkgs, "postgresql-client", "python3-psycopg2")
+		} else {
+			pkgs = append(pkgs, "sqlite3")
 		}
-	} else {
-		pkgs = append(pkgs, "sqlite3")
+	}
+	if d.serves() {
+		pkgs = append(pkgs, s.Webserver)
+		if s.AppServer == "uwsgi" {
+			// ss (iproute2) tells when an instance has no request left.
+			pkgs = append(pkgs, "uwsgi", "uwsgi-plugin-python3", "iproute2")
+		} else {
+			pkgs = append(pkgs, "gunicorn")
+		}
+	}
+	if d.localDatabase() {
+		pkgs = append(pkgs, "postgresql", "postgresql-client")
+	}
+	if d.hasRole(sites.RoleLB) {
+		// pgrep (procps) tells when nginx's old workers are done.
+		pkgs = append(pkgs, "nginx", "procps")
 	}
 	sort.Strings(pkgs)
-	return pkgs
+	return slices.Compact(pkgs)
 }
 
 // The site's packages are installed with what Debian recommends for
@@ -314,6 +333,18 @@ func (foldersStep) Name() string { return "folders" }
 // folders is the host layout with its permissions.
 func (d *Deploy) folders() []dir {
 	p, app, appGroup, web := d.Paths, d.Settings.App.User, d.Settings.App.Group, d.Settings.Web.Group
+	if !d.runsSite() {
+		// A db or lb host keeps the lock and the deploy log; the db host
+		// the snapshots too.
+		dirs := []dir{
+			{Path: d.Settings.Root, Owner: "root", Group: "root", Mode: 0o755, KeepExisting: true},
+			{Path: p.Base, Owner: "root", Group: "root", Mode: 0o750},
+		}
+		if d.hasRole(sites.RoleDB) {
+			dirs = append(dirs, dir{Path: p.Snapshots, Owner: "root", Group: "root", Mode: 0o700})
+		}
+		return dirs
+	}
 	// The web server passes through to the static files and the uploads,
 	// the unpacking user to the release it unpacks.
 	traverse := []string{"group:" + web + ":--x"}

@@ -16,6 +16,9 @@ func (d *Deploy) switchBack(ctx context.Context) error {
 	if err := d.switchTo(ctx, d.facts.live); err != nil {
 		return err
 	}
+	if !d.serves() {
+		return nil // a worker host: recover restarts its processes
+	}
 	if d.Settings.AppServer != "uwsgi" {
 		return d.reloadApp(ctx)
 	}
@@ -65,6 +68,8 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 			d.note("switching back to %s", d.facts.live)
 			if err := d.switchBack(ctx); err != nil {
 				d.note("error: could not switch back to %s: %v", d.facts.live, err)
+			} else if !d.serves() {
+				d.note("%s is live again", d.facts.live)
 			} else if err := d.checkHealth(ctx, ""); err != nil {
 				d.note("error: the previous release does not answer either: %v", err)
 			} else {
@@ -78,10 +83,12 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 		} else {
 			// The first release failed: nothing was live before, nothing is now.
 			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current, d.Paths.AppSocket))
-			if d.Settings.AppServer == "uwsgi" {
+			switch {
+			case !d.serves():
+			case d.Settings.AppServer == "uwsgi":
 				d.slots.started = d.slots.serving
 				d.stopStarted(ctx, true)
-			} else {
+			default:
 				d.run(ctx, d.app().service("").stop)
 			}
 			for _, name := range d.processNames() {
@@ -94,7 +101,7 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 			d.note("warning: could not mark %s failed: %v", d.Release, err)
 		}
 	}
-	if d.lockHeld != "" {
+	if d.lockHeld != "" && d.runsSite() {
 		result := "failed"
 		if errors.Is(cause, context.Canceled) {
 			result = "cancelled"

@@ -35,15 +35,18 @@ func RollbackSteps() []Step {
 		switchStep{},
 		reloadStep{},
 		healthStep{},
-		retireStep{},
 		restartProcessesStep{},
+		retireStep{},
 		rollbackRecordStep{},
 	}
 }
 
 // Rollback makes the previous live release (or opts.To) live again on
 // every host of the environment, reloads and checks it; on failure the
-// release that was live stays or comes back.
+// release that was live stays or comes back. On several hosts it runs in
+// phases as an upgrade does (fleet.go): every host must choose the same
+// release, the database is restored once, and the hosts switch together
+// or in rolling batches.
 func Rollback(ctx context.Context, site *sites.Site, envName string, opts RollbackOptions) ([]*Deploy, error) {
 	before := func(ctx context.Context, deploys []*Deploy) error {
 		for _, d := range deploys {
@@ -51,12 +54,8 @@ func Rollback(ctx context.Context, site *sites.Site, envName string, opts Rollba
 		}
 		return nil
 	}
-	return onHosts(ctx, site, envName, opts.Options, hostRun{action: actionRollback, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		results, err := RunSteps(ctx, d, RollbackSteps())
-		if err != nil {
-			err = d.recover(ctx, err)
-		}
-		return results, err
+	return onHosts(ctx, site, envName, opts.Options, hostRun{action: actionRollback, before: before, phased: func(ctx context.Context, deploys []*Deploy) []hostOutcome {
+		return newFleet(deploys, opts.Parallel).rollBack(ctx, RollbackSteps())
 	}})
 }
 

@@ -255,6 +255,13 @@ type servicesStep struct{}
 func (servicesStep) Name() string { return "services" }
 
 func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if !d.serves() {
+		// A worker host runs the site's processes only.
+		if d.facts.live == "" {
+			return false, nil
+		}
+		return d.startProcesses(ctx, false)
+	}
 	changed := false
 	uwsgi := d.facts.live != "" && d.Settings.AppServer == "uwsgi"
 	// A uWSGI instance serves the live release before the web server

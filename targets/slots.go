@@ -157,6 +157,9 @@ type startStep struct{}
 
 func (startStep) Name() string { return "start new workers" }
 
+// Skip leaves a worker host alone: it serves no visitors.
+func (startStep) Skip(d *Deploy) bool { return !d.serves() }
+
 func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	start := time.Now()
 	if !d.app().uwsgi() {
@@ -180,7 +183,7 @@ type retireStep struct{}
 
 func (retireStep) Name() string { return "stop old workers" }
 
-func (retireStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" }
+func (retireStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" || !d.serves() }
 
 func (retireStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if d.slots.retiring == "" {

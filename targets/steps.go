@@ -43,6 +43,9 @@ type Deploy struct {
 	Settings sites.Settings
 	// Host is the connection.
 	Host remote.Host
+	// Roles are what the host does (sites.RoleWeb, ...); web and worker
+	// when empty.
+	Roles []string
 	// Out prints progress.
 	Out *remote.Output
 	// Check asks steps to change nothing and record what they would do.
@@ -117,8 +120,9 @@ type progress struct {
 	// built is set once the upgrade has made the release's folder: only
 	// that folder is marked failed when the run fails.
 	built bool
-	// switched is set once current points to Release.
-	switched bool
+	// switched is set once current points to Release, at switchedAt.
+	switched   bool
+	switchedAt time.Time
 	// processes is set once the site's processes were restarted onto
 	// Release.
 	processes bool

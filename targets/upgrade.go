@@ -62,23 +62,21 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	if err != nil {
 		return nil, err
 	}
-	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		results, err := RunSteps(ctx, d, sequence)
-		if err != nil {
-			err = d.recover(ctx, err)
-		}
-		return results, err
+	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, phased: func(ctx context.Context, deploys []*Deploy) []hostOutcome {
+		return newFleet(deploys, opts.Parallel).upgrade(ctx, sequence)
 	}})
 }
 
 // upgradeSequence is the list Upgrade runs; tests put failures into it.
 var upgradeSequence = UpgradeSteps
 
-// UpgradeSteps is the upgrade sequence of the README that each host runs
-// once Upgrade holds the lock on every host and has named the release:
-// steps up to "start new workers" change nothing a visitor sees (uWSGI's
-// new workers start beside the live ones and must answer first);
-// "switch" makes the release live; a failure after it switches back.
+// UpgradeSteps is the upgrade sequence of the README, once Upgrade holds
+// the lock on every host and has named the release: steps up to "start
+// new workers" change nothing a visitor sees (uWSGI's new workers start
+// beside the live ones and must answer first); "switch" makes the
+// release live; a failure after it switches back. On several hosts the
+// sequence runs in phases (fleet.go): every host builds, one migrates,
+// every web host starts its workers, then all switch.
 func UpgradeSteps() []Step {
 	return []Step{
 		factsStep{},
@@ -87,17 +85,17 @@ func UpgradeSteps() []Step {
 		unpackStep{},
 		venvStep{},
 		sharedStep{},
-		snapshotStep{},
-		migrateStep{},
 		collectstaticStep{},
 		permissionsStep{},
 		checkDeployStep{},
+		snapshotStep{},
+		migrateStep{},
 		startStep{},
 		switchStep{},
 		reloadStep{},
 		healthStep{},
-		retireStep{},
 		restartProcessesStep{},
+		retireStep{},
 		recordStep{},
 	}
 }
@@ -371,7 +369,10 @@ func (switchStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.switchTo(ctx, d.Release); err != nil {
 		return false, err
 	}
-	d.progress.switched = true
+	d.progress.switched, d.progress.switchedAt = true, time.Now()
+	if !d.serves() {
+		return true, nil
+	}
 	return true, d.switchSlot(ctx)
 }
 
@@ -389,7 +390,7 @@ type reloadStep struct{}
 
 func (reloadStep) Name() string { return "reload" }
 
-func (reloadStep) Skip(d *Deploy) bool { return d.Settings.AppServer == "uwsgi" }
+func (reloadStep) Skip(d *Deploy) bool { return d.Settings.AppServer == "uwsgi" || !d.serves() }
 
 func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.reloadApp(ctx); err != nil {

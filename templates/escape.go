@@ -2,7 +2,9 @@ package templates
 
 import (
 	"fmt"
+	"net"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/djship/djship/remote"
@@ -31,6 +33,24 @@ func nginxWord(v string) (string, error) {
 	}
 	return v, nil
 }
+
+// nginxHostPort writes host:port as one word of an nginx directive, an
+// IPv6 address in brackets.
+func nginxHostPort(host string, port int) (string, error) {
+	if port < 1 || port > 65535 {
+		return "", fmt.Errorf("port %d is not from 1 to 65535", port)
+	}
+	if ip := net.ParseIP(host); ip != nil && strings.Contains(host, ":") {
+		return "[" + ip.String() + "]:" + strconv.Itoa(port), nil
+	}
+	if !hostWord.MatchString(host) {
+		return "", refuse("an nginx address", host)
+	}
+	return host + ":" + strconv.Itoa(port), nil
+}
+
+// hostWord is a host name or an IPv4 address.
+var hostWord = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 
 // apacheWord writes a value as one word of an Apache directive.
 func apacheWord(v string) (string, error) {

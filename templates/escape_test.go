@@ -16,6 +16,7 @@ var escapersOf = map[string][]string{
 	GunicornSocket: {"unit"},
 	GunicornUnit:   {"unit", "systemd"},
 	GunicornInit:   {"shell", "shellComment"},
+	BalancerSite:   {"nginx", "hostPort"},
 }
 
 // TestEveryValueIsEscaped reads the templates' own parse trees: every

@@ -31,6 +31,7 @@ var all = template.Must(template.New("").Funcs(template.FuncMap{
 	"shell":        shellWord,
 	"shellComment": shellComment,
 	"bytes":        sizeInBytes,
+	"hostPort":     nginxHostPort,
 }).ParseFS(files, "*.tmpl"))
 
 // sizeInBytes turns an nginx size (30m, 512k, 1g, 100) into bytes.
@@ -130,7 +131,32 @@ const (
 	GunicornInit   = "gunicorn.init.tmpl"
 	ProcessUnit    = "process.service.tmpl"
 	ProcessInit    = "process.init.tmpl"
+	BalancerSite   = "balancer.conf.tmpl"
 )
+
+// Balancer is what the load balancer's nginx site needs: the site's
+// name and port, and the web hosts it passes requests to.
+type Balancer struct {
+	// Project names the site; ID is the upstream's name.
+	Project, ID string
+	// URL is the public host name.
+	URL string
+	// HTTPPort is the port the balancer listens on.
+	HTTPPort int
+	// ClientMaxBodySize is the largest request body passed on.
+	ClientMaxBodySize string
+	// Servers are the web hosts.
+	Servers []Upstream
+}
+
+// Upstream is one web host behind the load balancer.
+type Upstream struct {
+	// Host is its address (a name or an IP address); Port its HTTP port.
+	Host string
+	Port int
+	// Down takes it out of the balancer (while it switches).
+	Down bool
+}
 
 // Process is what the process templates need: the site, and one of its
 // processes.

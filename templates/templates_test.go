@@ -145,3 +145,37 @@ func TestProcessTemplatesRefuseInjection(t *testing.T) {
 		}
 	}
 }
+
+// sampleBalancer is the lb site of three web hosts, one of them down.
+func sampleBalancer() Balancer {
+	return Balancer{Project: "shop", ID: "shop_lb", URL: "shop.example.com", HTTPPort: 80, ClientMaxBodySize: "30m",
+		Servers: []Upstream{{Host: "10.0.0.11", Port: 80}, {Host: "web2.internal", Port: 8080, Down: true}, {Host: "2001:db8::12", Port: 80}}}
+}
+
+func TestBalancerTemplate(t *testing.T) {
+	got, err := Render(BalancerSite, sampleBalancer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "balancer.conf", got)
+}
+
+func TestBalancerRefusesInjection(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*Balancer)
+	}{
+		{"a directive through a host", func(b *Balancer) { b.Servers[0].Host = "10.0.0.11:80;\n    server 203.0.113.5" }},
+		{"a second word in a host", func(b *Balancer) { b.Servers[0].Host = "10.0.0.11 backup" }},
+		{"brackets around a name", func(b *Balancer) { b.Servers[0].Host = "[web1]" }},
+		{"a port out of range", func(b *Balancer) { b.Servers[0].Port = 70000 }},
+		{"a location through the site's name", func(b *Balancer) { b.URL = "shop.example.com;\n    location / { return 200; }" }},
+		{"a size with a directive", func(b *Balancer) { b.ClientMaxBodySize = "30m; allow all" }},
+	} {
+		b := sampleBalancer()
+		c.set(&b)
+		if out, err := Render(BalancerSite, b); err == nil {
+			t.Errorf("%s: rendered\n%s", c.name, out)
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+)
+
+// The fleet's order of work, tested on fake hosts that record every
+// command in one journal: which host does what, and what comes before
+// what. TestFleet (fleet_e2e_test.go) ships to real machines.
+
+// Marks of the commands in the journal.
+const (
+	markCollect  = "collectstatic --noinput"
+	markMigrate  = "migrate --noinput"
+	markSnapshot = "pg-dump"
+	markReady    = "gunicorn-trial start"
+	markSwitch   = "current.djship-new"
+	markHealth   = "' ask-site "
+	markBuilt    = "' release-folder "
+	markFailed   = "' mark-release /srv/www/shop/releases/r2 failed"
+)
+
+// fakeFleet is an upgrade of shop to r2 on fake hosts named after their
+// roles (web1, web2, worker1, db1, lb1), at 10.0.0.11 and on.
+func fakeFleet(t *testing.T, engine string, fl sites.Fleet, roles ...string) ([]*Deploy, map[string]*fakeHost, *journal) {
+	t.Helper()
+	j := &journal{}
+	env := &sites.Environment{Name: "production"}
+	var dbAddress string
+	for i, r := range roles {
+		if r == sites.RoleDB {
+			dbAddress = fmt.Sprintf("10.0.0.%d", 11+i)
+		}
+	}
+	hosts := map[string]*fakeHost{}
+	var deploys []*Deploy
+	count := map[string]int{}
+	var out bytes.Buffer
+	for i, r := range roles {
+		count[r]++
+		name := fmt.Sprintf("%s%d", r, count[r])
+		h := upgradeHost("r1")
+		h.name, h.journal = name, j
+		hosts[name] = h
+		d, _ := upgradeDeploy(h)
+		d.Out = remote.NewOutput(&out, &remote.Redactor{})
+		d.Roles = []string{r}
+		d.Settings.Web.HTTPPort, d.Settings.URL, d.Settings.Web.ClientMaxBodySize, d.Settings.Instance = 80, "shop.example.com", "30m", "shop"
+		d.Settings.Database = sites.Database{Engine: engine, Path: "db.sqlite3"}
+		if engine == "postgres" {
+			d.Settings.Database = sites.Database{Engine: engine, Name: "shop", User: "shop", Port: 5432, Host: dbAddress, PasswordSecret: "DATABASE_PASSWORD"}
+			d.Secrets["DATABASE_PASSWORD"] = "pw"
+		}
+		env.Hosts = append(env.Hosts, sites.Host{Address: fmt.Sprintf("10.0.0.%d", 11+i), Roles: d.Roles, Settings: d.Settings})
+		d.Env = env
+		deploys = append(deploys, d)
+	}
+	env.Settings = deploys[0].Settings
+	env.Settings.Fleet = fl
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out.String())
+		}
+	})
+	return deploys, hosts, j
+}
+
+// fails makes a fake host fail every command that contains text.
+func fails(h *fakeHost, text string) {
+	h.rules = append([]fakeRule{{contains: text, err: errors.New("failed on purpose")}}, h.rules...)
+}
+
+func upgradeFleet(deploys []*Deploy) []hostOutcome {
+	return newFleet(deploys, 0).upgrade(context.Background(), UpgradeSteps())
+}
+
+func TestFleetBuildsEverywhereMigratesOnceThenSwitches(t *testing.T) {
+	deploys, _, j := fakeFleet(t, "postgres", sites.Fleet{}, "lb", "web", "web", "web", "worker", "db")
+	for i, o := range upgradeFleet(deploys) {
+		if o.err != nil {
+			t.Fatalf("host %d: %v", i, o.err)
+		}
+	}
+	apps := []string{"web1", "web2", "web3", "worker1"}
+	lastCollect := -1
+	for _, h := range apps {
+		if j.count(h, markCollect) != 1 || j.count(h, markSwitch) != 1 {
+			t.Errorf("%s: %d collectstatic, %d switches; want one of each", h, j.count(h, markCollect), j.count(h, markSwitch))
+		}
+		lastCollect = max(lastCollect, j.last(h, markCollect))
+	}
+	for h, want := range map[string]int{"web1": 1, "web2": 0, "web3": 0, "worker1": 0, "db1": 0} {
+		if got := j.count(h, markMigrate); got != want {
+			t.Errorf("%s ran migrate %d times, want %d: once in all, on the first web host", h, got, want)
+		}
+	}
+	for h, want := range map[string]int{"db1": 1, "web1": 0, "web2": 0} {
+		if got := j.count(h, markSnapshot); got != want {
+			t.Errorf("%s took %d snapshots, want %d: once in all, on the db host", h, got, want)
+		}
+	}
+	migrate := j.index("web1", markMigrate, 0)
+	if migrate < lastCollect || j.index("db1", markSnapshot, 0) > migrate {
+		t.Errorf("migrate (line %d) ran before the last build finished (line %d) or before the snapshot", migrate, lastCollect)
+	}
+	firstSwitch := len(j.lines)
+	for _, h := range apps {
+		if i := j.index(h, markSwitch, 0); i >= 0 {
+			firstSwitch = min(firstSwitch, i)
+		}
+	}
+	for _, h := range []string{"web1", "web2", "web3"} {
+		if r := j.last(h, markReady); r < migrate || r > firstSwitch {
+			t.Errorf("%s started its new workers at line %d: after migrate (%d), before any switch (%d)", h, r, migrate, firstSwitch)
+		}
+	}
+	for h, texts := range map[string][]string{"worker1": {markReady, markHealth}, "lb1": {markBuilt, markSwitch}, "db1": {markBuilt, markSwitch, markMigrate}} {
+		for _, text := range texts {
+			if n := j.count(h, text); n != 0 {
+				t.Errorf("%s ran %q %d times: not its role's work", h, text, n)
+			}
+		}
+	}
+}
+
+func TestFleetBuildFailureLeavesEveryHostOnTheOldRelease(t *testing.T) {
+	deploys, hosts, j := fakeFleet(t, "postgres", sites.Fleet{}, "web", "web", "worker", "db")
+	fails(hosts["web2"], markCollect)
+	outcomes := upgradeFleet(deploys)
+	for _, h := range []string{"web1", "web2", "worker1"} {
+		if n := j.count(h, markSwitch); n != 0 {
+			t.Errorf("%s switched %d times after web2 failed to build", h, n)
+		}
+		if j.count(h, markFailed) != 1 {
+			t.Errorf("%s did not mark its release r2 failed", h)
+		}
+	}
+	if n := j.count("web1", markMigrate); n != 0 {
+		t.Errorf("migrate ran %d times though a host failed to build", n)
+	}
+	if err := outcomes[1].err; err == nil || !strings.Contains(err.Error(), "failed on purpose") {
+		t.Errorf("web2's error: %v", err)
+	}
+	for _, i := range []int{0, 2} {
+		if !errors.Is(outcomes[i].err, errOtherHost) || !strings.Contains(outcomes[i].err.Error(), "web2 failed") {
+			t.Errorf("host %d's error should say web2 failed: %v", i, outcomes[i].err)
+		}
+	}
+}
+
+func TestFleetHealthFailureSwitchesEveryHostBack(t *testing.T) {
+	deploys, hosts, j := fakeFleet(t, "postgres", sites.Fleet{}, "web", "web", "web", "db")
+	hosts["web3"].rules = append([]fakeRule{{script: "ask-site", stdout: "status=500\nheader=\nbody=no"}}, hosts["web3"].rules...)
+	outcomes := upgradeFleet(deploys)
+	for i, h := range []string{"web1", "web2", "web3"} {
+		if n := j.count(h, markSwitch); n != 2 {
+			t.Errorf("%s switched %d times; want 2: to r2, and back to r1 when web3 failed its health check", h, n)
+		}
+		if back := j.last(h, markSwitch); !strings.Contains(j.lines[back], "releases/r1") {
+			t.Errorf("%s's last switch was not back to r1: %.200s", h, j.lines[back])
+		}
+		if outcomes[i].err == nil {
+			t.Errorf("%s reports success", h)
+		}
+	}
+}
+
+func TestFleetRollsInBatchesOutOfTheBalancer(t *testing.T) {
+	deploys, _, j := fakeFleet(t, "postgres", sites.Fleet{Rolling: sites.Rolling{Batch: "1"}}, "lb", "web", "web", "worker", "db")
+	for i, o := range upgradeFleet(deploys) {
+		if o.err != nil {
+			t.Fatalf("host %d: %v", i, o.err)
+		}
+	}
+	web1, web2, worker := j.index("web1", markSwitch, 0), j.index("web2", markSwitch, 0), j.index("worker1", markSwitch, 0)
+	if !(web1 < j.index("web1", markHealth, web1) && j.index("web1", markHealth, web1) < web2 && web2 < worker) {
+		t.Errorf("not one batch at a time: web1 switched at %d, answered at %d, web2 switched at %d, the worker at %d", web1, j.index("web1", markHealth, web1), web2, worker)
+	}
+	// The balancer's configuration at each host's switch: that host
+	// down, the other up.
+	balancerAt := func(line int) string {
+		for i := line; i >= 0; i-- {
+			if strings.HasPrefix(j.lines[i], "lb1: upload /etc/nginx/sites-available/shop-lb.conf") {
+				return j.lines[i]
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		at         int
+		down, up   string
+		switchName string
+	}{{web1, "10.0.0.12:80", "10.0.0.13:80", "web1"}, {web2, "10.0.0.13:80", "10.0.0.12:80", "web2"}} {
+		conf := balancerAt(c.at)
+		if !strings.Contains(conf, "server "+c.down+" max_fails=1 fail_timeout=2s down;") || !strings.Contains(conf, "server "+c.up+" max_fails=1 fail_timeout=2s;") {
+			t.Errorf("when %s switched, the balancer was:\n%s", c.switchName, conf)
+		}
+	}
+	if conf := balancerAt(len(j.lines) - 1); strings.Contains(conf, " down;") {
+		t.Errorf("a host is still out of the balancer at the end:\n%s", conf)
+	}
+}
+
+func TestFleetMigrateHostAndOwnDatabases(t *testing.T) {
+	deploys, _, j := fakeFleet(t, "postgres", sites.Fleet{MigrateHost: "10.0.0.12"}, "web", "web", "web", "db")
+	upgradeFleet(deploys)
+	for h, want := range map[string]int{"web1": 0, "web2": 1, "web3": 0} {
+		if got := j.count(h, markMigrate); got != want {
+			t.Errorf("%s ran migrate %d times, want %d (fleet.migrate_host 10.0.0.12 is web2)", h, got, want)
+		}
+	}
+	// sqlite: each host has a database of its own, so each migrates its own.
+	deploys, _, j = fakeFleet(t, "sqlite", sites.Fleet{}, "web", "web")
+	upgradeFleet(deploys)
+	for _, h := range []string{"web1", "web2"} {
+		if got := j.count(h, markMigrate); got != 1 {
+			t.Errorf("%s ran migrate %d times; with sqlite every host migrates its own database", h, got)
+		}
+	}
+}
+
+func TestFleetUploadLimit(t *testing.T) {
+	for _, limit := range []int{1, 2} {
+		deploys, _, _ := fakeFleet(t, "postgres", sites.Fleet{Uploads: limit}, "web", "web", "web", "web", "db")
+		upload := &slowUpload{}
+		steps := UpgradeSteps()
+		steps[indexOfStep(steps, "upload")] = upload
+		newFleet(deploys, 0).upgrade(context.Background(), steps)
+		if upload.most != limit || upload.done != 4 {
+			t.Errorf("fleet.uploads: %d: %d uploads at once at most, %d in all", limit, upload.most, upload.done)
+		}
+	}
+}
+
+// slowUpload is an upload step that takes a while and counts how many
+// run at once.
+type slowUpload struct {
+	mu              sync.Mutex
+	now, most, done int
+}
+
+func (*slowUpload) Name() string { return "upload" }
+
+func (s *slowUpload) Run(ctx context.Context, d *Deploy) (bool, error) {
+	s.mu.Lock()
+	s.now++
+	s.most = max(s.most, s.now)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.now--
+	s.done++
+	s.mu.Unlock()
+	return true, nil
+}
