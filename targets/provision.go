@@ -44,6 +44,7 @@ func ProvisionSteps() []Step {
 		lockStep{},
 		forRoles(tlsStep{}, web),
 		forRoles(secretFileStep{}, app...),
+		forRoles(launchersStep{}, app...),
 		forRoles(appServerStep{}, web),
 		forRoles(processesStep{}, sites.RoleWorker),
 		forRoles(webServerStep{}, web),

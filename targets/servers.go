@@ -37,21 +37,23 @@ func (appServerStep) Name() string { return "app server config" }
 
 func (appServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	site := d.templateSite()
-	launcher, err := d.installLaunchers(ctx)
-	if err != nil {
-		return false, err
-	}
 	if d.Settings.AppServer == "uwsgi" {
-		changed, err := d.uwsgiConfig(ctx, site)
-		return changed || launcher, err
+		return d.uwsgiConfig(ctx, site)
 	}
-	var changed bool
 	if d.facts.init == "systemd" {
-		changed, err = d.gunicornUnits(ctx, site)
-	} else {
-		changed, err = d.gunicornInit(ctx, site)
+		return d.gunicornUnits(ctx, site)
 	}
-	return changed || launcher, err
+	return d.gunicornInit(ctx, site)
+}
+
+// launchersStep installs the launchers every web and worker host runs
+// the application, manage.py and the processes through.
+type launchersStep struct{}
+
+func (launchersStep) Name() string { return "launchers" }
+
+func (launchersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return d.installLaunchers(ctx)
 }
 
 // installLaunchers installs the three launchers that read the

@@ -151,7 +151,12 @@ func mirror() string {
 }
 
 func image() (string, error) {
-	key := ImageKey()
+	return cachedImage(ImageKey(), buildImage)
+}
+
+// cachedImage returns the image named key from the cache, built by build
+// first when the cache has none.
+func cachedImage(key string, build func(dir string) error) (string, error) {
 	imageMu.Lock()
 	defer imageMu.Unlock()
 	if d, ok := imageDirs[key]; ok {
@@ -173,7 +178,7 @@ func image() (string, error) {
 		return "", err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "etc", "djship-test-image")); err != nil {
-		if err := buildImage(dir); err != nil {
+		if err := build(dir); err != nil {
 			return "", err
 		}
 	}
@@ -280,7 +285,13 @@ func BootMachine(t testing.TB) *Machine {
 // the machine is powered off and its files removed at the test's end.
 func (b *Bridge) Boot(t testing.TB) *Machine {
 	t.Helper()
-	lower := Image(t)
+	return b.BootFrom(t, Image(t))
+}
+
+// BootFrom boots a machine from the image in the folder lower (Image,
+// FleetImage).
+func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
+	t.Helper()
 	keysOnce.Do(func() { keysErr = makeKeys() })
 	if keysErr != nil {
 		t.Fatalf("make test keys: %v", keysErr)
