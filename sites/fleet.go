@@ -3,6 +3,7 @@ package sites
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,10 @@ const (
 	// RoleLB is a load balancer (nginx) in front of the web hosts.
 	RoleLB = "lb"
 )
+
+// hbaKeywords are the names pg_hba.conf reads as keywords in its
+// address field.
+var hbaKeywords = map[string]bool{"all": true, "samehost": true, "samenet": true}
 
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
@@ -105,6 +110,8 @@ func (v *validator) fleet(env *Environment, node *yaml.Node, where string, line 
 	if len(dbs) == 1 {
 		db := env.Hosts[dbs[0]]
 		switch {
+		case s.Database.Engine == "postgres" && slices.ContainsFunc(apps, func(i int) bool { return hbaKeywords[strings.ToLower(env.Hosts[i].Address)] }):
+			v.add(line, "%s: a host named all, samehost or samenet would let every host into the database (pg_hba.conf reads those names as keywords): write its IP address", where)
 		case s.Database.Engine != "postgres":
 			v.add(line, "%s: host %s has the role db, which is a PostgreSQL server: set database.engine: postgres", where, db.String())
 		case s.Database.Host == "":
@@ -120,6 +127,9 @@ func (v *validator) fleet(env *Environment, node *yaml.Node, where string, line 
 		}
 	}
 	for _, i := range lbs {
+		if env.Hosts[i].HasRole(RoleWeb) {
+			v.add(line, "%s: host %s has the roles lb and web, which would both answer for the site on its port %d: give the load balancer a host of its own", where, env.Hosts[i].String(), env.Hosts[i].Settings.Web.HTTPPort)
+		}
 		if env.Hosts[i].Settings.TLS.Certificate != "" {
 			v.add(at("tls.certificate"), "%s: host %s has the role lb, which balances plain HTTP only: with tls, put the certificate on a load balancer of your own in front of the web hosts and leave the role out", where, env.Hosts[i].String())
 		}

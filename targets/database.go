@@ -47,7 +47,11 @@ func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	args := []string{d.Settings.Instance, db.Name, db.User}
 	for _, h := range d.Env.Hosts {
 		if h.App() {
-			args = append(args, hbaAddress(h.Address))
+			a, err := hbaAddress(h.Address)
+			if err != nil {
+				return false, err
+			}
+			args = append(args, a)
 		}
 	}
 	if d.Check {
@@ -68,15 +72,21 @@ func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 }
 
 // hbaAddress is a host's address as pg_hba.conf matches it: an IP
-// address as the one address (/32, /128), a name as it is.
-func hbaAddress(address string) string {
+// address as the one address (/32, /128), a name as it is. A name that
+// pg_hba.conf reads as a keyword (all, samehost, samenet) would let in
+// far more than one host, and is refused.
+func hbaAddress(address string) (string, error) {
 	if ip := net.ParseIP(address); ip != nil {
 		if ip.To4() != nil {
-			return ip.String() + "/32"
+			return ip.String() + "/32", nil
 		}
-		return ip.String() + "/128"
+		return ip.String() + "/128", nil
 	}
-	return address
+	switch strings.ToLower(address) {
+	case "all", "samehost", "samenet":
+		return "", fmt.Errorf("host %q: pg_hba.conf reads that name as the keyword %s, which would let every host in; write the host's IP address", address, strings.ToLower(address))
+	}
+	return address, nil
 }
 
 // sqlString quotes a value as an SQL string literal (the SQL travels on

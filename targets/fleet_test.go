@@ -263,3 +263,23 @@ func (s *slowUpload) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s.mu.Unlock()
 	return true, nil
 }
+
+func TestHBAAddress(t *testing.T) {
+	tests := []struct {
+		in, want string
+		bad      bool
+	}{
+		{"10.0.0.11", "10.0.0.11/32", false},
+		{"2001:db8::11", "2001:db8::11/128", false},
+		{"web1.internal", "web1.internal", false},
+		{"all", "", true},
+		{"SameNet", "", true},
+		{"samehost", "", true},
+	}
+	for _, tt := range tests {
+		got, err := hbaAddress(tt.in)
+		if got != tt.want || (err != nil) != tt.bad {
+			t.Errorf("hbaAddress(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func TestTwelveFactorOnAFreshHost(t *testing.T) {
 
 // needMachineExample stops the test unless fresh machines can boot and
 // the example project is here to ship.
-func needMachineExample(t *testing.T) {
+func needMachineExample(t testing.TB) {
 	t.Helper()
 	testenv.NeedMachines(t)
 	if _, err := os.Stat(filepath.Join("..", "example", "manage.py")); err != nil {

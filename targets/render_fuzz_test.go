@@ -221,3 +221,61 @@ func TestRenderedInitScriptParsesWithSh(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBalancerRender loads a site with an lb host in front of a web
+// host whose address, port, name and body size are generated; whatever
+// loads must render a balancer with exactly the directives of the
+// template with plain values. The seeds run with go test.
+func FuzzBalancerRender(f *testing.F) {
+	f.Add("10.0.0.11", 80, "shop.example.com", "30m", false)
+	f.Add("[2001:db8::11]", 8080, "shop.example.com", "1g", true)
+	f.Add("web1.internal;\n    server 203.0.113.5", 80, "shop.example.com", "30m", false)
+	f.Add("10.0.0.11", 80, "shop.example.com;\n    location / { return 200; }", "30m; allow all", true)
+	f.Add("web1 backup", 80, "shop.example.com", "30m", false)
+	f.Fuzz(func(t *testing.T, address string, port int, url, size string, down bool) {
+		top := map[string]any{
+			"project": "shop", "url": url, "root": "/srv/www", "source": map[string]any{"path": "src"},
+			"django":   map[string]any{"source_folder": ".", "settings_folder": "shop", "settings_module": "shop.settings"},
+			"database": map[string]any{"engine": "postgres"},
+			"web":      map[string]any{"http_port": port, "client_max_body_size": size},
+			"environments": map[string]any{"production": map[string]any{"hosts": []any{
+				map[string]any{"address": "deploy@10.0.0.5", "roles": []any{"lb"}},
+				map[string]any{"address": address, "roles": []any{"web"}},
+			}}},
+		}
+		data, _ := yaml.Marshal(top)
+		site, err := sites.Parse("sites/shop.yaml", data)
+		if err != nil {
+			return // refused at load: nothing reaches a host
+		}
+		env := site.Environments["production"]
+		d := NewDeploy(site, env, env.Hosts[0].Settings, nil, nil)
+		b := d.balancer(map[string]bool{env.Hosts[1].String(): down})
+		got, err := templates.Render(templates.BalancerSite, b)
+		if err != nil {
+			t.Fatalf("the site loads, but the balancer refuses it (site validation must refuse what the template cannot hold): %v\n%s", err, data)
+		}
+		b.Project, b.ID, b.URL, b.ClientMaxBodySize = "ref", "ref", "ref.example.com", "1m"
+		for i := range b.Servers {
+			b.Servers[i].Host, b.Servers[i].Port = "10.9.9.9", 80
+		}
+		want, _ := templates.Render(templates.BalancerSite, b)
+		gotShape, err := confparse.Nginx(got)
+		if err != nil {
+			t.Fatalf("the balancer does not parse: %v\n%s", err, got)
+		}
+		wantShape, _ := confparse.Nginx(want)
+		if a, b := directives(gotShape), directives(wantShape); a != b {
+			t.Fatalf("the site's values change the balancer's directives\n--- with these values\n%s\n--- the template's own\n%s\n--- rendered\n%s", a, b, got)
+		}
+	})
+}
+
+// directives is each directive's place, name and number of words.
+func directives(ds []confparse.Directive) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "%s %d %v\n", d.Path(), len(d.Args), d.Expands)
+	}
+	return b.String()
+}

@@ -70,16 +70,7 @@ func (d *Deploy) balancerName() string { return d.Settings.Instance + "-lb" }
 // writeBalancer renders the lb site with the web hosts in down marked
 // down, tests it, installs it and reloads nginx when it changed.
 func (d *Deploy) writeBalancer(ctx context.Context, down map[string]bool) (bool, error) {
-	s := d.Settings
-	b := templates.Balancer{Project: s.Project, ID: strings.ReplaceAll(d.balancerName(), "-", "_"), URL: s.URL,
-		HTTPPort: s.Web.HTTPPort, ClientMaxBodySize: s.Web.ClientMaxBodySize}
-	for _, h := range d.Env.Hosts {
-		if !h.HasRole(sites.RoleWeb) {
-			continue
-		}
-		b.Servers = append(b.Servers, templates.Upstream{Host: h.Address, Port: h.Settings.Web.HTTPPort, Down: down[h.String()]})
-	}
-	conf, err := templates.Render(templates.BalancerSite, b)
+	conf, err := templates.Render(templates.BalancerSite, d.balancer(down))
 	if err != nil {
 		return false, err
 	}
@@ -106,6 +97,20 @@ func (d *Deploy) writeBalancer(ctx context.Context, down map[string]bool) (bool,
 		return true, fmt.Errorf("reloading nginx with the load balancer: %w", err)
 	}
 	return true, nil
+}
+
+// balancer is the lb site's data: every web host of the environment,
+// those in down marked down.
+func (d *Deploy) balancer(down map[string]bool) templates.Balancer {
+	s := d.Settings
+	b := templates.Balancer{Project: s.Project, ID: strings.ReplaceAll(d.balancerName(), "-", "_"), URL: s.URL,
+		HTTPPort: s.Web.HTTPPort, ClientMaxBodySize: s.Web.ClientMaxBodySize}
+	for _, h := range d.Env.Hosts {
+		if h.HasRole(sites.RoleWeb) {
+			b.Servers = append(b.Servers, templates.Upstream{Host: h.Address, Port: h.Settings.Web.HTTPPort, Down: down[h.String()]})
+		}
+	}
+	return b
 }
 
 // balancerService is nginx on an lb host.
