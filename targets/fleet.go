@@ -181,7 +181,9 @@ func (s failStep) Run(context.Context, *Deploy) (bool, error) { return false, s.
 
 // upgradePhases splits the upgrade sequence (with the steps a magefile
 // added) into its phases: each phase starts at its first step's name,
-// and an added step belongs to the phase of the step it follows.
+// and an added step belongs to the phase of the step it follows, except
+// that the snapshot phase is the snapshot alone: a step added before
+// migrate runs where migrate does.
 type upgradePhases struct {
 	upload, build, snapshot, migrate, ready, switchOver, finish []Step
 }
@@ -198,6 +200,10 @@ func splitUpgrade(steps []Step) upgradePhases {
 			current = next
 		}
 		*current = append(*current, s)
+		if current == &p.snapshot {
+			// The snapshot is one step; what follows it migrates.
+			current = &p.migrate
+		}
 	}
 	return p
 }

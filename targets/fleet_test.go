@@ -283,3 +283,37 @@ func TestHBAAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestAddedStepsJoinTheirPhase(t *testing.T) {
+	withAdded(t, func() {
+		AddStepBefore("migrate", ShellStep("extension", "true"))
+		AddStepAfter("migrate", ManageStep("cache table", "createcachetable"))
+		AddStepAfter("collectstatic", ShellStep("compress", "true"))
+		AddStepBefore("switch", ShellStep("warm", "true"))
+	})
+	steps, err := withInsertions(UpgradeSteps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := splitUpgrade(steps)
+	names := func(steps []Step) string {
+		var n []string
+		for _, s := range steps {
+			n = append(n, s.Name())
+		}
+		return strings.Join(n, ", ")
+	}
+	for _, c := range []struct{ phase, got, want string }{
+		{"upload", names(p.upload), "facts, upload"},
+		{"build", names(p.build), "release folder, unpack, virtualenv, shared folders, collectstatic, compress, permissions, deploy checks"},
+		{"snapshot", names(p.snapshot), "database snapshot"},
+		{"migrate", names(p.migrate), "extension, migrate, cache table"},
+		{"ready", names(p.ready), "start new workers, warm"},
+		{"switch", names(p.switchOver), "switch, reload, health check, restart processes"},
+		{"finish", names(p.finish), "stop old workers, record, prune"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s phase: %s; want %s", c.phase, c.got, c.want)
+		}
+	}
+}

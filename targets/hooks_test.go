@@ -36,7 +36,7 @@ func TestStepsAddedBeforeAndAfter(t *testing.T) {
 		names = append(names, s.Name())
 	}
 	got := strings.Join(names, ", ")
-	for _, want := range []string{"first, facts, upload", "database snapshot, extension, migrate, second, cache table, collectstatic"} {
+	for _, want := range []string{"first, facts, upload", "deploy checks, database snapshot, extension, migrate, second, cache table, start new workers"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the sequence %s lacks %q", got, want)
 		}

@@ -133,7 +133,7 @@ func TestTwelveFactorProject(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(p.Releases, "v2", "hooked")); err != nil {
 				t.Errorf("the step added before migrate did not run: %v", err)
 			}
-			if !regexp.MustCompile(`changed +marker[\s\S]*changed +migrate[\s\S]*System check identified no issues[\s\S]*changed +system checks[\s\S]*changed +collectstatic`).MatchString(shipped) {
+			if !regexp.MustCompile(`changed +marker[\s\S]*changed +migrate[\s\S]*System check identified no issues[\s\S]*changed +system checks[\s\S]*changed +start new workers`).MatchString(shipped) {
 				t.Errorf("the added steps did not run in their places:\n%s", shipped)
 			}
 			// The process ran v1 until the switch, then v2.
