@@ -115,11 +115,15 @@ func (v *validator) fleet(env *Environment, node *yaml.Node, where string, line 
 		case s.Database.Engine != "postgres":
 			v.add(line, "%s: host %s has the role db, which is a PostgreSQL server: set database.engine: postgres", where, db.String())
 		case s.Database.Host == "":
-			// The others reach the database host at its address.
-			env.Settings.Database.Host = db.Address
-			for i := range env.Hosts {
-				if env.Hosts[i].Settings.Database.Host == "" {
-					env.Hosts[i].Settings.Database.Host = db.Address
+			// The others reach the database host at its address, over
+			// TLS unless the site says otherwise (Debian's PostgreSQL
+			// has a certificate from the start).
+			for _, settings := range append([]*Settings{&env.Settings}, hostSettings(env)...) {
+				if settings.Database.Host == "" {
+					settings.Database.Host = db.Address
+				}
+				if settings.Database.SSLMode == "" {
+					settings.Database.SSLMode = "require"
 				}
 			}
 		case s.Database.Host != db.Address:
@@ -178,4 +182,13 @@ func BatchSize(batch string, hosts int) (int, error) {
 		return 0, fmt.Errorf("%q: write a count of hosts (2) or a share from 1%% to 100%% (25%%)", batch)
 	}
 	return min(n, hosts), nil
+}
+
+// hostSettings are the settings of every host of env.
+func hostSettings(env *Environment) []*Settings {
+	var out []*Settings
+	for i := range env.Hosts {
+		out = append(out, &env.Hosts[i].Settings)
+	}
+	return out
 }

@@ -235,6 +235,10 @@ type Database struct {
 	Port int `yaml:"port"`
 	// PasswordSecret names the secret that holds the PostgreSQL password.
 	PasswordSecret string `yaml:"password_secret"`
+	// SSLMode is libpq's sslmode for the application and the snapshots:
+	// disable, prefer, require, verify-ca or verify-full; require when
+	// the environment has a db host, libpq's default (prefer) otherwise.
+	SSLMode string `yaml:"sslmode"`
 }
 
 // Secrets lists the secret values the site needs. The values themselves

@@ -248,6 +248,7 @@ func TestFleetRolesAndDatabaseHost(t *testing.T) {
 		{"worker is an app host", env.Hosts[3].App(), true},
 		{"the hosts reach the db host", env.Hosts[1].Settings.Database.Host, "10.0.0.30"},
 		{"so does the environment", env.Settings.Database.Host, "10.0.0.30"},
+		{"over TLS", env.Hosts[1].Settings.Database.SSLMode, "require"},
 		{"migrate host", env.Settings.Fleet.MigrateHost, "10.0.0.12"},
 		{"migrate host matches its address", env.Hosts[2].Matches("10.0.0.12"), true},
 		{"and its full form", env.Hosts[2].Matches("deploy@10.0.0.12"), true},

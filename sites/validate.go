@@ -117,6 +117,9 @@ var (
 	fileNameSafe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 )
 
+// SSLModes are the values of database.sslmode: libpq's.
+var SSLModes = []string{"disable", "prefer", "require", "verify-ca", "verify-full"}
+
 // reservedEnvironment are variables djship sets itself.
 var reservedEnvironment = map[string]bool{"DJANGO_SETTINGS_MODULE": true, "DJANGO_SETTINGS_SECRET_FILE": true}
 
@@ -484,7 +487,7 @@ func (c checker) checkDatabase(s Settings) {
 		for _, k := range []struct {
 			key string
 			set bool
-		}{{"name", d.Name != ""}, {"user", d.User != ""}, {"host", d.Host != ""}, {"port", d.Port != 0}, {"password_secret", d.PasswordSecret != ""}} {
+		}{{"name", d.Name != ""}, {"user", d.User != ""}, {"host", d.Host != ""}, {"port", d.Port != 0}, {"password_secret", d.PasswordSecret != ""}, {"sslmode", d.SSLMode != ""}} {
 			if k.set {
 				c.problem("database."+k.key, "database.%s only applies to engine: postgres", k.key)
 			}
@@ -500,6 +503,9 @@ func (c checker) checkDatabase(s Settings) {
 		}
 		if d.Port < 1 || d.Port > 65535 {
 			c.problem("database.port", "database.port must be from 1 to 65535, not %d", d.Port)
+		}
+		if d.SSLMode != "" {
+			c.oneOf("database.sslmode", d.SSLMode, SSLModes)
 		}
 		if d.Host != "" && !isHostName(d.Host) && !isIPv4(d.Host) && !isIPv6(d.Host) {
 			c.problem("database.host", "database.host %q must be a host name (RFC 1123) or an IP address such as db.example.com or 10.0.0.5; leave it out for the local socket", d.Host)

@@ -44,7 +44,11 @@ func (dbServerStep) Skip(d *Deploy) bool { return !d.hasRole(sites.RoleDB) }
 
 func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	db := d.Settings.Database
-	args := []string{d.Settings.Instance, db.Name, db.User}
+	kind := "host"
+	if db.SSLMode == "require" || strings.HasPrefix(db.SSLMode, "verify-") {
+		kind = "hostssl" // no login without TLS
+	}
+	args := []string{d.Settings.Instance, db.Name, db.User, kind}
 	for _, h := range d.Env.Hosts {
 		if h.App() {
 			a, err := hbaAddress(h.Address)
@@ -55,7 +59,7 @@ func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	if d.Check {
-		d.plan("let %s reach PostgreSQL database %s as %s", strings.Join(args[3:], ", "), db.Name, db.User)
+		d.plan("let %s reach PostgreSQL database %s as %s (%s)", strings.Join(args[4:], ", "), db.Name, db.User, kind)
 		return false, nil
 	}
 	action, err := d.probe(ctx, shScript("pg-server", args...))
@@ -168,6 +172,9 @@ func (d *Deploy) pgConnection() []string {
 // password in PGPASSWORD: it travels on standard input, never in argv.
 func (d *Deploy) withPGPassword(ctx context.Context, name string, args ...string) (*remote.Result, error) {
 	words := append([]string{"sh", "-c", script("with-pgpassword.sh"), "with-pgpassword", script(name + ".sh"), name}, args...)
+	if mode := d.Settings.Database.SSLMode; mode != "" && !d.hasRole(sites.RoleDB) {
+		words = append([]string{"env", "PGSSLMODE=" + mode}, words...)
+	}
 	return d.Host.Run(ctx, remote.Command{
 		Script: remote.Sh(words...),
 		Stdin:  strings.NewReader(d.Secrets[d.Settings.Database.PasswordSecret] + "\n"), Become: true, Quiet: true,

@@ -30,6 +30,10 @@ func (d *Deploy) appEnvironment() map[string]string {
 		env["DATABASE_USER"] = s.Database.User
 		env["DATABASE_HOST"] = s.Database.Host
 		env["DATABASE_PORT"] = fmt.Sprint(s.Database.Port)
+		if s.Database.SSLMode != "" {
+			// libpq reads it whatever the project's settings say.
+			env["PGSSLMODE"] = s.Database.SSLMode
+		}
 	}
 	for k, v := range s.Django.Environment {
 		env[k] = v
@@ -86,6 +90,9 @@ func (d *Deploy) databaseURL() string {
 		host = "localhost"
 	}
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, fmt.Sprint(db.Port)), Path: "/" + db.Name}
+	if db.SSLMode != "" {
+		u.RawQuery = url.Values{"sslmode": {db.SSLMode}}.Encode()
+	}
 	if password, ok := d.Secrets[db.PasswordSecret]; ok && password != "" {
 		u.User = url.UserPassword(db.User, password)
 	} else {

@@ -158,8 +158,11 @@ func TestFleet(t *testing.T) {
 	if got := revisionAt(t, site, lb.Addr); got != "v1" {
 		t.Fatalf("the load balancer passes on %s", got)
 	}
-	if got := db.Shell(t, "grep -c '^host djship90 djship90 ' /etc/postgresql/*/main/pg_hba.conf"); got != "4" {
-		t.Errorf("pg_hba.conf lets %s hosts in, want the 4 web and worker hosts", got)
+	if got := db.Shell(t, "grep -c '^hostssl djship90 djship90 ' /etc/postgresql/*/main/pg_hba.conf; grep -c '^host djship90 ' /etc/postgresql/*/main/pg_hba.conf || true"); got != "4\n0" {
+		t.Errorf("pg_hba.conf lets %q hosts in over TLS (and without it), want the 4 web and worker hosts over TLS only", got)
+	}
+	if got := webs[0].Shell(t, "grep -o '\"PGSSLMODE\": \"require\"' /srv/www/djship90/environment.json"); got == "" {
+		t.Error("the application does not require TLS to the database")
 	}
 	for _, m := range []*testenv.Machine{lb, db} {
 		if got := m.Shell(t, "ls /srv/www/djship90"); strings.Contains(got, "releases") {

@@ -3,12 +3,13 @@
 # TCP: PostgreSQL listens on every address (a conf.d file), and a block
 # of pg_hba.conf, marked with the instance, lets the site's role log in
 # to the site's database from each host's address with its password
-# (scram-sha-256). Prints "restart" when the listening addresses changed,
-# "reload" when only pg_hba.conf did, nothing when neither did.
-# Arguments: instance database role address...
+# (scram-sha-256), over TLS only when the type is hostssl. Prints
+# "restart" when the listening addresses changed, "reload" when only
+# pg_hba.conf did, nothing when neither did.
+# Arguments: instance database role host|hostssl address...
 set -eu
-instance=$1 db=$2 role=$3
-shift 3
+instance=$1 db=$2 role=$3 type=$4
+shift 4
 cluster=$(pg_lsclusters -h | awk 'NR == 1 { print "/etc/postgresql/" $1 "/" $2 }')
 [ -n "$cluster" ] || { echo "no PostgreSQL cluster on this host (pg_lsclusters lists none)" >&2; exit 1; }
 action=
@@ -26,7 +27,7 @@ begin="# djship $instance: the application hosts"
 end="# djship $instance end"
 block=$(
 	printf '%s\n' "$begin"
-	for a in "$@"; do printf 'host %s %s %s scram-sha-256\n' "$db" "$role" "$a"; done
+	for a in "$@"; do printf '%s %s %s %s scram-sha-256\n' "$type" "$db" "$role" "$a"; done
 	printf '%s' "$end"
 )
 current=$(awk -v b="$begin" -v e="$end" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$hba")
