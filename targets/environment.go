@@ -34,6 +34,13 @@ func (d *Deploy) appEnvironment() map[string]string {
 			// libpq reads it whatever the project's settings say.
 			env["PGSSLMODE"] = s.Database.SSLMode
 		}
+		// libpq looks for a client certificate and a CA in the home
+		// folder, which for an application server started by root is
+		// root's: unreadable, so TLS fails. The site's folder holds them
+		// instead, when there are any.
+		for name, file := range map[string]string{"PGSSLCERT": "postgresql.crt", "PGSSLKEY": "postgresql.key", "PGSSLROOTCERT": "root.crt"} {
+			env[name] = path.Join(p.Base, ".postgresql", file)
+		}
 	}
 	for k, v := range s.Django.Environment {
 		env[k] = v
