@@ -4,7 +4,9 @@
 # fresh systemd machines on one bridge, side by side with a baseline
 # that ships each host as an environment of its own, all at once. Prints
 # the medians of ROUNDS rounds (default 3), the ratio to one host, the
-# switch window and the CPU seconds spent. Needs root, systemd-container,
+# switch window and the CPU seconds spent; then the requests through an
+# nginx load balancer during a rolling ship and a rolling rollback, and
+# how many failed. Needs root, systemd-container,
 # debootstrap and the packages the tests need (go tool mage test
 # installs them as root).
 set -euo pipefail

@@ -32,7 +32,10 @@ import (
 //
 // It prints the medians, the ratio to one host, the switch window (first
 // to last switch) and the CPU seconds this machine spent per ship, which
-// bound what 8 hosts can do on its cores. bench/fleet.sh runs it:
+// bound what 8 hosts can do on its cores. Then, with an nginx load
+// balancer in front of the web hosts, it counts the requests that fail
+// through it during a rolling ship (25% of the web hosts at a time) and
+// during the rolling rollback after it. bench/fleet.sh runs it:
 //
 //	DJSHIP_BENCH_ROUNDS=3 DJSHIP_BENCH_HOSTS=1,4,8 go test -run '^$' -bench '^BenchmarkFleetShip$' -benchtime 1x -timeout 60m ./targets
 func BenchmarkFleetShip(b *testing.B) {
@@ -62,6 +65,8 @@ func BenchmarkFleetShip(b *testing.B) {
 // fleetFigures are one size's measurements, every round.
 type fleetFigures struct {
 	first                      time.Duration
+	rolling, rollback          time.Duration
+	rollingLoad, rollbackLoad  loadCount
 	djship, baseline           []time.Duration
 	window, baselineWindow     []time.Duration
 	cpu, baselineCPU           []float64
@@ -69,8 +74,8 @@ type fleetFigures struct {
 }
 
 func benchFleetSize(b *testing.B, n, rounds int) *fleetFigures {
-	f := testenv.NewFleet(b, n+1, false)
-	roles := append(repeat(n, "web"), "db")
+	f := testenv.NewFleet(b, n+2, false)
+	roles := append(repeat(n, "web"), "db", "lb")
 	site, src := fleetSite(b, f, 91, roles, "")
 	base := baselineSite(b, site, f, n)
 	revisions := 0
@@ -95,7 +100,33 @@ func benchFleetSize(b *testing.B, n, rounds int) *fleetFigures {
 		res = benchShipFleet(b, base, base.EnvironmentNames(), tarball())
 		fig.baseline, fig.baselineWindow, fig.baselineCPU, fig.baselineMigrat = append(fig.baseline, res.wall), append(fig.baselineWindow, res.window), append(fig.baselineCPU, res.cpu), append(fig.baselineMigrat, res.migrations)
 	}
+	// A rolling ship (a quarter of the web hosts at a time, each out of
+	// the balancer while it switches) and a rolling rollback, under load
+	// through the load balancer.
+	site.Environments["test"].Settings.Fleet.Rolling = sites.Rolling{Batch: "25%"}
+	lb := f.Hosts[n+1].Addr
+	l := balancedLoad(site, lb, 4)
+	fig.rolling = benchShipFleet(b, site, []string{"test"}, tarball()).wall
+	fig.rollingLoad = finishLoad(l)
+	l = balancedLoad(site, lb, 4)
+	start = time.Now()
+	var out bytes.Buffer
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}}); err != nil {
+		b.Fatalf("rollback: %v\n%s", err, out.String())
+	}
+	fig.rollback = time.Since(start)
+	fig.rollbackLoad = finishLoad(l)
 	return fig
+}
+
+// loadCount is what the load saw: requests, failed connections, answers
+// other than 200.
+type loadCount struct{ total, failed, bad int64 }
+
+func finishLoad(l *load) loadCount {
+	time.Sleep(500 * time.Millisecond)
+	total, failed, bad, _ := l.finish()
+	return loadCount{total, failed, bad}
 }
 
 // repeat is n copies of s.
@@ -212,6 +243,14 @@ func printFleetFigures(sizes []int, results map[int]*fleetFigures, rounds int) {
 			median(r.djship).Seconds(), median(r.baseline).Seconds(), median(r.djship).Seconds()/median(r.baseline).Seconds(), vs,
 			median(r.window).Round(time.Millisecond), median(r.baselineWindow).Round(time.Millisecond),
 			medianFloat(r.cpu), medianFloat(r.baselineCPU), medianInt(r.migrations), medianInt(r.baselineMigrat))
+	}
+	fmt.Printf("\nthrough the load balancer, 4 clients, each request on a new connection\n")
+	fmt.Printf("%-6s %14s %22s %14s %22s\n", "hosts", "rolling ship", "requests/failed/non-200", "rollback", "requests/failed/non-200")
+	for _, n := range sizes {
+		if r := results[n]; r != nil {
+			fmt.Printf("%-6d %13.2fs %22s %13.2fs %22s\n", n, r.rolling.Seconds(), fmt.Sprintf("%d/%d/%d", r.rollingLoad.total, r.rollingLoad.failed, r.rollingLoad.bad),
+				r.rollback.Seconds(), fmt.Sprintf("%d/%d/%d", r.rollbackLoad.total, r.rollbackLoad.failed, r.rollbackLoad.bad))
+		}
 	}
 	for _, n := range sizes {
 		if r := results[n]; r != nil {
