@@ -229,34 +229,43 @@ func TestFleetMigrateHostAndOwnDatabases(t *testing.T) {
 	}
 }
 
-func TestFleetUploadLimit(t *testing.T) {
-	for _, limit := range []int{1, 2} {
-		deploys, _, _ := fakeFleet(t, "postgres", sites.Fleet{Uploads: limit}, "web", "web", "web", "web", "db")
-		upload := &slowUpload{}
+func TestFleetUploadAndBuildLimits(t *testing.T) {
+	for _, c := range []struct {
+		fleet          sites.Fleet
+		uploads, build int
+	}{
+		{sites.Fleet{Uploads: 1}, 1, 0}, // the builds overlap as the uploads let them
+		{sites.Fleet{Uploads: 2, Builds: 1}, 2, 1},
+		{sites.Fleet{}, 4, 4},
+	} {
+		deploys, _, _ := fakeFleet(t, "postgres", c.fleet, "web", "web", "web", "web", "db")
+		upload, build := &slowStep{name: "upload"}, &slowStep{name: "unpack"}
 		steps := UpgradeSteps()
 		steps[indexOfStep(steps, "upload")] = upload
+		steps[indexOfStep(steps, "unpack")] = build
 		newFleet(deploys, 0).upgrade(context.Background(), steps)
-		if upload.most != limit || upload.done != 4 {
-			t.Errorf("fleet.uploads: %d: %d uploads at once at most, %d in all", limit, upload.most, upload.done)
+		if upload.most != c.uploads || (c.build != 0 && build.most != c.build) || upload.done != 4 || build.done != 4 {
+			t.Errorf("%+v: %d uploads and %d builds at once at most (%d and %d in all); want %d and %d", c.fleet, upload.most, build.most, upload.done, build.done, c.uploads, c.build)
 		}
 	}
 }
 
-// slowUpload is an upload step that takes a while and counts how many
-// run at once.
-type slowUpload struct {
+// slowStep is a step that takes a while and counts how many hosts run it
+// at once.
+type slowStep struct {
+	name            string
 	mu              sync.Mutex
 	now, most, done int
 }
 
-func (*slowUpload) Name() string { return "upload" }
+func (s *slowStep) Name() string { return s.name }
 
-func (s *slowUpload) Run(ctx context.Context, d *Deploy) (bool, error) {
+func (s *slowStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s.mu.Lock()
 	s.now++
 	s.most = max(s.most, s.now)
 	s.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(80 * time.Millisecond)
 	s.mu.Lock()
 	s.now--
 	s.done++
