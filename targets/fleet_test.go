@@ -326,3 +326,21 @@ func TestAddedStepsJoinTheirPhase(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetRollbackNeedsOneTarget(t *testing.T) {
+	deploys, _, j := fakeFleet(t, "postgres", sites.Fleet{}, "web", "web", "db")
+	f := newFleet(deploys, 0)
+	deploys[0].Release, deploys[1].Release = "r1", "r0"
+	f.agree(f.hosts((*Deploy).runsSite))
+	if f.ok() || !strings.Contains(f.failed.Error(), "different releases (web1 r1, web2 r0)") {
+		t.Errorf("hosts going back to r1 and r0: %v", f.failed)
+	}
+	if n := j.count("web1", markSwitch) + j.count("web2", markSwitch); n != 0 {
+		t.Errorf("%d switches", n)
+	}
+	f = newFleet(deploys, 0)
+	deploys[1].Release = "r1"
+	if f.agree(f.hosts((*Deploy).runsSite)); !f.ok() {
+		t.Errorf("hosts that agree: %v", f.failed)
+	}
+}
