@@ -175,6 +175,17 @@ func TestFleet(t *testing.T) {
 	if got := webs[0].Shell(t, "systemctl is-active djship-djship90-ticker || true"); got == "active" {
 		t.Error("a web host runs the worker's process")
 	}
+	var st bytes.Buffer
+	statuses, err := Status(context.Background(), site, "test", Options{Out: &st, Secrets: shipSecrets})
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, st.String())
+	}
+	for i, s := range statuses {
+		want := map[string]string{"lb": "- - running -", "web": "v1 running running ok", "worker": "v1 - - -", "db": "- - - -"}[roles[i]]
+		if got := strings.Join([]string{s.Live, s.App, s.Web, s.Health}, " "); got != want {
+			t.Errorf("status of the %s host: live, app, web, health are %q, want %q\n%s", roles[i], got, want, st.String())
+		}
+	}
 
 	l := balancedLoad(site, lb.Addr, 4)
 	index := filepath.Join(src, "notes", "templates", "notes", "index.html")

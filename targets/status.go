@@ -85,11 +85,24 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if out, err := d.probe(ctx, shScript("count-complete", d.Paths.Releases)); err == nil {
 		fmt.Sscan(out, &s.Kept)
 	}
-	if _, err := d.run(ctx, d.app().service(d.slots.serving).status); err == nil {
-		s.App = "running"
-	}
-	if _, err := d.run(ctx, d.webService().status); err == nil {
-		s.Web = "running"
+	switch {
+	case !d.serves():
+		// A worker, db or lb host runs no application server; only an
+		// lb host runs a web server (its balancer).
+		s.App, s.Web = "-", "-"
+		if d.hasRole(sites.RoleLB) {
+			s.Web = "stopped"
+			if _, err := d.run(ctx, d.balancerService().status); err == nil {
+				s.Web = "running"
+			}
+		}
+	default:
+		if _, err := d.run(ctx, d.app().service(d.slots.serving).status); err == nil {
+			s.App = "running"
+		}
+		if _, err := d.run(ctx, d.webService().status); err == nil {
+			s.Web = "running"
+		}
 	}
 	s.Processes = d.processStatus(ctx)
 	if out, _ := d.probe(ctx, shScript("read-file", d.Paths.Lock+"/info")); out != "" {
