@@ -108,7 +108,7 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 	if out, _ := d.probe(ctx, shScript("read-file", d.Paths.Lock+"/info")); out != "" {
 		s.Lock = "held: " + describeHolder(out)
 	}
-	if d.facts.live != "" {
+	if d.facts.live != "" && d.serves() {
 		if err := d.checkHealthOnce(ctx, s.Revision); err != nil {
 			s.Health = "failing: " + err.Error()
 		} else {
