@@ -47,7 +47,7 @@ func Test(ctx context.Context) error {
 	}
 	// The end-to-end tests of targets/ take about ten minutes on two cores:
 	// more than go test's default timeout.
-	test := exec.Command("go", "test", "-count=1", "-timeout", "40m", "-json", "./...")
+	test := exec.Command("go", "test", "-count=1", "-timeout", "60m", "-json", "./...")
 	test.Stderr = os.Stderr
 	events, err := test.StdoutPipe()
 	if err != nil {

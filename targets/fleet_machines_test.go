@@ -132,8 +132,9 @@ func revisionAt(t *testing.T, site *sites.Site, addr string) string {
 // reaches them through. Under load through the balancer: a first ship,
 // a rolling ship, a release that cannot start (phase 1 fails, no host
 // switches), a failure after the switch on one host (every host
-// switches back), a rolling rollback and a ship with one host
-// unreachable (no host changes). No request may fail.
+// switches back), a rolling rollback, a ship with one host unreachable
+// (no host changes), and a rollback that restores the database (once,
+// on the db host). No request may fail.
 func TestFleet(t *testing.T) {
 	needMachineExample(t)
 	f := testenv.NewFleet(t, 6, true)
@@ -256,9 +257,25 @@ func TestFleet(t *testing.T) {
 		}
 	}
 	every("v1")
+
+	// A rollback that restores the database does it once, on the db host.
+	if out, err := shipFleet(t, site, "v5"); err != nil {
+		l.finish()
+		t.Fatalf("ship v5: %v\n%s", err, out)
+	}
+	rb.Reset()
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &rb, Secrets: shipSecrets}, RestoreDB: true}); err != nil {
+		l.finish()
+		t.Fatalf("the rollback that restores the database: %v\n%s", err, rb.String())
+	}
+	restores := regexp.MustCompile(`(?m)^\[([^\]]*)\] restored database djship90 from \S+/v5\.dump`).FindAllStringSubmatch(rb.String(), -1)
+	if len(restores) != 1 || !strings.Contains(restores[0][1], db.Addr) {
+		t.Errorf("the database was restored %d times (%v), want once on the db host:\n%s", len(restores), restores, rb.String())
+	}
+	every("v1")
 	time.Sleep(time.Second)
 	total, failed, bad, first := l.finish()
-	t.Logf("through the load balancer: %d requests over a rolling ship, a failed build, a failed switch, a rolling rollback and an unreachable host: %d failed, %d non-200", total, failed, bad)
+	t.Logf("through the load balancer: %d requests over a rolling ship, a failed build, a failed switch, a rolling rollback, an unreachable host and a rollback restoring the database: %d failed, %d non-200", total, failed, bad)
 	if total < 100 || failed != 0 || bad != 0 {
 		t.Errorf("%d requests, %d failed, %d non-200; first problem: %v", total, failed, bad, first)
 	}
