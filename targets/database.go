@@ -66,8 +66,12 @@ func (dbServerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("opening PostgreSQL to the application hosts: %w", err)
 	}
-	if action == "" {
+	switch action {
+	case "":
 		return false, nil
+	case "restart", "reload":
+	default:
+		return false, fmt.Errorf("opening PostgreSQL to the application hosts: unexpected answer %q from pg-server", action)
 	}
 	if err := d.do(ctx, action+" postgresql", remote.Sh("service", "postgresql", action)); err != nil {
 		return true, err

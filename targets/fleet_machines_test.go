@@ -74,37 +74,12 @@ func shipFleet(t *testing.T, site *sites.Site, revision string) (string, error) 
 // balancedLoad sends requests through the load balancer at addr from
 // several goroutines, each on a new connection, until finished.
 func balancedLoad(site *sites.Site, addr string, workers int) *load {
-	l := &load{stop: make(chan struct{})}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for i := 0; i < workers; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				l.total.Add(1)
-				req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-				req.Host = site.Settings.URL
-				resp, err := client.Do(req)
-				if err != nil {
-					l.failed.Add(1)
-					l.firstFailure.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					l.bad.Add(1)
-					l.firstFailure.CompareAndSwap(nil, resp.Status)
-				}
-			}
-		}()
-	}
-	return l
+	return runLoad(workers, func() (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.Host = site.Settings.URL
+		return client.Do(req)
+	})
 }
 
 // revisionAt is the revision the site's page shows at addr (a web host

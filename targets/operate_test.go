@@ -37,7 +37,6 @@ type load struct {
 }
 
 func startLoad(site *sites.Site, workers int) *load {
-	l := &load{stop: make(chan struct{})}
 	port := site.Settings.Web.HTTPSPort
 	client := &http.Client{
 		Timeout: 30 * time.Second,
@@ -50,6 +49,13 @@ func startLoad(site *sites.Site, workers int) *load {
 		},
 	}
 	url := fmt.Sprintf("https://%s:%d/", site.Settings.URL, port)
+	return runLoad(workers, func() (*http.Response, error) { return client.Get(url) })
+}
+
+// runLoad sends requests from several goroutines until finished: each
+// failed connection and each answer that is not 2xx counts.
+func runLoad(workers int, request func() (*http.Response, error)) *load {
+	l := &load{stop: make(chan struct{})}
 	for i := 0; i < workers; i++ {
 		l.wg.Add(1)
 		go func() {
@@ -61,7 +67,7 @@ func startLoad(site *sites.Site, workers int) *load {
 				default:
 				}
 				l.total.Add(1)
-				resp, err := client.Get(url)
+				resp, err := request()
 				if err != nil {
 					l.failed.Add(1)
 					l.firstFailure.CompareAndSwap(nil, err.Error())
