@@ -74,7 +74,7 @@ func (d *Deploy) writeBalancer(ctx context.Context, down map[string]bool) (bool,
 	if err != nil {
 		return false, err
 	}
-	w := webServer{name: "nginx", confDir: "/etc/nginx", service: "nginx"}
+	w := balancerServer
 	name := d.balancerName()
 	if !d.Check {
 		if err := d.testWebConfig(ctx, w, name, "/usr/sbin/nginx", conf); err != nil {
@@ -113,10 +113,9 @@ func (d *Deploy) balancer(down map[string]bool) templates.Balancer {
 	return b
 }
 
+// balancerServer is the web server of an lb host, whatever the site's
+// web hosts run.
+var balancerServer = webServer{name: "nginx", confDir: "/etc/nginx", service: "nginx"}
+
 // balancerService is nginx on an lb host.
-func (d *Deploy) balancerService() service {
-	keep := d.Settings.Webserver
-	d.Settings.Webserver = "nginx"
-	defer func() { d.Settings.Webserver = keep }()
-	return d.webService()
-}
+func (d *Deploy) balancerService() service { return d.serviceOf(balancerServer) }

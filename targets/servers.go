@@ -311,8 +311,10 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 // webService controls nginx or Apache: through systemctl on a systemd
 // host (enabled at boot when started), through service(8) elsewhere;
 // a reload is graceful on both.
-func (d *Deploy) webService() service {
-	w := d.web()
+func (d *Deploy) webService() service { return d.serviceOf(d.web()) }
+
+// serviceOf controls web server w on this host.
+func (d *Deploy) serviceOf(w webServer) service {
 	if d.facts.init == "systemd" {
 		return systemdService(w.service, w.service+".service", "reload")
 	}
