@@ -424,14 +424,31 @@ func logs(ctx context.Context, env string, follow *bool, lines *int) error {
 	return targets.Logs(ctx, site, env, opts)
 }
 
-// Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256.
+// Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256; in mode: container it also builds the image and pushes it.
 func Release(ctx context.Context) error {
 	site, err := sites.Select()
 	if err != nil {
 		return err
 	}
-	_, err = targets.Release(ctx, site, targets.ReleaseOptions{Out: os.Stdout})
-	return err
+	artifact, err := targets.Release(ctx, site, targets.ReleaseOptions{Out: os.Stdout})
+	if err != nil {
+		return err
+	}
+	// In mode: container the release is also an image, pushed to each
+	// environment's registry.
+	for _, name := range site.EnvironmentNames() {
+		if !site.Environments[name].Settings.Container() {
+			continue
+		}
+		values, err := targets.LoadSecrets(site, name)
+		if err != nil {
+			return fmt.Errorf("the image for %s needs its registry login: %w", name, err)
+		}
+		if _, err := targets.BuildImage(ctx, site, name, artifact.Path, targets.ImageOptions{Secrets: values, Out: os.Stdout}); err != nil {
+			return fmt.Errorf("image for %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Check validates the site file and lists its environments and hosts.

@@ -104,6 +104,14 @@ func (v *validator) fleet(env *Environment, node *yaml.Node, where string, line 
 		v.add(line, "%s: the lb host has no web host to balance: give at least one host the role web", where)
 	}
 	s := env.Settings
+	if s.Container() {
+		for _, h := range env.Hosts {
+			if !h.HasRole(RoleWeb) || !h.HasRole(RoleWorker) {
+				v.add(line, "%s: host %s has roles %s, but in mode: container every host serves the site and runs its processes: leave roles out", where, h.String(), strings.Join(h.Roles, ", "))
+				break
+			}
+		}
+	}
 	if len(dbs) > 1 {
 		v.add(line, "%s: %d hosts have the role db; djship runs one PostgreSQL server per environment", where, len(dbs))
 	}

@@ -69,6 +69,47 @@ type Settings struct {
 	// host migrates, how many hosts work at once, and rolling batches.
 	// It applies to a whole environment, never to one host.
 	Fleet Fleet `yaml:"fleet"`
+	// Mode is how the site runs on its hosts: process (a release folder
+	// with a virtualenv, run by uWSGI or gunicorn) or container (an image
+	// run with Docker Compose). It applies to a whole environment.
+	Mode string `yaml:"mode"`
+	// Image is the image's repository name in the registry, e.g.
+	// acme/shop; container mode only.
+	Image string `yaml:"image"`
+	// BaseImage is the image the Dockerfile djship writes starts from.
+	BaseImage string `yaml:"base_image"`
+	// Registry is where mage release pushes the image and the hosts pull
+	// it from.
+	Registry Registry `yaml:"registry"`
+	// Compose holds what container mode adds to the compose project.
+	Compose Compose `yaml:"compose"`
+}
+
+// Registry is a container registry and the login djship uses there.
+type Registry struct {
+	// URL is the registry, http:// or https:// with a host and an
+	// optional port, e.g. https://registry.example.com.
+	URL string `yaml:"url"`
+	// Username is the login; empty for a registry without one.
+	Username string `yaml:"username"`
+	// PasswordSecret names the secret that holds the password
+	// (REGISTRY_PASSWORD unless set).
+	PasswordSecret string `yaml:"password_secret"`
+}
+
+// Compose is what container mode adds to the compose project of a
+// release.
+type Compose struct {
+	// StopGracePeriod is how many seconds a retiring container may take
+	// to finish its requests before it is killed (app.timeout + 5 unless
+	// set).
+	StopGracePeriod int `yaml:"stop_grace_period"`
+	// Labels are added to every container of the site.
+	Labels map[string]string `yaml:"labels"`
+	// Volumes are more mounts for every container of the site, each
+	// host-path:container-path or host-path:container-path:ro, absolute
+	// paths.
+	Volumes []string `yaml:"volumes"`
 }
 
 // Fleet says how an upgrade moves through the hosts of an environment.
@@ -297,4 +338,4 @@ type hostEntry struct {
 var releaseKeys = map[string]bool{"project": true, "source": true, "revision_pattern": true}
 
 // environmentKeys apply to a whole environment; a host may not set them.
-var environmentKeys = map[string]bool{"fleet": true}
+var environmentKeys = map[string]bool{"fleet": true, "mode": true, "image": true, "base_image": true, "registry": true, "compose": true}

@@ -68,6 +68,19 @@ func (s *Settings) applyDefaults() {
 	if s.TLS.Certificate != "" {
 		def(&s.TLS.KeySecret, "TLS_KEY")
 	}
+	def(&s.Mode, ModeProcess)
+	if s.Mode == ModeContainer {
+		// The image runs gunicorn.
+		def(&s.AppServer, "gunicorn")
+		def(&s.Registry.PasswordSecret, "REGISTRY_PASSWORD")
+		def(&s.BaseImage, DefaultBaseImage)
+		if s.Compose.StopGracePeriod == 0 {
+			s.Compose.StopGracePeriod = s.App.Timeout + 5
+			if s.App.Timeout == 0 {
+				s.Compose.StopGracePeriod = 65
+			}
+		}
+	}
 	def(&s.AppServer, "uwsgi")
 	if s.App.Workers == 0 {
 		s.App.Workers = 2
@@ -211,6 +224,7 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	c.oneOf("connection", s.Connection, Connections)
 
 	c.checkDjango(s.Django)
+	c.checkContainer(s)
 	c.checkProcesses(s)
 	for i, p := range s.Packages {
 		if !debianPackage.MatchString(p) {

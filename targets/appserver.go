@@ -20,11 +20,16 @@ type appServer struct {
 	// drainWait is how long, in tenths of a second, a retiring uWSGI
 	// instance may take to finish its requests.
 	drainWait int
+	// container is set in container mode, where a slot is a compose
+	// project of the site's folder base.
+	container bool
+	base      string
 }
 
 // app is the host's application server.
 func (d *Deploy) app() appServer {
-	return appServer{kind: d.Settings.AppServer, project: d.Settings.Instance, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5)}
+	return appServer{kind: d.Settings.AppServer, project: d.Settings.Instance, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5),
+		container: d.container(), base: d.Paths.Base}
 }
 
 // uwsgi reports whether the site runs under uWSGI.
@@ -32,16 +37,38 @@ func (a appServer) uwsgi() bool { return a.kind == "uwsgi" }
 
 // instance names a slot's uWSGI instance: its ini file and run folder.
 // A project name has no dot, so no other site's instance has this name.
-func (a appServer) instance(slot string) string { return a.project + "." + slot }
+// In container mode it is the slot's compose project.
+func (a appServer) instance(slot string) string {
+	if a.container {
+		return a.project + "-" + slot
+	}
+	return a.project + "." + slot
+}
 
-// socket is where a slot's uWSGI instance listens (Debian's default.ini).
+// socket is where a slot's uWSGI instance listens (Debian's default.ini),
+// or its container's gunicorn.
 func (a appServer) socket(slot string) string {
+	if a.container {
+		return path.Join(a.base, "run", "slot-"+slot, "app.sock")
+	}
 	return "/run/uwsgi/app/" + a.instance(slot) + "/socket"
 }
 
-// pidFile is the master's pid file of a slot's uWSGI instance.
+// pidFile is the master's pid file of a slot's uWSGI instance, or the
+// host pid of its web container.
 func (a appServer) pidFile(slot string) string {
+	if a.container {
+		return path.Join(a.base, "run", "slot-"+slot, "container.pid")
+	}
 	return "/run/uwsgi/app/" + a.instance(slot) + "/pid"
+}
+
+// label names a slot's server in messages.
+func (a appServer) label(slot string) string {
+	if a.container {
+		return "containers " + a.instance(slot)
+	}
+	return "uwsgi " + a.instance(slot)
 }
 
 // ini is a slot's uWSGI configuration in apps-available; the instance
@@ -110,6 +137,15 @@ func (a appServer) stopArgs(instance, enabled string, drain bool) []string {
 // both init systems (scripts/uwsgi-instance.sh); for gunicorn its
 // systemd units or its init script.
 func (a appServer) service(slot string) service {
+	if a.container {
+		if slot == "" {
+			slot = "a"
+		}
+		run := func(action string) string {
+			return shScript("container-slot", action, a.instance(slot), path.Join(a.base, "slot-"+slot), path.Join(a.base, "run", "slot-"+slot))
+		}
+		return service{name: a.label(slot), status: run("status"), start: run("start"), stop: run("stop")}
+	}
 	if a.uwsgi() {
 		if slot == "" {
 			slot = "a"

@@ -28,6 +28,9 @@ func (d *Deploy) claim() string {
 func (d *Deploy) hostFiles() []string {
 	a, w := d.app(), d.web()
 	files := []string{w.siteFile(d.Settings.Instance)}
+	if d.container() {
+		return files
+	}
 	if a.uwsgi() {
 		for _, slot := range uwsgiSlots {
 			available, _ := a.ini(slot)

@@ -17,6 +17,8 @@ type logEntry struct {
 	Revision string `json:"revision"`
 	Previous string `json:"previous,omitempty"`
 	Result   string `json:"result"`
+	// Image is the release's image pinned by digest, in container mode.
+	Image string `json:"image,omitempty"`
 }
 
 // logResult appends how this run's action on Release ended (ok, failed
@@ -26,7 +28,11 @@ func (d *Deploy) logResult(ctx context.Context, result string) error {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	line, _ := json.Marshal(logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: d.Action, Release: d.Release, Revision: d.Revision, Previous: d.facts.live, Result: result})
+	entry := logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: d.Action, Release: d.Release, Revision: d.Revision, Previous: d.facts.live, Result: result}
+	if d.container() && d.Release != "" {
+		entry.Image = d.imageOf(ctx, d.Release)
+	}
+	line, _ := json.Marshal(entry)
 	_, err := d.run(ctx, shScript("append-log", d.Paths.Log, string(line)))
 	return err
 }

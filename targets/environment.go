@@ -71,17 +71,29 @@ func (d *Deploy) applicationEnvironment() (env map[string]string, skipped []stri
 // secretVariables are the names of the secrets the application gets as
 // environment variables.
 func (d *Deploy) secretVariables() []string {
+	app := d.appSecrets()
 	names := d.Settings.Secrets.Environment
 	if names == nil {
-		names = slices.Sorted(maps.Keys(d.Secrets))
+		names = slices.Sorted(maps.Keys(app))
 	}
 	var out []string
 	for _, k := range names {
-		if _, ok := d.Secrets[k]; ok {
+		if _, ok := app[k]; ok {
 			out = append(out, k)
 		}
 	}
 	return out
+}
+
+// appSecrets are the secrets the application gets: all of the
+// environment's but the registry password, which only djship uses.
+func (d *Deploy) appSecrets() map[string]string {
+	if !d.container() || d.Settings.Registry.Username == "" {
+		return d.Secrets
+	}
+	app := maps.Clone(d.Secrets)
+	delete(app, d.Settings.Registry.PasswordSecret)
+	return app
 }
 
 // databaseURL is the database as one URL, the form dj-database-url and

@@ -76,9 +76,13 @@ func parseAnswer(out string) healthResult {
 // askSlot asks the instance of a uWSGI slot for the health page and says
 // whether it answered well.
 func (d *Deploy) askSlot(ctx context.Context, slot, revision string) (healthResult, bool, string, error) {
-	r, good, target, err := d.askApp(ctx, "uwsgi", d.app().socket(slot), d.app().pidFile(slot), revision)
+	protocol := "uwsgi"
+	if d.container() {
+		protocol = "http"
+	}
+	r, good, target, err := d.askApp(ctx, protocol, d.app().socket(slot), d.app().pidFile(slot), revision)
 	if err != nil {
-		err = fmt.Errorf("asking uwsgi %s: %w", d.app().instance(slot), err)
+		err = fmt.Errorf("asking %s: %w", d.app().label(slot), err)
 	}
 	return r, good, target, err
 }
@@ -183,6 +187,10 @@ func (d *Deploy) appLogTail(ctx context.Context) (tail, log string) {
 	}
 	if slot == "" {
 		slot = "a"
+	}
+	if d.container() {
+		out, _ := d.probe(ctx, d.containerScript("logs", slot))
+		return out, "docker logs of " + d.app().instance(slot) + "'s web container"
 	}
 	log = d.app().log(slot)
 	return d.logTail(ctx, log), log

@@ -19,7 +19,9 @@ import (
 // processNames are the site's processes, sorted: those that run on
 // this host, which is none unless it has the role worker.
 func (d *Deploy) processNames() []string {
-	if !d.hasRole(sites.RoleWorker) {
+	if !d.hasRole(sites.RoleWorker) || d.container() {
+		// In container mode the processes are containers of each
+		// release's compose project (container.go).
 		return nil
 	}
 	return slices.Sorted(maps.Keys(d.Settings.Processes))

@@ -37,6 +37,7 @@ func ProvisionSteps() []Step {
 		factsStep{},
 		claimStep{},
 		packagesStep{},
+		dockerStep{},
 		forRoles(appUserStep{}, app...),
 		databaseStep{},
 		dbServerStep{},
@@ -44,9 +45,9 @@ func ProvisionSteps() []Step {
 		lockStep{},
 		forRoles(tlsStep{}, web),
 		forRoles(secretFileStep{}, app...),
-		forRoles(launchersStep{}, app...),
-		forRoles(appServerStep{}, web),
-		forRoles(processesStep{}, sites.RoleWorker),
+		processMode(forRoles(launchersStep{}, app...)),
+		processMode(forRoles(appServerStep{}, web)),
+		processMode(forRoles(processesStep{}, sites.RoleWorker)),
 		forRoles(webServerStep{}, web),
 		balancerStep{},
 		forRoles(servicesStep{}, app...),
@@ -99,6 +100,9 @@ func (d *Deploy) packages() []string {
 func (d *Deploy) ownPackages() []string {
 	s := d.Settings
 	var pkgs []string
+	if d.container() {
+		return d.ownPackagesContainer()
+	}
 	if d.runsSite() {
 		pkgs = append(pkgs, "python3-venv", "acl", "unzip", "openssl", "curl")
 		if s.Database.Engine == "postgres" {
@@ -483,6 +487,8 @@ func (d *Deploy) templateSite() templates.Site {
 	}
 	if s.AppServer == "uwsgi" {
 		t.Socket, t.Launcher = p.AppSocket, templates.WSGILauncherPath
+	} else if d.container() {
+		t.Socket = p.AppSocket
 	} else {
 		t.Socket = t.RunDir + "/socket"
 	}

@@ -19,7 +19,7 @@ func (d *Deploy) switchBack(ctx context.Context) error {
 	if !d.serves() {
 		return nil // a worker host: recover restarts its processes
 	}
-	if d.Settings.AppServer != "uwsgi" {
+	if !d.slotted() {
 		return d.reloadApp(ctx)
 	}
 	if back, err := d.switchSlotBack(ctx); back || err != nil {
@@ -85,7 +85,7 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 			d.run(ctx, remote.Sh("rm", "-f", "--", d.Paths.Current, d.Paths.AppSocket))
 			switch {
 			case !d.serves():
-			case d.Settings.AppServer == "uwsgi":
+			case d.slotted():
 				d.slots.started = d.slots.serving
 				d.stopStarted(ctx, true)
 			default:

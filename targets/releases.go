@@ -29,7 +29,15 @@ func Releases(ctx context.Context, site *sites.Site, envName string, opts Option
 		tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
 		// RELEASE is what the action made live (or tried to), FROM what
 		// was live before it: for a rollback, the release it left.
-		fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tFROM\tREVISION\tUSER\tRESULT\t")
+		images := false
+		for _, e := range entries {
+			images = images || e.Image != ""
+		}
+		if images {
+			fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tFROM\tREVISION\tUSER\tRESULT\tIMAGE\t")
+		} else {
+			fmt.Fprintln(tw, "  TIME\tACTION\tRELEASE\tFROM\tREVISION\tUSER\tRESULT\t")
+		}
 		liveAt := -1
 		for i, e := range entries {
 			if e.Result == "ok" && (e.Action == actionUpgrade || e.Action == actionRollback) {
@@ -43,6 +51,14 @@ func Releases(ctx context.Context, site *sites.Site, envName string, opts Option
 			}
 			if from == "" {
 				from = "-"
+			}
+			if images {
+				image := e.Image
+				if image == "" {
+					image = "-"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.Release, from, e.Revision, e.User, e.Result, image, mark)
+				continue
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.Release, from, e.Revision, e.User, e.Result, mark)
 		}

@@ -94,7 +94,7 @@ type secretFileStep struct{}
 func (secretFileStep) Name() string { return "secret file" }
 
 func (secretFileStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	py, err := secrets.PythonFile(d.Secrets)
+	py, err := secrets.PythonFile(d.appSecrets())
 	if err != nil {
 		return false, err
 	}

@@ -265,7 +265,7 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return d.startProcesses(ctx, false)
 	}
 	changed := false
-	uwsgi := d.facts.live != "" && d.Settings.AppServer == "uwsgi"
+	uwsgi := d.facts.live != "" && d.slotted()
 	// A uWSGI instance serves the live release before the web server
 	// reloads: its configuration may lead to app.sock for the first time.
 	if uwsgi {
@@ -291,6 +291,8 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	switch {
 	case d.facts.live == "":
 		d.note("no release is live yet: %s starts with the first one", d.Settings.AppServer)
+		return changed, nil
+	case uwsgi && d.container():
 		return changed, nil
 	case uwsgi:
 		c, err := d.removeLegacyUWSGI(ctx)

@@ -34,6 +34,9 @@ func otherSlot(slot string) string {
 // stopSlotScript stops a slot's instance: drained first when visitors
 // may have reached it.
 func (d *Deploy) stopSlotScript(slot string, drain bool) string {
+	if d.container() {
+		return d.containerScript("stop", slot)
+	}
 	a := d.app()
 	_, enabled := a.ini(slot)
 	return a.stopScript(a.instance(slot), enabled, drain)
@@ -46,13 +49,20 @@ func (d *Deploy) stopSlotScript(slot string, drain bool) string {
 func (d *Deploy) startSlot(ctx context.Context, release, revision string) error {
 	slot := otherSlot(d.slots.serving)
 	available, enabled := d.app().ini(slot)
+	label := d.app().label(slot)
 	if d.Check {
-		d.plan("start uwsgi %s with release %s beside the live one, then switch to it", d.app().instance(slot), release)
+		d.plan("start %s with release %s beside the live one, then switch to it", label, release)
 		return nil
 	}
 	d.slots.started = slot
-	if _, err := d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"), script("uwsgi-instance.sh"))); err != nil {
-		return d.failStart(ctx, fmt.Errorf("uwsgi %s with %s did not start, the live release keeps serving: %w", d.app().instance(slot), release, err))
+	var err error
+	if d.container() {
+		err = d.startContainers(ctx, release, slot)
+	} else {
+		_, err = d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"), script("uwsgi-instance.sh")))
+	}
+	if err != nil {
+		return d.failStart(ctx, fmt.Errorf("%s with %s did not start, the live release keeps serving: %w", label, release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
 	if err != nil {
@@ -63,7 +73,7 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 		if _, w := d.ok(r, revision); w != "" {
 			why = w
 		}
-		msg := fmt.Sprintf("the new workers of %s (uwsgi %s) do not answer %s well: %s", release, d.app().instance(slot), target, why)
+		msg := fmt.Sprintf("the new workers of %s (%s) do not answer %s well: %s", release, label, target, why)
 		if r.excerpt != "" {
 			msg += "\n  body: " + r.excerpt
 		}
@@ -87,7 +97,7 @@ func (d *Deploy) stopStarted(ctx context.Context, drain bool) {
 		return
 	}
 	if _, err := d.run(context.WithoutCancel(ctx), d.stopSlotScript(d.slots.started, drain)); err != nil {
-		d.note("warning: could not stop uwsgi %s: %v", d.app().instance(d.slots.started), err)
+		d.note("warning: could not stop %s: %v", d.app().label(d.slots.started), err)
 		return
 	}
 	d.slots.started = ""
@@ -99,7 +109,7 @@ func (d *Deploy) pointSocket(ctx context.Context, slot string) error {
 	tmp := d.Paths.AppSocket + ".djship-new"
 	_, err := d.run(ctx, remote.Sh("ln", "-sfn", "--", d.app().socket(slot), tmp)+" && "+remote.Sh("mv", "-fT", "--", tmp, d.Paths.AppSocket))
 	if err != nil {
-		return fmt.Errorf("switching %s to uwsgi %s: %w", d.Paths.AppSocket, d.app().instance(slot), err)
+		return fmt.Errorf("switching %s to %s: %w", d.Paths.AppSocket, d.app().label(slot), err)
 	}
 	return nil
 }
@@ -142,8 +152,12 @@ func (d *Deploy) retire(ctx context.Context) error {
 	a := d.app()
 	_, enabled := a.ini(d.slots.retiring)
 	drain := shScript("detach", append([]string{script("stop-instance.sh"), "stop-instance"}, a.stopArgs(a.instance(d.slots.retiring), enabled, true)...)...)
+	if d.container() {
+		s := d.slots.retiring
+		drain = shScript("detach", script("container-slot.sh"), "container-slot", "drain", a.instance(s), d.Paths.slot(s), d.Paths.containerRunDir(s))
+	}
 	if _, err := d.run(ctx, drain); err != nil {
-		return fmt.Errorf("stopping uwsgi %s, which served before: %w", d.app().instance(d.slots.retiring), err)
+		return fmt.Errorf("stopping %s, which served before: %w", a.label(d.slots.retiring), err)
 	}
 	d.slots.retiring = ""
 	return nil
@@ -162,7 +176,7 @@ func (startStep) Skip(d *Deploy) bool { return !d.serves() }
 
 func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	start := time.Now()
-	if !d.app().uwsgi() {
+	if !d.slotted() {
 		if err := d.tryGunicorn(ctx, d.Release, d.Revision); err != nil {
 			return true, err
 		}
@@ -172,7 +186,7 @@ func (startStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.startSlot(ctx, d.Release, d.Revision); err != nil {
 		return true, err
 	}
-	d.note("uwsgi %s answers with %s (%s)", d.app().instance(d.slots.started), d.Release, time.Since(start).Round(time.Millisecond))
+	d.note("%s answers with %s (%s)", d.app().label(d.slots.started), d.Release, time.Since(start).Round(time.Millisecond))
 	return true, nil
 }
 
@@ -183,7 +197,7 @@ type retireStep struct{}
 
 func (retireStep) Name() string { return "stop old workers" }
 
-func (retireStep) Skip(d *Deploy) bool { return d.Settings.AppServer != "uwsgi" || !d.serves() }
+func (retireStep) Skip(d *Deploy) bool { return !d.slotted() || !d.serves() }
 
 func (retireStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if d.slots.retiring == "" {

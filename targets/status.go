@@ -15,6 +15,9 @@ type HostStatus struct {
 	Host, Live, Revision, DeployedBy, DeployedAt, Previous string
 	Kept                                                   int
 	App, Web, Processes, Lock, Health                      string
+	// Image is the live release's image, pinned by digest, in container
+	// mode; "" in process mode.
+	Image string
 }
 
 // Status reports every host of the environment: the live release and who
@@ -41,13 +44,25 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 		}
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tPROCESSES\tLOCK\tHEALTH")
+	images := false
+	for _, s := range statuses {
+		images = images || s.Image != ""
+	}
+	head := "HOST\tLIVE\tREVISION\tDEPLOYED BY\tAT\tPREVIOUS\tKEPT\tAPP\tWEB\tPROCESSES\tLOCK\tHEALTH"
+	if images {
+		head += "\tIMAGE"
+	}
+	fmt.Fprintln(tw, head)
 	for _, s := range statuses {
 		kept := "?"
 		if s.Kept >= 0 {
 			kept = fmt.Sprint(s.Kept)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, kept, s.App, s.Web, s.Processes, s.Lock, s.Health)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", s.Host, s.Live, s.Revision, s.DeployedBy, s.DeployedAt, s.Previous, kept, s.App, s.Web, s.Processes, s.Lock, s.Health)
+		if images {
+			line += "\t" + s.Image
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if ferr := tw.Flush(); err == nil {
 		err = ferr
@@ -81,6 +96,9 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 				break
 			}
 		}
+	}
+	if d.container() && d.facts.live != "" {
+		s.Image = d.imageOf(ctx, d.facts.live)
 	}
 	if out, err := d.probe(ctx, shScript("count-complete", d.Paths.Releases)); err == nil {
 		fmt.Sscan(out, &s.Kept)

@@ -66,6 +66,9 @@ type Deploy struct {
 	// builds (named before the sequence starts), or the one a rollback
 	// returns to (chosen by its first steps); Revision is its revision.
 	Release, Revision string
+	// Image is the image of the release an upgrade ships in container
+	// mode: its reference pinned by digest.
+	Image string
 	// Planned holds, in check mode, what the steps would do: one line per
 	// action and a unified diff per file.
 	Planned []string

@@ -58,7 +58,22 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 		}
 		return nil
 	}
-	sequence, err := withInsertions(upgradeSequence())
+	steps := upgradeSequence()
+	if env.Settings.Container() {
+		steps = ContainerUpgradeSteps()
+		image, err := ReleaseImage(tarball, env.Settings.ImageName())
+		if err != nil {
+			return nil, err
+		}
+		prev := before
+		before = func(ctx context.Context, deploys []*Deploy) error {
+			for _, d := range deploys {
+				d.Image = image
+			}
+			return prev(ctx, deploys)
+		}
+	}
+	sequence, err := withInsertions(steps)
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +286,9 @@ func (collectstaticStep) Name() string { return "collectstatic" }
 // through the manage launcher, in the application's environment (and
 // extra NAME=VALUE words), in the release's Django folder.
 func (d *Deploy) manageCommand(release string, extra []string, args ...string) remote.Command {
+	if d.container() {
+		return d.containerManage(release, extra, args...)
+	}
 	r := path.Join(d.Paths.Releases, release)
 	words := append([]string{path.Join(r, "venv", "bin", "python"), templates.ManageLauncherPath}, args...)
 	script := remote.Sh("test", "-f", templates.ManageLauncherPath) + " || { echo " +
@@ -390,7 +408,7 @@ type reloadStep struct{}
 
 func (reloadStep) Name() string { return "reload" }
 
-func (reloadStep) Skip(d *Deploy) bool { return d.Settings.AppServer == "uwsgi" || !d.serves() }
+func (reloadStep) Skip(d *Deploy) bool { return d.slotted() || !d.serves() }
 
 func (reloadStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.reloadApp(ctx); err != nil {
@@ -468,6 +486,9 @@ func (d *Deploy) prune(ctx context.Context) error {
 	}
 	if len(remove) == 0 {
 		return nil
+	}
+	if d.container() {
+		d.run(ctx, shScript("remove-images", append([]string{d.Paths.Releases}, remove...)...))
 	}
 	_, err = d.run(ctx, shScript("remove-releases", append([]string{d.Paths.Base}, remove...)...))
 	if err == nil {

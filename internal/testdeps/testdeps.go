@@ -19,8 +19,8 @@ import (
 )
 
 // Packages are the Debian packages the tests need: the web and
-// application servers, PostgreSQL, OpenSSH, Debian's Django and the tools
-// djship runs on hosts.
+// application servers, PostgreSQL, OpenSSH, Debian's Django, Docker with
+// Compose and a registry, and the tools djship runs on hosts.
 var Packages = []string{
 	"git", "tar", "python3-django", "libjs-jquery", "ca-certificates",
 	"openssh-server", "openssh-client", "sudo", "procps",
@@ -29,6 +29,7 @@ var Packages = []string{
 	"postgresql", "postgresql-client", "python3-psycopg2", "gnupg", "shellcheck",
 	"python3-whitenoise", "python3-dj-database-url",
 	"systemd-container", "debootstrap", "iproute2",
+	"docker.io", "docker-compose", "docker-registry",
 }
 
 // PolicyRC is the file through which Debian's maintainer scripts ask
@@ -238,6 +239,13 @@ func startServices(ctx context.Context) ([]string, error) {
 			}
 			started = append(started, "postgresql")
 		}
+	}
+	if _, err := os.Stat("/etc/init.d/docker"); err == nil && exec.CommandContext(ctx, "docker", "info").Run() != nil {
+		// Container mode's tests run Docker here.
+		if out, err := exec.CommandContext(ctx, "service", "docker", "start").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("service docker start (container mode's tests run Docker): %w\n%s", err, strings.TrimSpace(string(out)))
+		}
+		started = append(started, "docker")
 	}
 	if err := os.MkdirAll(sshdDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s (the tests' sshd needs it): %w", sshdDir, err)

@@ -54,6 +54,13 @@ func FleetImage(t testing.TB) string {
 // buildFleetImage copies the base image and installs the fleet's
 // packages into it with apt in a chroot, where no service starts.
 func buildFleetImage(base, dir string) error {
+	return buildWithPackages(base, dir, fleetPackages, fleetSitePackages, "fleet image")
+}
+
+// buildWithPackages copies the base image into dir and installs packages
+// (without what Debian recommends) and recommended (with it) with apt in
+// a chroot, where no service starts.
+func buildWithPackages(base, dir string, packages, recommended []string, what string) error {
 	tmp := dir + ".building"
 	os.RemoveAll(tmp)
 	start := time.Now()
@@ -70,16 +77,15 @@ func buildFleetImage(base, dir string) error {
 			return err
 		}
 	}
-	for _, c := range []string{
-		"apt-get update -q",
-		"apt-get install -q -y --no-install-recommends " + strings.Join(fleetPackages, " "),
-		"apt-get install -q -y " + strings.Join(fleetSitePackages, " "),
-		"apt-get clean",
-	} {
+	commands := []string{"apt-get update -q", "apt-get install -q -y --no-install-recommends " + strings.Join(packages, " ")}
+	if len(recommended) > 0 {
+		commands = append(commands, "apt-get install -q -y "+strings.Join(recommended, " "))
+	}
+	for _, c := range append(commands, "apt-get clean") {
 		cmd := exec.Command("chroot", tmp, "sh", "-c", c)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("fleet image: %s: %v\n%s", c, err, tail(out, 30))
+			return fmt.Errorf("%s: %s: %v\n%s", what, c, err, tail(out, 30))
 		}
 	}
 	os.Remove(policy)
@@ -87,8 +93,8 @@ func buildFleetImage(base, dir string) error {
 	if err := os.WriteFile(resolv, oldResolv, 0o644); err != nil {
 		return err
 	}
-	stamp := fmt.Sprintf("fleet image built by djship's test harness in %s: %s, then %s\n", time.Since(start).Round(time.Second),
-		strings.Join(fleetPackages, " "), strings.Join(fleetSitePackages, " "))
+	stamp := fmt.Sprintf("%s built by djship's test harness in %s: %s, then %s\n", what, time.Since(start).Round(time.Second),
+		strings.Join(packages, " "), strings.Join(recommended, " "))
 	if err := os.WriteFile(filepath.Join(tmp, "etc/djship-test-image"), []byte(stamp), 0o644); err != nil {
 		return err
 	}

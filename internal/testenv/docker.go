@@ -1,0 +1,158 @@
+package testenv
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Container mode's tests run Docker here, from Debian's docker.io and
+// docker-compose, with a registry of their own (Debian's
+// docker-registry) on loopback, where Docker allows plain HTTP. The
+// images start from the machine image (machine.go) with Debian's Python,
+// Django and gunicorn: no image comes from outside.
+
+// containerPackages are what the base image adds to the machine image.
+var containerPackages = []string{"gunicorn", "python3-django", "python3-psycopg2", "python3-venv"}
+
+// NeedDocker stops the test (Missing) unless the Docker daemon answers
+// here; it starts the daemon with Debian's init script when it is
+// installed but not running.
+func NeedDocker(t testing.TB) {
+	t.Helper()
+	NeedRoot(t)
+	Command(t, "docker", "docker.io")
+	Command(t, "docker-compose", "docker-compose")
+	Command(t, "docker-registry", "docker-registry")
+	if exec.Command("docker", "info").Run() == nil {
+		return
+	}
+	if out, err := exec.Command("service", "docker", "start").CombinedOutput(); err != nil {
+		Missing(t, "a running Docker daemon", fmt.Sprintf("service docker start: %v: %s", err, out))
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if exec.Command("docker", "info").Run() == nil {
+			return
+		}
+	}
+	Missing(t, "a running Docker daemon", "docker info does not answer 30 s after service docker start")
+}
+
+// Registry is a registry on loopback with one login.
+type Registry struct {
+	// URL is http://127.0.0.1:<port>.
+	URL string
+	// Host is 127.0.0.1:<port>, as image references name it.
+	Host string
+	// User and Password are its login.
+	User, Password string
+}
+
+// StartRegistry starts a registry for the test, on a free loopback port,
+// that takes only its own login; it stops when the test ends.
+func StartRegistry(t testing.TB) *Registry {
+	t.Helper()
+	NeedDocker(t)
+	dir := t.TempDir()
+	secret := make([]byte, 12)
+	rand.Read(secret)
+	r := &Registry{User: "djship-ci", Password: hex.EncodeToString(secret)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Host = l.Addr().String()
+	l.Close()
+	r.URL = "http://" + r.Host
+	files := map[string]string{
+		"htpasswd": r.User + ":" + string(hash) + "\n",
+		"config.yml": fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\n"+
+			"http: {addr: %q, secret: %s}\nauth: {htpasswd: {realm: djship-test, path: %s}}\n",
+			filepath.Join(dir, "data"), r.Host, r.Password, filepath.Join(dir, "htpasswd")),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	logFile, _ := os.Create(filepath.Join(dir, "registry.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("docker-registry: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		res, err := http.Get(r.URL + "/v2/")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusUnauthorized {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
+			t.Fatalf("the registry did not answer on %s: %v\n%s", r.URL, err, log)
+		}
+	}
+}
+
+// BaseImageKey names the container base image: the machine image's key
+// and the packages it adds.
+func BaseImageKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", ImageKey(), strings.Join(containerPackages, ","))
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// BaseImage returns the name of the local image the test sites' images
+// start from: Debian with Python, Django, psycopg2 and gunicorn, imported
+// into Docker from a root file system built like the fleet image (once,
+// then cached).
+func BaseImage(t testing.TB) string {
+	t.Helper()
+	NeedDocker(t)
+	name := "djship-test/python:" + BaseImageKey()
+	if exec.Command("docker", "image", "inspect", name).Run() == nil {
+		return name
+	}
+	base := Image(t)
+	dir, err := cachedImage("container-"+BaseImageKey(), func(dir string) error {
+		return buildWithPackages(base, dir, containerPackages, nil, "container base image")
+	})
+	if err != nil {
+		t.Fatalf("container base image: %v", err)
+	}
+	tar := exec.Command("tar", "-C", dir, "-c", ".")
+	imp := exec.Command("docker", "import", "-", name)
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = pipe
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import %s: %v: %s", name, err, out)
+	}
+	if err := tar.Wait(); err != nil {
+		t.Fatalf("tar of %s: %v", dir, err)
+	}
+	return name
+}

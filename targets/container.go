@@ -1,0 +1,289 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/djship/djship/remote"
+	"github.com/djship/djship/sites"
+	"github.com/djship/djship/templates"
+)
+
+// Container mode (mode: container) runs each release's image with Docker
+// Compose instead of a virtualenv under the host's init system. The rest
+// is the process mode's: the release folder (holding the compose file,
+// the image's reference and its static files, which the web server
+// serves), the lock, the snapshot, migrate run once in a one-off
+// container, the two slots (slots.go) that switch through app.sock, the
+// health check, the switch back, the deploy log. What differs lives
+// here; the steps shared with process mode ask d.container() where they
+// must.
+
+// container reports whether the site runs in containers.
+func (d *Deploy) container() bool { return d.Settings.Container() }
+
+// slotted reports whether the application runs in two slots that
+// app.sock switches between: uWSGI instances, or containers.
+func (d *Deploy) slotted() bool { return d.Settings.AppServer == "uwsgi" || d.container() }
+
+// ContainerUpgradeSteps is the upgrade sequence of container mode: the
+// release folder gets the image (pulled, its static files copied out) and
+// a compose file; migrate runs in a one-off container; the new release's
+// containers start beside the live ones, answer, and take app.sock.
+func ContainerUpgradeSteps() []Step {
+	return []Step{
+		factsStep{},
+		releaseDirStep{},
+		pullStep{},
+		sharedStep{},
+		permissionsStep{},
+		composeStep{},
+		checkDeployStep{},
+		snapshotStep{},
+		migrateStep{},
+		startStep{},
+		switchStep{},
+		healthStep{},
+		retireStep{},
+		recordStep{},
+	}
+}
+
+// processMode leaves a step out in container mode, where the image holds
+// what it installs.
+func processMode(step Step) Step { return inProcessMode{step} }
+
+type inProcessMode struct{ Step }
+
+func (s inProcessMode) Skip(d *Deploy) bool {
+	if d.container() {
+		return true
+	}
+	k, ok := s.Step.(Skipper)
+	return ok && k.Skip(d)
+}
+
+// containerRunDir is a slot's run folder: gunicorn's socket and the web
+// container's host pid.
+func (p Paths) containerRunDir(slot string) string { return path.Join(p.Base, "run", "slot-"+slot) }
+
+// composeFile is a release's compose file.
+func (d *Deploy) composeFile(release string) string {
+	return path.Join(d.Paths.Releases, release, "compose.yml")
+}
+
+// containerScript runs container-slot.sh for a slot.
+func (d *Deploy) containerScript(action, slot string, args ...string) string {
+	return shScript("container-slot", append([]string{action, d.app().instance(slot), d.Paths.slot(slot), d.Paths.containerRunDir(slot)}, args...)...)
+}
+
+// ownPackagesContainer are the packages a host of container mode needs
+// besides Docker (dockerStep): the web server and what djship's steps
+// run on the host itself.
+func (d *Deploy) ownPackagesContainer() []string {
+	pkgs := []string{"acl", "openssl", "curl", "python3", d.Settings.Webserver}
+	if d.Settings.Database.Engine == "postgres" {
+		return append(pkgs, "postgresql-client")
+	}
+	return append(pkgs, "sqlite3")
+}
+
+// dockerStep makes sure the host runs containers: Docker and Compose
+// (Debian's docker.io and docker-compose when the host has neither, or
+// what it has, such as Docker's own packages), the daemon running and
+// started at boot, and the slots' run folders.
+type dockerStep struct{}
+
+func (dockerStep) Name() string { return "docker" }
+
+func (dockerStep) Skip(d *Deploy) bool { return !d.container() }
+
+func (dockerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	missing, err := d.probe(ctx, shScript("docker-check"))
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	if missing == "docker" || missing == "compose" {
+		pkgs := []string{"docker-compose"}
+		if missing == "docker" {
+			pkgs = append([]string{"docker.io"}, pkgs...)
+		}
+		if d.Check {
+			d.plan("install %s", strings.Join(pkgs, ", "))
+			return true, nil
+		}
+		if _, err := d.Host.Run(ctx, d.withProxy(remote.Command{Script: shScript("install-packages", append([]string{"no-recommends"}, pkgs...)...), Become: true})); err != nil {
+			return false, fmt.Errorf("installing %s: %w", strings.Join(pkgs, ", "), err)
+		}
+		changed = true
+		if missing, err = d.probe(ctx, shScript("docker-check")); err != nil {
+			return changed, err
+		}
+	}
+	if missing == "daemon" {
+		start := remote.Sh("service", "docker", "start")
+		if d.facts.init == "systemd" {
+			start = remote.Sh("systemctl", "enable", "--now", "docker.service")
+		}
+		if err := d.do(ctx, "start the Docker daemon", start+" && "+remote.Sh("timeout", "30", "sh", "-c", "until docker info >/dev/null 2>&1; do sleep 0.2; done")); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	c, err := d.ensureDirs(ctx, []dir{{Path: path.Join(d.Paths.Base, "run"), Mode: 0o755, Owner: "root", Group: "root"}})
+	return changed || c, err
+}
+
+// pullStep pulls the release's image on the host, copies its static
+// files into the release folder and records the image's digest there.
+// The registry password goes on standard input, into a Docker
+// configuration that is gone when the step ends.
+type pullStep struct{}
+
+func (pullStep) Name() string { return "pull image" }
+
+func (pullStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if d.Image == "" {
+		return false, fmt.Errorf("no image for release %s: mage release builds and pushes it in mode: container", d.Revision)
+	}
+	r := d.Settings.Registry
+	var password string
+	if r.Username != "" {
+		password = d.Secrets[r.PasswordSecret]
+		if password == "" {
+			return false, fmt.Errorf("the registry password %s is not in the secrets of %s: mage secrets:set %s %s", r.PasswordSecret, d.Env.Name, d.Env.Name, r.PasswordSecret)
+		}
+	}
+	res, err := d.Host.Run(ctx, remote.Command{
+		Script: shScript("container-pull", r.RegistryHost(), r.Username, d.Image, d.releaseDir(), templates.ImageStatic),
+		Stdin:  strings.NewReader(password), Become: true, Quiet: true,
+	})
+	if err != nil {
+		return false, fmt.Errorf("pulling %s: %w", d.Image, err)
+	}
+	d.note("image %s", strings.TrimSpace(string(res.Stdout)))
+	return true, nil
+}
+
+// composeStep writes the release's compose file for the slot it is to
+// start in, so that migrate runs with the containers' own settings.
+type composeStep struct{}
+
+func (composeStep) Name() string { return "compose file" }
+
+func (composeStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	return d.writeCompose(ctx, d.Release, otherSlot(d.slots.serving))
+}
+
+// containerIDs are the numeric ids the containers run with: the
+// application's user and group, and the web server's group.
+func (d *Deploy) containerIDs(ctx context.Context) (uid, gid, webGID string, err error) {
+	s := d.Settings
+	out, err := d.probe(ctx, remote.Sh("id", "-u", "--", s.App.User)+" && "+remote.Sh("id", "-g", "--", s.App.User)+" && "+
+		remote.Sh("getent", "group", "--", s.Web.Group)+" | cut -d: -f3")
+	if err != nil {
+		return "", "", "", fmt.Errorf("finding the ids of %s and %s: %w", s.App.User, s.Web.Group, err)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		return "", "", "", fmt.Errorf("finding the ids of %s and %s: got %q", s.App.User, s.Web.Group, out)
+	}
+	return f[0], f[1], f[2], nil
+}
+
+// composeProject is a release's compose project in a slot: gunicorn on
+// the slot's socket, and each of the site's processes.
+func (d *Deploy) composeProject(release, image, slot, uid, gid, webGID string) (templates.ComposeProject, error) {
+	s, p := d.Settings, d.Paths
+	run := p.containerRunDir(slot)
+	src := path.Join(templates.ImageRelease, "src", path.Clean(s.Django.SourceFolder))
+	python := templates.ImageVenv + "/bin/python"
+	services := []templates.ComposeService{{Name: "web", Command: []string{python, templates.GunicornLauncherPath,
+		"--bind", "unix:" + path.Join(run, "app.sock"), "--umask", "0007", "--chdir", src,
+		"--workers", fmt.Sprint(s.App.Workers), "--timeout", fmt.Sprint(s.App.Timeout), "--graceful-timeout", fmt.Sprint(s.App.Timeout),
+		"--max-requests", "5000", "--access-logfile", "-", "--error-logfile", "-",
+		templates.WSGIModule + ":application"}}}
+	for _, name := range slices.Sorted(maps.Keys(s.Processes)) {
+		words, err := sites.ProcessCommand(s.Processes[name])
+		if err != nil {
+			return templates.ComposeProject{}, fmt.Errorf("process %s: %w", name, err)
+		}
+		services = append(services, templates.ComposeService{Name: "process-" + name, Command: append([]string{python, templates.ProcessLauncherPath}, words...)})
+	}
+	volumes := []string{p.Environment + ":" + p.Environment + ":ro", p.SecretPy + ":" + p.SecretPy + ":ro", p.Shared + ":" + p.Shared, run + ":" + run}
+	if s.Database.Engine == "postgres" && (s.Database.Host == "" || s.Database.Host == "localhost") {
+		// libpq's default socket, for a server on the host.
+		volumes = append(volumes, "/var/run/postgresql:/var/run/postgresql")
+	}
+	volumes = append(volumes, s.Compose.Volumes...)
+	return templates.ComposeProject{
+		Project: s.Instance, Release: release, Revision: d.Revision, Image: image,
+		User: uid + ":" + webGID, Groups: []string{gid},
+		Environment: map[string]string{"DJSHIP_ENVIRONMENT": p.Environment, "DJSHIP_WSGI": s.Django.SettingsFolder + ".wsgi:application",
+			"PYTHONDONTWRITEBYTECODE": "1", "DJSHIP_RELEASE": release},
+		Volumes: volumes, Labels: s.Compose.Labels, StopGracePeriod: s.Compose.StopGracePeriod,
+		WorkingDir: src, Services: services,
+	}, nil
+}
+
+// writeCompose writes a release's compose file for a slot; the image is
+// the one its folder records (pullStep).
+func (d *Deploy) writeCompose(ctx context.Context, release, slot string) (bool, error) {
+	image, err := d.probe(ctx, shScript("read-file", path.Join(d.Paths.Releases, release, "image")))
+	if err != nil {
+		return false, err
+	}
+	if image == "" {
+		return false, fmt.Errorf("release %s has no image on this host (%s is missing)", release, path.Join(d.Paths.Releases, release, "image"))
+	}
+	uid, gid, webGID, err := d.containerIDs(ctx)
+	if err != nil {
+		return false, err
+	}
+	project, err := d.composeProject(release, image, slot, uid, gid, webGID)
+	if err != nil {
+		return false, err
+	}
+	data, err := templates.Compose(project)
+	if err != nil {
+		return false, err
+	}
+	return d.ensureFile(ctx, file{Path: d.composeFile(release), Data: data, Mode: 0o644, Owner: "root", Group: "root"})
+}
+
+// startContainers starts a release's containers in a slot.
+func (d *Deploy) startContainers(ctx context.Context, release, slot string) error {
+	if _, err := d.writeCompose(ctx, release, slot); err != nil {
+		return err
+	}
+	uid, _, webGID, err := d.containerIDs(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = d.run(ctx, d.containerScript("up", slot, path.Join("releases", release), uid+":"+webGID))
+	return err
+}
+
+// imageOf is the image a release's folder records, "" for none.
+func (d *Deploy) imageOf(ctx context.Context, release string) string {
+	out, _ := d.probe(ctx, shScript("read-file", path.Join(d.Paths.Releases, release, "image")))
+	return out
+}
+
+// containerManage is the one-off container that runs manage.py of a
+// release: its compose file's web service, with the arguments.
+func (d *Deploy) containerManage(release string, extra []string, args ...string) remote.Command {
+	words := []string{path.Join(templates.ImageRelease, "src", path.Clean(d.Settings.Django.SourceFolder))}
+	for _, e := range extra {
+		words = append(words, "-e", e)
+	}
+	words = append(words, "web", templates.ImageVenv+"/bin/python", templates.ManageLauncherPath)
+	words = append(words, args...)
+	dir := path.Join(d.Paths.Releases, release)
+	return remote.Command{Script: shScript("container-slot", append([]string{"run", d.Settings.Instance + "-run", dir, "-"}, words...)...), Become: true}
+}

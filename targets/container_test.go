@@ -1,0 +1,179 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/sites"
+)
+
+// containerSite is the example site in mode: container, behind nginx,
+// shipped over SSH to this machine, its images in a registry of the
+// test's own that takes only its login.
+func containerSite(t *testing.T, n int, sshd *testenv.SSHD) (*sites.Site, string, map[string]string) {
+	t.Helper()
+	needExample(t)
+	reg := testenv.StartRegistry(t)
+	base := testenv.BaseImage(t)
+	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
+	extra := fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User)
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: "sqlite", connection: "ssh", extra: extra, keep: 2}, n, sshd)
+	secrets := maps.Clone(shipSecrets)
+	secrets["REGISTRY_PASSWORD"] = reg.Password
+	t.Cleanup(func() {
+		exec.Command("sh", "-c", fmt.Sprintf("docker ps -aq --filter label=io.djship.project=%s | xargs -r docker rm -f", site.Settings.Project)).Run()
+		exec.Command("sh", "-c", fmt.Sprintf("docker images -q %s/djship-test/site%d | xargs -r docker rmi -f", reg.Host, n)).Run()
+	})
+	return site, src, secrets
+}
+
+// shipContainer releases the source as revision, builds and pushes its
+// image, provisions and upgrades.
+func shipContainer(t *testing.T, site *sites.Site, secrets map[string]string, revision string) (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := release(t, site, map[string]string{"REVISION": revision})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := BuildImage(ctx, site, "test", a.Path, ImageOptions{Secrets: secrets, Out: &out}); err != nil {
+		return out.String(), fmt.Errorf("image: %w", err)
+	}
+	opts := Options{Out: &out, Secrets: secrets, Connections: &Connections{}}
+	defer opts.Connections.Close()
+	if err := Provision(ctx, site, "test", opts); err != nil {
+		t.Fatalf("provision: %v\n%s", err, out.String())
+	}
+	_, err = Upgrade(ctx, site, "test", a.Path, opts)
+	t.Logf("ship %s:\n%s", revision, out.String())
+	return out.String(), err
+}
+
+// TestContainerMode ships the example site as images with Docker Compose:
+// a first ship, a code-only ship under load, a release whose image cannot
+// serve (its health check fails: the old containers keep serving), a
+// rollback under load; and checks that the secrets are in no container's
+// configuration (docker inspect), no argv and no log.
+func TestContainerMode(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	site, src, secrets := containerSite(t, 100, sshd)
+	if out, err := shipContainer(t, site, secrets, "v1"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	page(t, site, "v1")
+
+	l := startLoad(site, 4)
+	time.Sleep(time.Second)
+	if out, err := shipContainer(t, site, secrets, "v2"); err != nil {
+		l.finish()
+		t.Fatalf("%v\n%s", err, out)
+	}
+	page(t, site, "v2")
+	time.Sleep(3 * time.Second) // the old containers drain and stop
+	total, failed, bad, first := l.finish()
+	t.Logf("code-only ship under load: %d requests, %d failed, %d non-2xx", total, failed, bad)
+	if total < 50 || failed != 0 || bad != 0 {
+		t.Errorf("code-only ship: %d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	}
+
+	// A release whose every page is a server error.
+	views := filepath.Join(src, "notes", "views.py")
+	good, err := os.ReadFile(views)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(views, append(good, []byte("\n\ndef index(request):\n    raise RuntimeError('broken on purpose')\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = startLoad(site, 4)
+	out, err := shipContainer(t, site, secrets, "v3")
+	total, failed, bad, first = l.finish()
+	if err == nil {
+		t.Fatalf("a release that answers 500 shipped:\n%s", out)
+	}
+	if !strings.Contains(err.Error(), "live release keeps serving") {
+		t.Errorf("the error does not say the live release keeps serving: %v", err)
+	}
+	t.Logf("broken image: %v; %d requests meanwhile, %d failed, %d non-2xx", err, total, failed, bad)
+	if failed != 0 || bad != 0 {
+		t.Errorf("broken image: %d failed, %d non-2xx; first: %v", failed, bad, first)
+	}
+	page(t, site, "v2")
+	os.WriteFile(views, good, 0o644)
+
+	// Rollback under load starts v1's image beside v2's.
+	l = startLoad(site, 4)
+	time.Sleep(time.Second)
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: secrets}}); err != nil {
+		l.finish()
+		t.Fatal(err)
+	}
+	page(t, site, "v1")
+	time.Sleep(3 * time.Second)
+	total, failed, bad, first = l.finish()
+	t.Logf("rollback under load: %d requests, %d failed, %d non-2xx", total, failed, bad)
+	if total < 20 || failed != 0 || bad != 0 {
+		t.Errorf("rollback: %d requests, %d failed, %d non-2xx; first: %v", total, failed, bad, first)
+	}
+
+	// Status names the image of the live release.
+	var status bytes.Buffer
+	if _, err := Status(context.Background(), site, "test", Options{Out: &status, Secrets: secrets}); err != nil {
+		t.Fatalf("status: %v\n%s", err, status.String())
+	}
+	if !strings.Contains(status.String(), "sha256:") {
+		t.Errorf("status shows no image digest:\n%s", status.String())
+	}
+
+	// No secret in what Docker keeps of the containers, nor in their logs.
+	ids := strings.Fields(sh(t, "docker ps -aq --filter label=io.djship.project="+site.Settings.Project))
+	if len(ids) == 0 {
+		t.Fatal("no container of the site runs")
+	}
+	inspect := sh(t, "docker inspect "+strings.Join(ids, " "))
+	logs := sh(t, "for id in "+strings.Join(ids, " ")+"; do docker logs $id 2>&1; done")
+	for _, name := range []string{"SECRET_KEY", "GREETING", "REGISTRY_PASSWORD"} {
+		v := secrets[name]
+		for what, text := range map[string]string{"docker inspect": inspect, "docker logs": logs} {
+			if strings.Contains(text, v) {
+				t.Errorf("the secret %s is in %s", name, what)
+			}
+		}
+	}
+	if strings.Contains(inspect, "DJSHIP_ENVIRONMENT") == false {
+		t.Errorf("the containers do not name the environment file:\n%s", inspect)
+	}
+
+	// keep_releases is 2: the next ship keeps itself and v1, the release
+	// live before it, and prunes v2's folder and image.
+	releases := NewPaths(site.Environments["test"].Settings).Releases
+	v2image := strings.TrimSpace(sh(t, "cat "+filepath.Join(releases, "v2", "image")))
+	if out, err := shipContainer(t, site, secrets, "v4"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	page(t, site, "v4")
+	if exec.Command("docker", "image", "inspect", v2image).Run() == nil {
+		t.Errorf("the image of the pruned release v2 (%s) is still on the host", v2image)
+	}
+	if _, err := os.Stat(filepath.Join(releases, "v1", "image")); err != nil {
+		t.Errorf("v1, the release to roll back to, lost its image record: %v", err)
+	}
+	var log bytes.Buffer
+	if err := Releases(context.Background(), site, "test", Options{Out: &log, Secrets: secrets}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "IMAGE") || !strings.Contains(log.String(), "@sha256:") {
+		t.Errorf("releases shows no image:\n%s", log.String())
+	}
+}
