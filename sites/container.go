@@ -92,7 +92,7 @@ func (c checker) checkContainer(s Settings) {
 		c.problem("registry.password_secret", "registry.password_secret %q must be a secret name such as REGISTRY_PASSWORD", s.Registry.PasswordSecret)
 	} else if slices.Contains(s.Secrets.Keys, s.Registry.PasswordSecret) {
 		// secrets.keys are what the application gets.
-		c.problem("registry.password_secret", "the registry password %s is listed in secrets.keys, which the application reads: leave it out of secrets.keys (mage secrets:set <env> %s stores it for djship alone)", s.Registry.PasswordSecret, s.Registry.PasswordSecret)
+		c.problem("secrets.keys", "the registry password %s is listed in secrets.keys, which the application reads: leave it out of secrets.keys (mage secrets:set <env> %s stores it for djship alone)", s.Registry.PasswordSecret, s.Registry.PasswordSecret)
 	}
 	if _, written := c.at("app_server"); written && s.AppServer != "gunicorn" {
 		c.problem("app_server", "app_server: %s does not apply to mode: container, where the image runs gunicorn: leave app_server out", s.AppServer)

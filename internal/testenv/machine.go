@@ -261,6 +261,16 @@ func NewBridge(t testing.TB) *Bridge {
 		t.Fatal("no free subnet in 10.213.0.0/16 for a bridge")
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", b.Name).Run() })
+	// Docker, which container mode's tests run here, sets the policy of
+	// iptables' FORWARD chain to DROP, and its br_netfilter sends bridged
+	// traffic through it: the machines on this bridge would not reach
+	// each other. The bridge's traffic is let through while it lives.
+	if _, err := exec.LookPath("iptables"); err == nil {
+		rule := []string{"FORWARD", "-i", b.Name, "-j", "ACCEPT"}
+		if exec.Command("iptables", append([]string{"-I"}, rule...)...).Run() == nil {
+			t.Cleanup(func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+		}
+	}
 	for _, c := range [][]string{{"addr", "add", b.Gateway + "/24", "dev", b.Name}, {"link", "set", b.Name, "up"}} {
 		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v: %s", strings.Join(c, " "), err, out)

@@ -1,0 +1,68 @@
+package templates
+
+import (
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FuzzCompose renders compose files with arbitrary values: each must
+// parse back as one web service whose values are the ones given, with
+// every $ doubled, so that no value becomes YAML structure or a Compose
+// variable.
+func FuzzCompose(f *testing.F) {
+	f.Add("127.0.0.1:5000/shop:v1", "SECRET", "x\nservices:\n  evil: {image: x}", "$HOME", "/srv/a:/srv/a")
+	f.Add("i", "K", "${VAR}", "a: b", "/x:/y:ro")
+	f.Fuzz(func(t *testing.T, image, key, value, label, volume string) {
+		p := ComposeProject{Project: "shop", Release: "v1", Revision: "v1", Image: image, User: "1000:33",
+			Environment: map[string]string{key: value}, Labels: map[string]string{"team": label}, Volumes: []string{volume},
+			StopGracePeriod: 30, WorkingDir: "/app/src", Services: []ComposeService{{Name: "web", Command: []string{"gunicorn", value}}}}
+		data, err := Compose(p)
+		if err != nil {
+			return // refused
+		}
+		var parsed struct {
+			Services map[string]struct {
+				Image       string            `yaml:"image"`
+				Command     []string          `yaml:"command"`
+				Environment map[string]string `yaml:"environment"`
+				Labels      map[string]string `yaml:"labels"`
+				Volumes     []string          `yaml:"volumes"`
+			} `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(data, &parsed); err != nil {
+			t.Fatalf("the compose file does not parse: %v\n%s", err, data)
+		}
+		if len(parsed.Services) != 1 {
+			t.Fatalf("%d services, want 1:\n%s", len(parsed.Services), data)
+		}
+		web := parsed.Services["web"]
+		esc := func(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+		if web.Image != esc(image) || web.Environment[esc(key)] != esc(value) || web.Labels["team"] != esc(label) ||
+			len(web.Command) != 2 || web.Command[1] != esc(value) || len(web.Volumes) != 1 || web.Volumes[0] != esc(volume) {
+			t.Fatalf("values changed on the way:\n%s", data)
+		}
+	})
+}
+
+// TestDockerfileRefusesWhatIsNotAnImage keeps FROM to an image reference.
+func TestDockerfileRefusesWhatIsNotAnImage(t *testing.T) {
+	for _, base := range []string{"python:3.11\nRUN rm -rf /", "python:3.11 AS x", "", "Python", "python:3.11\r"} {
+		if _, err := Dockerfile(ImageBuild{Base: base, Project: "shop", Revision: "v1", SourceFolder: "."}); err == nil {
+			t.Errorf("FROM %q was written", base)
+		}
+	}
+	out, err := Dockerfile(ImageBuild{Base: "registry.example.com:5000/base/python:3.11-slim", Project: "shop", Revision: "v1", SourceFolder: "site", VenvArgs: []string{"k", "x\ny"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FROM registry.example.com:5000/base/python:3.11-slim\n", "WORKDIR /app/src/site\n", `"x\ny"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the Dockerfile lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(string(out), "\n") != 10 {
+		t.Errorf("a value added lines to the Dockerfile:\n%s", out)
+	}
+}
