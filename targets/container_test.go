@@ -14,20 +14,21 @@ import (
 	"time"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
 
 // containerSite is the example site in mode: container, behind nginx,
 // shipped over SSH to this machine, its images in a registry of the
 // test's own that takes only its login.
-func containerSite(t *testing.T, n int, sshd *testenv.SSHD) (*sites.Site, string, map[string]string) {
+func containerSite(t *testing.T, n int, sshd *testenv.SSHD, db string) (*sites.Site, string, map[string]string) {
 	t.Helper()
 	needExample(t)
 	reg := testenv.StartRegistry(t)
 	base := testenv.BaseImage(t)
 	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
 	extra := fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User)
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: "sqlite", connection: "ssh", extra: extra, keep: 2}, n, sshd)
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh", extra: extra, keep: 2}, n, sshd)
 	secrets := maps.Clone(shipSecrets)
 	secrets["REGISTRY_PASSWORD"] = reg.Password
 	t.Cleanup(func() {
@@ -67,7 +68,7 @@ func shipContainer(t *testing.T, site *sites.Site, secrets map[string]string, re
 // configuration (docker inspect), no argv and no log.
 func TestContainerMode(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
-	site, src, secrets := containerSite(t, 100, sshd)
+	site, src, secrets := containerSite(t, 100, sshd, "sqlite")
 	if out, err := shipContainer(t, site, secrets, "v1"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -175,5 +176,41 @@ func TestContainerMode(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "IMAGE") || !strings.Contains(log.String(), "@sha256:") {
 		t.Errorf("releases shows no image:\n%s", log.String())
+	}
+}
+
+// TestContainerModeWithPostgreSQL ships the example in containers that
+// use the host's PostgreSQL (through its socket), then runs manage.py in
+// a one-off container of the live image and reads the containers' logs
+// through mage logs.
+func TestContainerModeWithPostgreSQL(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	site, _, secrets := containerSite(t, 101, sshd, "postgres")
+	for _, rev := range []string{"v1", "v2"} {
+		if out, err := shipContainer(t, site, secrets, rev); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		page(t, site, rev)
+	}
+	// The notes app's table is in PostgreSQL, not in a sqlite file.
+	tables := sh(t, "runuser -u postgres -- psql -d djship101 -Atc \"select count(*) from pg_tables where tablename = 'notes_note'\"")
+	if strings.TrimSpace(tables) != "1" {
+		t.Errorf("the notes table is not in PostgreSQL: %q", tables)
+	}
+	var out bytes.Buffer
+	err := Manage(context.Background(), site, "test", []string{"showmigrations", "notes"}, ManageOptions{
+		Options: Options{Out: &out, Secrets: secrets}, Terminal: remote.Terminal{In: strings.NewReader(""), Out: &out, Err: &out}})
+	if err != nil {
+		t.Fatalf("manage: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "[X] 0001_initial") {
+		t.Errorf("showmigrations in the live image:\n%s", out.String())
+	}
+	out.Reset()
+	if err := Logs(context.Background(), site, "test", LogsOptions{Options: Options{Out: &out, Secrets: secrets}, Lines: 20}); err != nil {
+		t.Fatalf("logs: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "djship101-b") || !strings.Contains(out.String(), "Listening at: unix:") {
+		t.Errorf("mage logs shows no log of the live containers:\n%s", out.String())
 	}
 }

@@ -49,6 +49,8 @@ func (d *Deploy) logFiles() []string {
 	a, w := d.app(), d.web()
 	var logs []string
 	switch {
+	case d.container():
+		logs = append(logs, "docker:"+d.Settings.Instance)
 	case a.uwsgi():
 		for _, slot := range uwsgiSlots {
 			logs = append(logs, a.log(slot))

@@ -66,7 +66,12 @@ case $action in
   run)
     workdir=$1
     shift
-    set -- run --rm --no-deps -T -w "$workdir" "$@"
+    # A terminal (manage.py shell) gets one in the container too.
+    if [ -t 0 ]; then
+      set -- run --rm --no-deps -w "$workdir" "$@"
+    else
+      set -- run --rm --no-deps -T -w "$workdir" "$@"
+    fi
     compose "$@"
     ;;
   *) echo "container-slot: unknown action $action" >&2; exit 2 ;;
