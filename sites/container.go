@@ -67,7 +67,7 @@ func (c checker) checkContainer(s Settings) {
 			key string
 			set bool
 		}{{"image", s.Image != ""}, {"base_image", s.BaseImage != ""}, {"registry", s.Registry != Registry{}},
-			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0}} {
+			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0 || s.Compose.Database != ""}} {
 			if k.set {
 				c.problem(k.key, "%s only applies to mode: container; set mode: container or leave %s out", k.key, k.key)
 			}
@@ -99,6 +99,16 @@ func (c checker) checkContainer(s Settings) {
 	}
 	if s.Compose.StopGracePeriod < 1 || s.Compose.StopGracePeriod > 3600 {
 		c.problem("compose.stop_grace_period", "compose.stop_grace_period must be from 1 to 3600 seconds, not %d", s.Compose.StopGracePeriod)
+	}
+	if db := s.Compose.Database; db != "" {
+		switch {
+		case !imageReference.MatchString(db) || len(db) > 255:
+			c.problem("compose.database", "compose.database %q is not an image reference such as postgres:15-bookworm", db)
+		case s.Database.Engine != "postgres":
+			c.problem("compose.database", "compose.database runs a PostgreSQL server: set database.engine: postgres, or leave compose.database out")
+		case s.Database.Host != "127.0.0.1":
+			c.problem("database.host", "database.host is %s, but compose.database runs the server on this host at 127.0.0.1: leave database.host out", s.Database.Host)
+		}
 	}
 	for _, name := range sortedKeys(s.Compose.Labels) {
 		if !labelName.MatchString(name) || strings.HasPrefix(name, "io.djship.") {

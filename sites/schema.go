@@ -110,6 +110,12 @@ type Compose struct {
 	// host-path:container-path or host-path:container-path:ro, absolute
 	// paths.
 	Volumes []string `yaml:"volumes"`
+	// Database is the image of a PostgreSQL server that runs as a compose
+	// service of its own, its data in a named volume, on 127.0.0.1 at
+	// database.port; "" for a server outside Compose. The image must
+	// take the official postgres image's POSTGRES_USER, POSTGRES_DB and
+	// POSTGRES_PASSWORD_FILE.
+	Database string `yaml:"database"`
 }
 
 // Fleet says how an upgrade moves through the hosts of an environment.

@@ -118,6 +118,9 @@ func (s *Settings) applyDefaults() {
 		}
 		def(&s.Database.PasswordSecret, "DATABASE_PASSWORD")
 	}
+	if s.Container() && s.Compose.Database != "" {
+		def(&s.Database.Host, "127.0.0.1")
+	}
 }
 
 var (

@@ -287,3 +287,72 @@ func (d *Deploy) containerManage(release string, extra []string, args ...string)
 	dir := path.Join(d.Paths.Releases, release)
 	return remote.Command{Script: shScript("container-slot", append([]string{"run", d.Settings.Instance + "-run", dir, "-"}, words...)...), Become: true}
 }
+
+// composeDatabase reports whether the site's PostgreSQL server runs as a
+// compose service of its own (compose.database).
+func (d *Deploy) composeDatabase() bool { return d.container() && d.Settings.Compose.Database != "" }
+
+// databaseContainerStep runs the site's PostgreSQL server as a compose
+// project of its own (<instance>-db), its data in a named volume, on
+// 127.0.0.1 at database.port. The image creates the role and the
+// database at its first start, with the password of a file mounted
+// read-only (in a root-only folder on the host); when the secrets hold a
+// new password, the role gets it.
+type databaseContainerStep struct{}
+
+func (databaseContainerStep) Name() string { return "database container" }
+
+func (databaseContainerStep) Skip(d *Deploy) bool { return !d.composeDatabase() }
+
+func (databaseContainerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	db := d.Settings.Database
+	password := d.Secrets[db.PasswordSecret]
+	if password == "" {
+		return false, fmt.Errorf("database.password_secret %s is not in the secrets of %s", db.PasswordSecret, d.Env.Name)
+	}
+	folder := path.Join(d.Paths.Base, "database")
+	project := d.Settings.Instance + "-db"
+	spec := templates.ComposeDatabase{Project: d.Settings.Instance, Image: d.Settings.Compose.Database, User: db.User, Name: db.Name,
+		PasswordFile: path.Join(folder, "password"), Volume: "pgdata", Port: db.Port}
+	data, err := templates.ComposeDatabaseFile(spec)
+	if err != nil {
+		return false, err
+	}
+	changed, err := d.ensureDirs(ctx, []dir{{Path: folder, Mode: 0o700, Owner: "root", Group: "root"}})
+	if err != nil {
+		return changed, err
+	}
+	// Readable inside the container by the server's user, whatever its
+	// id; on the host the root-only folder keeps it.
+	c, err := d.ensureFiles(ctx,
+		file{Path: spec.PasswordFile, Data: []byte(password), Mode: 0o444, Owner: "root", Group: "root"},
+		file{Path: path.Join(folder, "compose.yml"), Data: data, Mode: 0o644, Owner: "root", Group: "root"})
+	changed = changed || c
+	if err != nil || d.Check {
+		return changed, err
+	}
+	out, err := d.probe(ctx, shScript("container-db", project, path.Join(folder, "compose.yml"), fmt.Sprint(db.Port)))
+	if err != nil {
+		return changed, fmt.Errorf("starting the PostgreSQL container: %w", err)
+	}
+	if strings.Contains(out, "started") {
+		changed = true
+		d.note("PostgreSQL runs in the compose project %s, on 127.0.0.1:%d", project, db.Port)
+	}
+	res, err := d.withPGPassword(ctx, "pg-login", fmt.Sprint(db.Port), db.User)
+	if err != nil {
+		return changed, err
+	}
+	if strings.TrimSpace(string(res.Stdout)) == "ok" {
+		return changed, nil
+	}
+	// The image set the password at its first start; the secrets hold a
+	// new one. The server trusts local connections inside its container.
+	sql := fmt.Sprintf("ALTER ROLE %s PASSWORD %s;\n", sqlIdent(db.User), sqlString(password))
+	script := remote.Sh("sh", "-c", `id=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=io.djship.service=database | head -n 1) && docker exec -i "$id" psql -X -q -v ON_ERROR_STOP=1 -p 5432 -U "$2" -d "$3"`, "alter", project, db.User, db.Name)
+	if _, err := d.Host.Run(ctx, remote.Command{Script: script, Stdin: strings.NewReader(sql), Become: true, Quiet: true}); err != nil {
+		return changed, fmt.Errorf("giving role %s the password of the secrets: %w", db.User, err)
+	}
+	d.note("role %s has the password of the secrets again", db.User)
+	return true, nil
+}

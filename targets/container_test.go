@@ -21,13 +21,13 @@ import (
 // containerSite is the example site in mode: container, behind nginx,
 // shipped over SSH to this machine, its images in a registry of the
 // test's own that takes only its login.
-func containerSite(t *testing.T, n int, sshd *testenv.SSHD, db string) (*sites.Site, string, map[string]string) {
+func containerSite(t *testing.T, n int, sshd *testenv.SSHD, db string, more ...string) (*sites.Site, string, map[string]string) {
 	t.Helper()
 	needExample(t)
 	reg := testenv.StartRegistry(t)
 	base := testenv.BaseImage(t)
 	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
-	extra := fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User)
+	extra := fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User) + strings.Join(more, "")
 	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh", extra: extra, keep: 2}, n, sshd)
 	secrets := maps.Clone(shipSecrets)
 	secrets["REGISTRY_PASSWORD"] = reg.Password
@@ -212,5 +212,54 @@ func TestContainerModeWithPostgreSQL(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "djship101-b") || !strings.Contains(out.String(), "Listening at: unix:") {
 		t.Errorf("mage logs shows no log of the live containers:\n%s", out.String())
+	}
+}
+
+// TestContainerModeWithADatabaseContainer runs the site's PostgreSQL as a
+// compose service of its own (compose.database), its data in a named
+// volume: two ships (each snapshotted with pg_dump over TCP), a rollback
+// that restores the database, and the password in no configuration
+// Docker keeps.
+func TestContainerModeWithADatabaseContainer(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	pg := testenv.PostgresImage(t)
+	site, _, secrets := containerSite(t, 102, sshd, "postgres", "compose: {database: "+pg+"}\n")
+	port := 15500 + 102
+	env := site.Environments["test"]
+	env.Settings.Database.Port = port
+	for i := range env.Hosts {
+		env.Hosts[i].Settings.Database.Port = port
+	}
+	t.Cleanup(func() {
+		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship102 | xargs -r docker rm -f").Run()
+		exec.Command("docker", "volume", "rm", "-f", "djship102-db_pgdata").Run()
+	})
+	for _, rev := range []string{"v1", "v2"} {
+		if out, err := shipContainer(t, site, secrets, rev); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		page(t, site, rev)
+	}
+	db := strings.TrimSpace(sh(t, "docker ps -q --filter label=io.djship.project=djship102 --filter label=io.djship.service=database"))
+	if db == "" {
+		t.Fatal("no database container runs")
+	}
+	if got := strings.TrimSpace(sh(t, "docker exec "+db+" psql -p 5432 -U djship102 -d djship102 -Atc \"select count(*) from pg_tables where tablename = 'notes_note'\"")); got != "1" {
+		t.Errorf("the notes table is not in the database container: %q", got)
+	}
+	if volumes := sh(t, "docker inspect -f '{{range .Mounts}}{{.Name}} {{end}}' "+db); !strings.Contains(volumes, "djship102-db_pgdata") {
+		t.Errorf("the data is not in the named volume: %s", volumes)
+	}
+	snapshots := NewPaths(env.Settings).Snapshots
+	if _, err := os.Stat(filepath.Join(snapshots, "v2.dump")); err != nil {
+		entries, _ := os.ReadDir(snapshots)
+		t.Errorf("no snapshot of the database before v2 migrated (%v): %v", err, entries)
+	}
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: secrets}, RestoreDB: true}); err != nil {
+		t.Fatal(err)
+	}
+	page(t, site, "v1")
+	if inspect := sh(t, "docker inspect "+db); strings.Contains(inspect, secrets["DATABASE_PASSWORD"]) {
+		t.Error("the database password is in docker inspect of the database container")
 	}
 }

@@ -24,7 +24,7 @@ func (databaseStep) Name() string { return "database" }
 // on its own local socket.
 func (d *Deploy) localDatabase() bool {
 	db := d.Settings.Database
-	if db.Engine != "postgres" {
+	if db.Engine != "postgres" || d.composeDatabase() {
 		return false
 	}
 	return d.hasRole(sites.RoleDB) || db.Host == "" || db.Host == "localhost" || db.Host == "127.0.0.1" || db.Host == "::1"

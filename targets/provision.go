@@ -38,6 +38,7 @@ func ProvisionSteps() []Step {
 		claimStep{},
 		packagesStep{},
 		dockerStep{},
+		databaseContainerStep{},
 		forRoles(appUserStep{}, app...),
 		databaseStep{},
 		dbServerStep{},

@@ -213,3 +213,56 @@ func Dockerfile(b ImageBuild) ([]byte, error) {
 	line("CMD %s", words(ImageVenv+"/bin/python", GunicornLauncherPath, WSGIModule+":application"))
 	return out.Bytes(), nil
 }
+
+// ComposeDatabase is the compose project of a PostgreSQL server that runs
+// as a service of its own (compose.database).
+type ComposeDatabase struct {
+	// Project names the site; Image is the server's image.
+	Project, Image string
+	// User and Name are the role and the database the image creates.
+	User, Name string
+	// PasswordFile is the host file holding the role's password, mounted
+	// read-only: the password is in no environment and no argv.
+	PasswordFile string
+	// Volume is the named volume of the server's data.
+	Volume string
+	// Port is where the server answers, on 127.0.0.1.
+	Port int
+}
+
+// ComposeDatabaseFile renders the compose file of the database service:
+// like Compose, every value a YAML string with $ doubled.
+func ComposeDatabaseFile(db ComposeDatabase) ([]byte, error) {
+	for _, v := range []string{db.Image, db.User, db.Name, db.PasswordFile, db.Volume} {
+		if v == "" || controlChar(v) {
+			return nil, refuse("compose database", v)
+		}
+	}
+	if !imageReference.MatchString(db.Image) || !composeServiceName.MatchString(db.Volume) || strings.Contains(db.PasswordFile, ":") {
+		return nil, refuse("compose database", db.Image+" "+db.Volume+" "+db.PasswordFile)
+	}
+	const secret = "/run/secrets/djship-database-password"
+	file := map[string]any{
+		"services": map[string]any{"postgres": map[string]any{
+			"image": composeEscape(db.Image),
+			"environment": map[string]string{"POSTGRES_USER": composeEscape(db.User), "POSTGRES_DB": composeEscape(db.Name),
+				"POSTGRES_PASSWORD_FILE": secret},
+			"volumes":           []string{composeEscape(db.Volume) + ":/var/lib/postgresql/data", composeEscape(db.PasswordFile) + ":" + secret + ":ro"},
+			"ports":             []string{fmt.Sprintf("127.0.0.1:%d:5432", db.Port)},
+			"restart":           "unless-stopped",
+			"stop_signal":       "SIGINT",
+			"stop_grace_period": "60s",
+			"labels":            map[string]string{"io.djship.project": composeEscape(db.Project), "io.djship.service": "database"},
+			"logging":           map[string]any{"driver": "json-file", "options": map[string]string{"max-size": "10m", "max-file": "3"}},
+		}},
+		"volumes": map[string]any{composeEscape(db.Volume): map[string]any{}},
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Managed by djship: the PostgreSQL server of %s, run with Docker Compose.\n", oneLine(db.Project))
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(file); err != nil {
+		return nil, fmt.Errorf("render the database compose file: %w", err)
+	}
+	return b.Bytes(), nil
+}

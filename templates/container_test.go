@@ -66,3 +66,42 @@ func TestDockerfileRefusesWhatIsNotAnImage(t *testing.T) {
 		t.Errorf("a value added lines to the Dockerfile:\n%s", out)
 	}
 }
+
+// TestComposeDatabaseFile checks the database service: the password only
+// as a mounted file, the data in the named volume, the port on loopback;
+// values that would change the file's structure are refused.
+func TestComposeDatabaseFile(t *testing.T) {
+	db := ComposeDatabase{Project: "shop", Image: "postgres:15-bookworm", User: "shop", Name: "shop$db",
+		PasswordFile: "/srv/www/shop/database/password", Volume: "pgdata", Port: 5433}
+	data, err := ComposeDatabaseFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
+		} `yaml:"services"`
+		Volumes map[string]any `yaml:"volumes"`
+	}
+	if err := yaml.Unmarshal(data, &parsed); err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	pg := parsed.Services["postgres"]
+	if pg.Environment["POSTGRES_DB"] != "shop$$db" || pg.Environment["POSTGRES_PASSWORD_FILE"] == "" || len(pg.Ports) != 1 || pg.Ports[0] != "127.0.0.1:5433:5432" {
+		t.Errorf("database service:\n%s", data)
+	}
+	if _, ok := parsed.Volumes["pgdata"]; !ok || pg.Volumes[0] != "pgdata:/var/lib/postgresql/data" {
+		t.Errorf("no named volume:\n%s", data)
+	}
+	for _, bad := range []ComposeDatabase{
+		{Project: "shop", Image: "postgres:15\nx", User: "u", Name: "n", PasswordFile: "/p", Volume: "v"},
+		{Project: "shop", Image: "postgres", User: "u", Name: "n", PasswordFile: "/p:/etc/passwd", Volume: "v"},
+		{Project: "shop", Image: "postgres", User: "u", Name: "n", PasswordFile: "/p", Volume: "v:/x"},
+	} {
+		if _, err := ComposeDatabaseFile(bad); err == nil {
+			t.Errorf("%+v was rendered", bad)
+		}
+	}
+}

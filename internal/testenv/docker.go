@@ -138,8 +138,81 @@ func BaseImage(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("container base image: %v", err)
 	}
+	importDir(t, dir, name)
+	return name
+}
+
+// postgresEntrypoint gives the PostgreSQL test image the interface of the
+// postgres image of Docker Hub that djship relies on: POSTGRES_USER (the
+// superuser), POSTGRES_DB, POSTGRES_PASSWORD_FILE, the data in
+// /var/lib/postgresql/data, TCP with scram-sha-256 and local trust.
+const postgresEntrypoint = `#!/bin/sh
+set -e
+data=/var/lib/postgresql/data
+bin=$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)
+as() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+mkdir -p "$data" /run/postgresql
+chown postgres:postgres "$data" /run/postgresql
+chmod 700 "$data"
+if [ ! -s "$data/PG_VERSION" ]; then
+  cp "$POSTGRES_PASSWORD_FILE" /tmp/pw && chown postgres /tmp/pw
+  as "$bin/initdb" -D "$data" -U "$POSTGRES_USER" --pwfile=/tmp/pw --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  rm -f /tmp/pw
+  echo "host all all all scram-sha-256" >> "$data/pg_hba.conf"
+  if [ "$POSTGRES_DB" != postgres ]; then
+    as "$bin/postgres" --single -D "$data" postgres <<SQL >/dev/null
+CREATE DATABASE "$POSTGRES_DB";
+SQL
+  fi
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D "$data" -c listen_addresses=*
+`
+
+// postgresPackages are what the PostgreSQL test image adds to the
+// machine image.
+var postgresPackages = []string{"postgresql"}
+
+// PostgresImage returns the name of a local PostgreSQL image with the
+// interface of the official one (postgresEntrypoint), Debian's server in
+// it, imported from the machine image with postgresql installed.
+func PostgresImage(t testing.TB) string {
+	t.Helper()
+	NeedDocker(t)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\nwithout the package's cluster\n%s\n", ImageKey(), strings.Join(postgresPackages, ","), postgresEntrypoint)
+	key := hex.EncodeToString(h.Sum(nil))[:12]
+	name := "djship-test/postgres:" + key
+	if exec.Command("docker", "image", "inspect", name).Run() == nil {
+		return name
+	}
+	base := Image(t)
+	dir, err := cachedImage("postgres-"+key, func(dir string) error {
+		if err := buildWithPackages(base, dir, postgresPackages, nil, "PostgreSQL image"); err != nil {
+			return err
+		}
+		// The package's own cluster; the entrypoint makes the image's.
+		for _, p := range []string{"etc/postgresql", "var/lib/postgresql"} {
+			os.RemoveAll(filepath.Join(dir, p))
+		}
+		return os.WriteFile(filepath.Join(dir, "usr/local/bin/docker-entrypoint.sh"), []byte(postgresEntrypoint), 0o755)
+	})
+	if err != nil {
+		t.Fatalf("PostgreSQL image: %v", err)
+	}
+	importDir(t, dir, name, `ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]`)
+	return name
+}
+
+// importDir imports a root file system into Docker as an image, with
+// Dockerfile instructions applied.
+func importDir(t testing.TB, dir, name string, changes ...string) {
+	t.Helper()
 	tar := exec.Command("tar", "-C", dir, "-c", ".")
-	imp := exec.Command("docker", "import", "-", name)
+	args := []string{"import"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	imp := exec.Command("docker", append(args, "-", name)...)
 	pipe, err := tar.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -154,5 +227,4 @@ func BaseImage(t testing.TB) string {
 	if err := tar.Wait(); err != nil {
 		t.Fatalf("tar of %s: %v", dir, err)
 	}
-	return name
 }
