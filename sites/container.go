@@ -1,6 +1,7 @@
 package sites
 
 import (
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -67,7 +68,7 @@ func (c checker) checkContainer(s Settings) {
 			key string
 			set bool
 		}{{"image", s.Image != ""}, {"base_image", s.BaseImage != ""}, {"registry", s.Registry != Registry{}},
-			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0 || s.Compose.Database != ""}} {
+			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0 || s.Compose.Database != "" || len(s.Compose.Services) > 0}} {
 			if k.set {
 				c.problem(k.key, "%s only applies to mode: container; set mode: container or leave %s out", k.key, k.key)
 			}
@@ -110,6 +111,7 @@ func (c checker) checkContainer(s Settings) {
 			c.problem("database.host", "database.host is %s, but compose.database runs the server on this host at 127.0.0.1: leave database.host out", s.Database.Host)
 		}
 	}
+	c.checkComposeServices(s.Compose.Services)
 	for _, name := range sortedKeys(s.Compose.Labels) {
 		if !labelName.MatchString(name) || strings.HasPrefix(name, "io.djship.") {
 			c.problem("compose.labels", "compose.labels: %q is not a label name of your own: use lower-case letters, digits and . _ - (io.djship. is djship's)", name)
@@ -151,6 +153,70 @@ func registryURLProblem(raw string) string {
 	}
 	if net.ParseIP(host) == nil && !isHostName(host) {
 		return "has a host that is not a host name or an IP address"
+	}
+	return ""
+}
+
+var (
+	composeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+)
+
+// checkComposeServices checks compose.services: names, images, words
+// and mounts.
+func (c checker) checkComposeServices(services map[string]ComposeExtra) {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		svc, key := services[name], "compose.services."+name
+		if !composeName.MatchString(name) {
+			c.problem("compose.services", "compose.services: %q is not a service name: use lower-case letters, digits, - and _", name)
+			continue
+		}
+		if svc.Image == "" {
+			c.problem(key, "%s.image is required: the service's image, e.g. image: redis:7-bookworm", key)
+		} else if !imageReference.MatchString(svc.Image) || len(svc.Image) > 255 {
+			c.problem(key+".image", "%s.image %q is not an image reference such as redis:7-bookworm", key, svc.Image)
+		}
+		for i, w := range svc.Command {
+			if problem := valueProblem(w); problem != "" {
+				c.problem(key+".command", "%s.command[%d] %s", key, i, problem)
+			}
+		}
+		for _, k := range sortedKeys(svc.Environment) {
+			if !envVarName.MatchString(k) {
+				c.problem(key+".environment", "%s.environment: %q is not a variable name", key, k)
+			} else if problem := valueProblem(svc.Environment[k]); problem != "" {
+				c.problem(key+".environment", "%s.environment: %s %s", key, k, problem)
+			}
+		}
+		for i, v := range svc.Volumes {
+			if problem := extraVolumeProblem(v); problem != "" {
+				c.problem(key+".volumes", "%s.volumes[%d] %q %s", key, i, v, problem)
+			}
+		}
+	}
+}
+
+// extraVolumeProblem says what is wrong with a mount of compose.services,
+// or "".
+func extraVolumeProblem(v string) string {
+	parts := strings.Split(v, ":")
+	if len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw") {
+		parts = parts[:2]
+	}
+	if len(parts) != 2 {
+		return "must be volume-name:container-path or host-path:container-path, with :ro to mount it read-only"
+	}
+	if !strings.HasPrefix(parts[0], "/") && !composeName.MatchString(parts[0]) {
+		return "names a volume with other than lower-case letters, digits, - and _"
+	}
+	for _, p := range parts {
+		if strings.HasPrefix(p, "/") {
+			if problem := pathProblem(p, true); problem != "" {
+				return p + " " + problem
+			}
+		}
+	}
+	if !strings.HasPrefix(parts[1], "/") {
+		return "must mount at an absolute path in the container"
 	}
 	return ""
 }

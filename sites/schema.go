@@ -116,6 +116,24 @@ type Compose struct {
 	// take the official postgres image's POSTGRES_USER, POSTGRES_DB and
 	// POSTGRES_PASSWORD_FILE.
 	Database string `yaml:"database"`
+	// Services are long-running containers of the site's own (a Redis, a
+	// search server), by name: a compose project of their own,
+	// <instance>-services, started by provision and left running across
+	// releases. Their values are no place for secrets: Docker shows them.
+	Services map[string]ComposeExtra `yaml:"services"`
+}
+
+// ComposeExtra is one service of compose.services.
+type ComposeExtra struct {
+	// Image is the service's image.
+	Image string `yaml:"image"`
+	// Command is its argv; the image's own when empty.
+	Command []string `yaml:"command"`
+	// Environment are its variables.
+	Environment map[string]string `yaml:"environment"`
+	// Volumes are its mounts: volume-name:container-path or
+	// host-path:container-path, with :ro to mount read-only.
+	Volumes []string `yaml:"volumes"`
 }
 
 // Fleet says how an upgrade moves through the hosts of an environment.

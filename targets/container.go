@@ -356,3 +356,42 @@ func (databaseContainerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	d.note("role %s has the password of the secrets again", db.User)
 	return true, nil
 }
+
+// servicesContainersStep runs the site's own services (compose.services)
+// as a compose project of their own, <instance>-services, which no
+// release switch touches.
+type servicesContainersStep struct{}
+
+func (servicesContainersStep) Name() string { return "compose services" }
+
+func (servicesContainersStep) Skip(d *Deploy) bool {
+	return !d.container() || len(d.Settings.Compose.Services) == 0
+}
+
+func (servicesContainersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
+	var extras []templates.ComposeExtra
+	for _, name := range slices.Sorted(maps.Keys(d.Settings.Compose.Services)) {
+		e := d.Settings.Compose.Services[name]
+		extras = append(extras, templates.ComposeExtra{Name: name, Image: e.Image, Command: e.Command, Environment: e.Environment, Volumes: e.Volumes})
+	}
+	data, err := templates.ComposeServicesFile(d.Settings.Instance, extras)
+	if err != nil {
+		return false, err
+	}
+	folder := path.Join(d.Paths.Base, "services")
+	changed, err := d.ensureDirs(ctx, []dir{{Path: folder, Mode: 0o755, Owner: "root", Group: "root"}})
+	if err != nil {
+		return changed, err
+	}
+	c, err := d.ensureFile(ctx, file{Path: path.Join(folder, "compose.yml"), Data: data, Mode: 0o644, Owner: "root", Group: "root"})
+	changed = changed || c
+	if err != nil || d.Check {
+		return changed, err
+	}
+	project := d.Settings.Instance + "-services"
+	script := shScript("container-slot", "start", project, folder, "-")
+	if _, err := d.run(ctx, script); err != nil {
+		return changed, fmt.Errorf("starting compose.services (%s): %w", project, err)
+	}
+	return changed, nil
+}

@@ -185,12 +185,24 @@ func TestContainerMode(t *testing.T) {
 // through mage logs.
 func TestContainerModeWithPostgreSQL(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
-	site, _, secrets := containerSite(t, 101, sshd, "postgres")
+	// A service of the site's own, which no release switch touches.
+	service := fmt.Sprintf("compose:\n  services:\n    files: {image: %s, command: [python3, -m, http.server, '18901', --bind, 127.0.0.1, --directory, /data], environment: {PYTHONUNBUFFERED: '1'}, volumes: ['data:/data']}\n", testenv.BaseImage(t))
+	site, _, secrets := containerSite(t, 101, sshd, "postgres", service)
+	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", "djship101-services_data").Run() })
+	var serviceID string
 	for _, rev := range []string{"v1", "v2"} {
 		if out, err := shipContainer(t, site, secrets, rev); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		page(t, site, rev)
+		id := strings.TrimSpace(sh(t, "docker ps -q --filter label=io.djship.project=djship101 --filter label=io.djship.service=files"))
+		if id == "" || (serviceID != "" && id != serviceID) {
+			t.Errorf("after %s the service of compose.services is %q, before %q: it must run, untouched by the release", rev, id, serviceID)
+		}
+		serviceID = id
+	}
+	if got := sh(t, "curl -fsS -o /dev/null -w '%{http_code}' http://127.0.0.1:18901/"); got != "200" {
+		t.Errorf("the service of compose.services answers %s", got)
 	}
 	// The notes app's table is in PostgreSQL, not in a sqlite file.
 	tables := sh(t, "runuser -u postgres -- psql -d djship101 -Atc \"select count(*) from pg_tables where tablename = 'notes_note'\"")

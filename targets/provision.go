@@ -39,6 +39,7 @@ func ProvisionSteps() []Step {
 		packagesStep{},
 		dockerStep{},
 		databaseContainerStep{},
+		servicesContainersStep{},
 		forRoles(appUserStep{}, app...),
 		databaseStep{},
 		dbServerStep{},

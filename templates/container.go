@@ -214,6 +214,62 @@ func Dockerfile(b ImageBuild) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// ComposeExtra is one of the site's own services (compose.services).
+type ComposeExtra struct {
+	// Name, Image and Command are the service, its image and its argv.
+	Name, Image string
+	Command     []string
+	// Environment are its variables.
+	Environment map[string]string
+	// Volumes are its mounts; a source without / is a named volume.
+	Volumes []string
+}
+
+// ComposeServicesFile renders the compose project of the site's own
+// services: like Compose, every value a YAML string with $ doubled.
+func ComposeServicesFile(project string, extras []ComposeExtra) ([]byte, error) {
+	services, volumes := map[string]any{}, map[string]any{}
+	for _, e := range extras {
+		if !composeServiceName.MatchString(e.Name) || !imageReference.MatchString(e.Image) {
+			return nil, refuse("compose service", e.Name+" "+e.Image)
+		}
+		for _, v := range e.Volumes {
+			source, _, _ := strings.Cut(v, ":")
+			if controlChar(v) || strings.Count(v, ":") > 2 {
+				return nil, refuse("compose volume", v)
+			}
+			if !strings.HasPrefix(source, "/") {
+				if !composeServiceName.MatchString(source) {
+					return nil, refuse("compose volume", v)
+				}
+				volumes[source] = map[string]any{}
+			}
+		}
+		svc := map[string]any{
+			"image": composeEscape(e.Image), "network_mode": "host", "restart": "unless-stopped",
+			"environment": composeMap(e.Environment), "volumes": composeStrings(e.Volumes),
+			"labels":  map[string]string{"io.djship.project": composeEscape(project), "io.djship.service": composeEscape(e.Name)},
+			"logging": map[string]any{"driver": "json-file", "options": map[string]string{"max-size": "10m", "max-file": "3"}},
+		}
+		if len(e.Command) > 0 {
+			svc["command"] = composeStrings(e.Command)
+		}
+		services[e.Name] = svc
+	}
+	file := map[string]any{"services": services}
+	if len(volumes) > 0 {
+		file["volumes"] = volumes
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Managed by djship: the services of %s, run with Docker Compose.\n", oneLine(project))
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(file); err != nil {
+		return nil, fmt.Errorf("render the services' compose file: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
 // ComposeDatabase is the compose project of a PostgreSQL server that runs
 // as a service of its own (compose.database).
 type ComposeDatabase struct {

@@ -105,3 +105,32 @@ func TestComposeDatabaseFile(t *testing.T) {
 		}
 	}
 }
+
+// FuzzComposeServices renders the site's own services with arbitrary
+// values: each must parse back as the one service given, its values
+// unchanged but for $ doubled.
+func FuzzComposeServices(f *testing.F) {
+	f.Add("redis:7", "--port\n6380", "A", "${B}", "data:/data")
+	f.Fuzz(func(t *testing.T, image, arg, key, value, volume string) {
+		data, err := ComposeServicesFile("shop", []ComposeExtra{{Name: "cache", Image: image, Command: []string{"redis-server", arg},
+			Environment: map[string]string{key: value}, Volumes: []string{volume}}})
+		if err != nil {
+			return
+		}
+		var parsed struct {
+			Services map[string]struct {
+				Command     []string          `yaml:"command"`
+				Environment map[string]string `yaml:"environment"`
+				Volumes     []string          `yaml:"volumes"`
+			} `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(data, &parsed); err != nil {
+			t.Fatalf("%v\n%s", err, data)
+		}
+		esc := func(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+		c := parsed.Services["cache"]
+		if len(parsed.Services) != 1 || len(c.Command) != 2 || c.Command[1] != esc(arg) || c.Environment[esc(key)] != esc(value) || c.Volumes[0] != esc(volume) {
+			t.Fatalf("values changed on the way:\n%s", data)
+		}
+	})
+}

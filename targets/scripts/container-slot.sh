@@ -49,7 +49,7 @@ case $action in
     [ -n "$id" ] || { echo "the web container of $project did not start" >&2; exit 1; }
     docker inspect -f '{{.State.Pid}}' "$id" > "$run/container.pid"
     ;;
-  start) compose up -d 2>&1 | tail -n 20 >&2 ;;
+  start) compose up -d --remove-orphans 2>&1 | tail -n 20 >&2 ;;
   stop) stop ;;
   drain)
     sleep 2
