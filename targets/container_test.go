@@ -188,7 +188,11 @@ func TestContainerModeWithPostgreSQL(t *testing.T) {
 	// A service of the site's own, which no release switch touches.
 	service := fmt.Sprintf("compose:\n  services:\n    files: {image: %s, command: [python3, -m, http.server, '18901', --bind, 127.0.0.1, --directory, /data], environment: {PYTHONUNBUFFERED: '1'}, volumes: ['data:/data']}\n", testenv.BaseImage(t))
 	site, _, secrets := containerSite(t, 101, sshd, "postgres", service)
-	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", "djship101-services_data").Run() })
+	t.Cleanup(func() {
+		// The containers first: a volume in use stays.
+		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship101 | xargs -r docker rm -f").Run()
+		exec.Command("docker", "volume", "rm", "-f", "djship101-services_data").Run()
+	})
 	var serviceID string
 	for _, rev := range []string{"v1", "v2"} {
 		if out, err := shipContainer(t, site, secrets, rev); err != nil {
@@ -245,6 +249,7 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 	t.Cleanup(func() {
 		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship102 | xargs -r docker rm -f").Run()
 		exec.Command("docker", "volume", "rm", "-f", "djship102-db_pgdata").Run()
+		exec.Command("docker", "network", "rm", "djship102-db_default").Run()
 	})
 	for _, rev := range []string{"v1", "v2"} {
 		if out, err := shipContainer(t, site, secrets, rev); err != nil {
