@@ -126,11 +126,7 @@ func (dockerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	if missing == "daemon" {
-		start := remote.Sh("service", "docker", "start")
-		if d.facts.init == "systemd" {
-			start = remote.Sh("systemctl", "enable", "--now", "docker.service")
-		}
-		if err := d.do(ctx, "start the Docker daemon", start+" && "+remote.Sh("timeout", "30", "sh", "-c", "until docker info >/dev/null 2>&1; do sleep 0.2; done")); err != nil {
+		if err := d.do(ctx, "start the Docker daemon", shScript("docker-start", d.facts.init)); err != nil {
 			return changed, err
 		}
 		changed = true

@@ -280,3 +280,65 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 		t.Error("the database password is in docker inspect of the database container")
 	}
 }
+
+// TestDockerStartScript runs docker-start.sh, what provision runs on a
+// host without systemd whose Docker daemon is stopped, in namespaces of
+// its own (mount, network, PID) with empty /run, /var/lib/docker and
+// /var/log, so that the daemon it starts is a second one beside this
+// machine's. Where Debian's init script cannot raise its limits (no
+// CAP_SYS_RESOURCE, as on this machine), the script starts dockerd
+// itself; either way the daemon must answer, and it is gone with the
+// namespaces.
+func TestDockerStartScript(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Command(t, "dockerd", "docker.io")
+	testenv.Command(t, "unshare", "util-linux")
+	dir := t.TempDir()
+	start := filepath.Join(dir, "docker-start.sh")
+	if err := os.WriteFile(start, []byte(script("docker-start.sh")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inside := `set -e
+mount --make-rprivate /
+for d in /run /var/lib/docker /var/log; do mkdir -p "$d"; mount -t tmpfs tmpfs "$d"; done
+ip link set lo up
+sh "$1" sysv
+docker info --format '{{.ServerVersion}} {{.DockerRootDir}}'
+test -S /var/run/docker.sock
+`
+	cmd := exec.Command("unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c", inside, "inside", start)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=")
+	out, err := cmd.CombinedOutput()
+	t.Logf("docker-start.sh in namespaces of its own:\n%s", out)
+	if err != nil {
+		t.Fatalf("the daemon docker-start.sh started does not answer: %v", err)
+	}
+	if !strings.Contains(string(out), " /var/lib/docker") {
+		t.Errorf("docker info does not show the daemon's root folder: %s", out)
+	}
+	const capSysResource = 24
+	if !hasCapability(t, capSysResource) && !strings.Contains(string(out), "starting dockerd directly") {
+		t.Errorf("without CAP_SYS_RESOURCE the init script cannot start Docker, yet the script did not say it started dockerd itself:\n%s", out)
+	}
+}
+
+// hasCapability reports whether this process has capability bit n in its
+// effective set.
+func hasCapability(t *testing.T, n uint) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:\t"); ok {
+			var caps uint64
+			if _, err := fmt.Sscanf(hex, "%x", &caps); err != nil {
+				t.Fatal(err)
+			}
+			return caps&(1<<n) != 0
+		}
+	}
+	t.Fatal("no CapEff line in /proc/self/status")
+	return false
+}

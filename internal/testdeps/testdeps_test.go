@@ -1,14 +1,11 @@
 package testdeps
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
-
-	"github.com/djship/djship/internal/testenv"
 )
 
 func TestMissingFrom(t *testing.T) {
@@ -30,19 +27,6 @@ func TestMissingFrom(t *testing.T) {
 				t.Errorf("missingFrom = %q, want %q", got, c.want)
 			}
 		})
-	}
-}
-
-// TestMissingAsksDpkg asks the machine's dpkg about a package every Debian
-// system has and one none has.
-func TestMissingAsksDpkg(t *testing.T) {
-	testenv.Command(t, "dpkg-query", "dpkg")
-	got, err := Missing(context.Background(), []string{"dpkg", "djship-no-such-package"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"djship-no-such-package"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("Missing = %q, want %q", got, want)
 	}
 }
 

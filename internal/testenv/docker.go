@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djship/djship/internal/testdeps"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -35,18 +37,9 @@ func NeedDocker(t testing.TB) {
 	Command(t, "docker", "docker.io")
 	Command(t, "docker-compose", "docker-compose")
 	Command(t, "docker-registry", "docker-registry")
-	if exec.Command("docker", "info").Run() == nil {
-		return
+	if _, err := testdeps.StartDocker(context.Background()); err != nil {
+		Missing(t, "a running Docker daemon", err.Error())
 	}
-	if out, err := exec.Command("service", "docker", "start").CombinedOutput(); err != nil {
-		Missing(t, "a running Docker daemon", fmt.Sprintf("service docker start: %v: %s", err, out))
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if exec.Command("docker", "info").Run() == nil {
-			return
-		}
-	}
-	Missing(t, "a running Docker daemon", "docker info does not answer 30 s after service docker start")
 }
 
 // Registry is a registry on loopback with one login.
