@@ -205,9 +205,10 @@ func (d *Deploy) saveDatabase(ctx context.Context, from, keep string) error {
 	return err
 }
 
-// restoreCommand restores a snapshot into the site's database; each
-// engine's restore is one transaction, so a failed restore changes
-// nothing. The PostgreSQL password comes from the environment.
+// restoreCommand restores a snapshot into the site's database, as the
+// command an operator runs by hand; each engine's restore is one
+// transaction, so a failed restore changes nothing. The PostgreSQL
+// password comes from the environment.
 func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
 	s := d.Settings
 	if s.Database.Engine == "sqlite" {
@@ -223,13 +224,14 @@ func (d *Deploy) restoreCommand(snapshot string, noPassword bool) []string {
 
 // restoreDatabase restores a snapshot into the site's database; a
 // missing snapshot is an error (sqlite3 would restore an empty database).
+// PostgreSQL's restore (pg-restore.sh) first drops the tables the site's
+// role owns, so that none made after the snapshot stays behind.
 func (d *Deploy) restoreDatabase(ctx context.Context, snapshot string) error {
-	args := append([]string{snapshot}, d.restoreCommand(snapshot, true)...)
 	if d.Settings.Database.Engine == "sqlite" {
-		_, err := d.run(ctx, shScript("restore", args...))
+		_, err := d.run(ctx, shScript("restore", append([]string{snapshot}, d.restoreCommand(snapshot, true)...)...))
 		return err
 	}
-	_, err := d.withPGPassword(ctx, "restore", args...)
+	_, err := d.withPGPassword(ctx, "pg-restore", append([]string{snapshot, d.Settings.Database.Name}, d.pgConnection()...)...)
 	return err
 }
 
