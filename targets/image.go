@@ -159,6 +159,9 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	if out, err := exec.Command("tar", "-x", "-f", tarball, "-C", src).CombinedOutput(); err != nil {
 		return fmt.Errorf("unpacking: %v: %s", err, out)
 	}
+	if err := deflateArchives(dir, src, s); err != nil {
+		return err
+	}
 	lib := filepath.Join(dir, "djship")
 	if err := os.MkdirAll(lib, 0o755); err != nil {
 		return err
@@ -197,6 +200,40 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644)
+}
+
+// deflateArchives unpacks django.archives_to_deflate into the build
+// context's sources, with the scripts the hosts' unpack step runs: each
+// archive alone into an empty folder, then moved into its folder entry
+// by entry, never through a link; after each, every link of the sources
+// must lead inside them. The tarball inspection has judged the archives
+// before.
+func deflateArchives(dir, src string, s sites.Settings) error {
+	if len(s.Django.ArchivesToDeflate) == 0 {
+		return nil
+	}
+	stage := filepath.Join(dir, "unpack")
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	folder := filepath.Join(real, filepath.FromSlash(path.Clean(s.Django.SourceFolder)))
+	for _, a := range s.Django.ArchivesToDeflate {
+		deflate := exec.Command("sh", "-c", script("deflate-archive.sh"), "deflate", real, stage,
+			filepath.Join(folder, filepath.FromSlash(a.Archive)), filepath.Join(folder, filepath.FromSlash(a.Into)), a.Archive)
+		if out, err := deflate.CombinedOutput(); err != nil {
+			return fmt.Errorf("unpacking %s into %s (django.archives_to_deflate): %v: %s", a.Archive, a.Into, err, strings.TrimSpace(string(out)))
+		}
+		check := exec.Command("sh", "-c", script("check-release.sh"), "check", real, filepath.Join(stage, "check"))
+		if out, err := check.CombinedOutput(); err != nil {
+			return fmt.Errorf("after unpacking %s (django.archives_to_deflate): %v: %s", a.Archive, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }
 
 // pushImage pushes a tagged image to the registry and returns its

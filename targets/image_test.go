@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
@@ -60,6 +61,47 @@ func TestBuildContext(t *testing.T) {
 				t.Errorf("build environment:\n%s", env)
 			}
 		})
+	}
+}
+
+// TestBuildContextDeflatesArchives unpacks django.archives_to_deflate
+// into the image's sources, as the hosts' unpack step does in process
+// mode, and refuses an archive whose file would replace a folder of the release.
+func TestBuildContextDeflatesArchives(t *testing.T) {
+	testenv.Command(t, "unzip", "unzip")
+	zipped := filepath.Join(t.TempDir(), "vendor.zip")
+	writeZip(t, zipped, map[string]string{"vendor/vendor.css": "body { color: teal }\n"})
+	data, err := os.ReadFile(zipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sites.Settings{Project: "shop", BaseImage: "python:3.11", Django: sites.Django{SourceFolder: "site", SettingsModule: "shop.settings",
+		ArchivesToDeflate: []sites.Deflate{{Archive: "assets/vendor.zip", Into: "static"}}}}
+	tarball := filepath.Join(t.TempDir(), "shop-r1.tar.gz")
+	writeTarball(t, tarball, map[string]string{"site/manage.py": "#", "site/assets/vendor.zip": string(data)})
+	ctx := filepath.Join(t.TempDir(), "ctx")
+	tb := &Tarball{Path: tarball}
+	tb.Manifest.Revision = "r1"
+	if err := writeBuildContext(ctx, tarball, tb, s); err != nil {
+		t.Fatal(err)
+	}
+	if css, err := os.ReadFile(filepath.Join(ctx, "src", "site", "static", "vendor", "vendor.css")); err != nil || !strings.Contains(string(css), "teal") {
+		t.Errorf("the archive is not unpacked into static/: %q %v", css, err)
+	}
+	if _, err := os.Stat(filepath.Join(ctx, "unpack")); err == nil {
+		t.Error("the scratch folder is left in the build context")
+	}
+
+	// A file of the archive where the release has a folder.
+	writeZip(t, zipped, map[string]string{"vendor": "a file"})
+	if data, err = os.ReadFile(zipped); err != nil {
+		t.Fatal(err)
+	}
+	writeTarball(t, tarball, map[string]string{"site/manage.py": "#", "site/assets/vendor.zip": string(data), "site/static/vendor/old.css": "old"})
+	ctx = filepath.Join(t.TempDir(), "ctx")
+	err = writeBuildContext(ctx, tarball, tb, s)
+	if err == nil || !strings.Contains(err.Error(), "would replace") || !strings.Contains(err.Error(), "django.archives_to_deflate") {
+		t.Errorf("an archive that would replace a file of the release: %v", err)
 	}
 }
 
