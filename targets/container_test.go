@@ -24,11 +24,18 @@ import (
 func containerSite(t *testing.T, n int, sshd *testenv.SSHD, db string, more ...string) (*sites.Site, string, map[string]string) {
 	t.Helper()
 	needExample(t)
-	reg := testenv.StartRegistry(t)
-	base := testenv.BaseImage(t)
 	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
-	extra := fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User) + strings.Join(more, "")
-	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh", extra: extra, keep: 2}, n, sshd)
+	return containerSiteFor(t, n, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh"}, sshd, testenv.StartRegistry(t), more...)
+}
+
+// containerSiteFor is the example site of case c in mode: container,
+// its images in the registry reg.
+func containerSiteFor(t *testing.T, n int, c shipCase, sshd *testenv.SSHD, reg *testenv.Registry, more ...string) (*sites.Site, string, map[string]string) {
+	t.Helper()
+	base := testenv.BaseImage(t)
+	c.extra = fmt.Sprintf("mode: container\nimage: djship-test/site%d\nbase_image: %s\nregistry: {url: %s, username: %s}\n", n, base, reg.URL, reg.User) + strings.Join(more, "")
+	c.keep = 2
+	site, src := exampleSite(t, c, n, sshd)
 	secrets := maps.Clone(shipSecrets)
 	secrets["REGISTRY_PASSWORD"] = reg.Password
 	t.Cleanup(func() {
@@ -180,14 +187,24 @@ func TestContainerMode(t *testing.T) {
 }
 
 // TestContainerModeWithPostgreSQL ships the example in containers that
-// use the host's PostgreSQL (through its socket), then runs manage.py in
+// use the host's PostgreSQL (through its socket), with a zip of static
+// files unpacked into the image (django.archives_to_deflate), then runs manage.py in
 // a one-off container of the live image and reads the containers' logs
 // through mage logs.
 func TestContainerModeWithPostgreSQL(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
 	// A service of the site's own, which no release switch touches.
 	service := fmt.Sprintf("compose:\n  services:\n    files: {image: %s, command: [python3, -m, http.server, '18901', --bind, 127.0.0.1, --directory, /data], environment: {PYTHONUNBUFFERED: '1'}, volumes: ['data:/data']}\n", testenv.BaseImage(t))
-	site, _, secrets := containerSite(t, 101, sshd, "postgres", service)
+	site, src, secrets := containerSite(t, 101, sshd, "postgres", service)
+	// A zip in the source, unpacked into the image (archives_to_deflate)
+	// before collectstatic.
+	writeZip(t, filepath.Join(src, "vendor.zip"), map[string]string{"vendor/vendor.css": "body { color: teal }\n"})
+	deflate := []sites.Deflate{{Archive: "vendor.zip", Into: "notes/static"}}
+	env := site.Environments["test"]
+	env.Settings.Django.ArchivesToDeflate = deflate
+	for i := range env.Hosts {
+		env.Hosts[i].Settings.Django.ArchivesToDeflate = deflate
+	}
 	t.Cleanup(func() {
 		// The containers first: a volume in use stays.
 		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship101 | xargs -r docker rm -f").Run()
@@ -204,6 +221,9 @@ func TestContainerModeWithPostgreSQL(t *testing.T) {
 			t.Errorf("after %s the service of compose.services is %q, before %q: it must run, untouched by the release", rev, id, serviceID)
 		}
 		serviceID = id
+	}
+	if status, body, _ := getPath(t, site, "/static/vendor/vendor.css"); status != 200 || !strings.Contains(body, "teal") {
+		t.Errorf("the file of django.archives_to_deflate through collectstatic in the image: %d %q", status, body)
 	}
 	if got := sh(t, "curl -fsS -o /dev/null -w '%{http_code}' http://127.0.0.1:18901/"); got != "200" {
 		t.Errorf("the service of compose.services answers %s", got)
@@ -233,13 +253,17 @@ func TestContainerModeWithPostgreSQL(t *testing.T) {
 
 // TestContainerModeWithADatabaseContainer runs the site's PostgreSQL as a
 // compose service of its own (compose.database), its data in a named
-// volume: two ships (each snapshotted with pg_dump over TCP), a rollback
-// that restores the database, and the password in no configuration
-// Docker keeps.
+// volume: two ships (each snapshotted with pg_dump over TCP), the second
+// with a new migration; a third whose image fails Django's deployment
+// checks (django.check_deploy) and so never switches; a rollback that
+// finds the migration v1 does not know (showmigrations in both images)
+// and restores the database; the password in no configuration Docker
+// keeps; and a new password in the secrets, given to the role by the
+// next ship.
 func TestContainerModeWithADatabaseContainer(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
 	pg := testenv.PostgresImage(t)
-	site, _, secrets := containerSite(t, 102, sshd, "postgres", "compose: {database: "+pg+"}\n")
+	site, src, secrets := containerSite(t, 102, sshd, "postgres", "compose: {database: "+pg+"}\n")
 	port := 15500 + 102
 	env := site.Environments["test"]
 	env.Settings.Database.Port = port
@@ -252,12 +276,21 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 		exec.Command("docker", "network", "rm", "djship102-db_default").Run()
 	})
 	for _, rev := range []string{"v1", "v2"} {
+		if rev == "v2" {
+			migration := "from django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunSQL('CREATE TABLE notes_extra (id integer)', 'DROP TABLE notes_extra')]\n"
+			if err := os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_table.py"), []byte(migration), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if out, err := shipContainer(t, site, secrets, rev); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		page(t, site, rev)
 	}
 	db := strings.TrimSpace(sh(t, "docker ps -q --filter label=io.djship.project=djship102 --filter label=io.djship.service=database"))
+	extraTable := func() string {
+		return strings.TrimSpace(sh(t, "docker exec "+db+" psql -p 5432 -U djship102 -d djship102 -Atc \"select count(*) from pg_tables where tablename = 'notes_extra'\""))
+	}
 	if db == "" {
 		t.Fatal("no database container runs")
 	}
@@ -272,12 +305,62 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 		entries, _ := os.ReadDir(snapshots)
 		t.Errorf("no snapshot of the database before v2 migrated (%v): %v", err, entries)
 	}
-	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: secrets}, RestoreDB: true}); err != nil {
-		t.Fatal(err)
+	if got := extraTable(); got != "1" {
+		t.Errorf("v2's migration did not run in the database container: %q tables notes_extra", got)
+	}
+
+	// Django's deployment checks warn about this project (no HSTS, for
+	// one): with django.check_deploy the image never serves.
+	for i := range env.Hosts {
+		env.Hosts[i].Settings.Django.CheckDeploy = true
+	}
+	out, err := shipContainer(t, site, secrets, "v3")
+	if err == nil || !strings.Contains(err.Error(), `step "deploy checks"`) || !strings.Contains(out, "security.W004") {
+		t.Fatalf("an image that fails the deployment checks: %v\n%s", err, out)
+	}
+	page(t, site, "v2")
+	for i := range env.Hosts {
+		env.Hosts[i].Settings.Django.CheckDeploy = false
+	}
+
+	var rollback bytes.Buffer
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &rollback, Secrets: secrets}, RestoreDB: true}); err != nil {
+		t.Fatalf("%v\n%s", err, rollback.String())
 	}
 	page(t, site, "v1")
+	if !strings.Contains(rollback.String(), "the database has migrations v1 does not know: notes.0002_table; the database snapshot will be restored") {
+		t.Errorf("the rollback does not name the migration v1 does not know:\n%s", rollback.String())
+	}
+	if got := extraTable(); got != "0" {
+		t.Errorf("after the rollback restored the database, %q tables notes_extra are left", got)
+	}
 	if inspect := sh(t, "docker inspect "+db); strings.Contains(inspect, secrets["DATABASE_PASSWORD"]) {
 		t.Error("the database password is in docker inspect of the database container")
+	}
+
+	// A new password in the secrets: the next ship gives it to the role
+	// in the running server (its data volume keeps the old one), and the
+	// old one logs in no more.
+	old := secrets["DATABASE_PASSWORD"]
+	secrets["DATABASE_PASSWORD"] = "rotated-" + old
+	out, err = shipContainer(t, site, secrets, "v4")
+	if err != nil {
+		t.Fatalf("a ship with a new database password: %v\n%s", err, out)
+	}
+	page(t, site, "v4")
+	if !strings.Contains(out, "role djship102 has the password of the secrets again") {
+		t.Errorf("the ship does not say it gave the role the new password:\n%s", out)
+	}
+	login := func(password string) error {
+		cmd := exec.Command("psql", "-X", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", "djship102", "-d", "djship102", "-Atc", "select 1")
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=5")
+		return cmd.Run()
+	}
+	if err := login(secrets["DATABASE_PASSWORD"]); err != nil {
+		t.Errorf("the new password does not log in: %v", err)
+	}
+	if login(old) == nil {
+		t.Error("the old password still logs in")
 	}
 }
 
@@ -341,4 +424,76 @@ func hasCapability(t *testing.T, n uint) bool {
 	}
 	t.Fatal("no CapEff line in /proc/self/status")
 	return false
+}
+
+// TestContainerModeOnAFreshSystemdHost ships the example in containers to
+// a fresh Debian machine with systemd as PID 1 and no Docker: provision
+// installs Debian's docker.io and docker-compose, the image comes from
+// the registry, and a code-only ship under load fails no request. Then
+// the daemon is stopped and disabled, as an operator might leave it: the
+// next ship starts and enables it through systemd (docker-start.sh), and
+// after a reboot the host serves the live release again by itself.
+func TestContainerModeOnAFreshSystemdHost(t *testing.T) {
+	needMachineExample(t)
+	reg := testenv.StartRegistry(t)
+	m := testenv.NewBridge(t).BootForDocker(t)
+	t.Logf("%s booted in %s", m.Name, m.BootTime.Round(time.Millisecond))
+	m.Forward(t, reg.Port())
+	site, src, secrets := containerSiteFor(t, 103, shipCase{web: "nginx", app: "gunicorn", db: "sqlite", machine: m}, nil, reg)
+	if got := m.Shell(t, "command -v docker || echo none"); got != "none" {
+		t.Fatalf("the fresh machine has Docker already: %s", got)
+	}
+	out, err := shipContainer(t, site, secrets, "v1")
+	if err != nil {
+		t.Fatalf("the first ship to a fresh host: %v\n%s", err, out)
+	}
+	page(t, site, "v1")
+	if got := m.Shell(t, "dpkg-query -W -f='${db:Status-Status} ' docker.io docker-compose"); got != "installed installed" {
+		t.Errorf("docker.io and docker-compose on the host: %q", got)
+	}
+
+	l := startLoad(site, 4)
+	time.Sleep(time.Second)
+	index := filepath.Join(src, "notes", "templates", "notes", "index.html")
+	good := must(os.ReadFile(index))
+	os.WriteFile(index, bytes.Replace(good, []byte("notes</p>"), []byte("notes (v2)</p>"), 1), 0o644)
+	if out, err := shipContainer(t, site, secrets, "v2"); err != nil {
+		l.finish()
+		t.Fatalf("the code-only ship under load: %v\n%s", err, out)
+	}
+	if body := page(t, site, "v2"); !strings.Contains(body, "(v2)") {
+		t.Errorf("v2 is live without its change:\n%s", body)
+	}
+	time.Sleep(3 * time.Second) // the old containers drain and stop
+	total, failed, bad, first := l.finish()
+	t.Logf("code-only ship under load on a systemd host: %d requests, %d failed, %d non-2xx", total, failed, bad)
+	if total < 50 || failed != 0 || bad != 0 {
+		t.Errorf("code-only ship: %d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)
+	}
+
+	// The daemon stopped and off at boot: the next ship starts it and
+	// enables it, and the containers come back with it.
+	m.Shell(t, "systemctl disable --now docker.socket docker.service >/dev/null 2>&1")
+	if m.Shell(t, "systemctl is-active docker.service || true") == "active" {
+		t.Fatal("the Docker daemon still runs")
+	}
+	out, err = shipContainer(t, site, secrets, "v3")
+	if err != nil {
+		t.Fatalf("a ship to a host whose Docker daemon is stopped: %v\n%s", err, out)
+	}
+	page(t, site, "v3")
+	if got := m.Shell(t, "systemctl is-enabled docker.service; systemctl is-active docker.service"); got != "enabled\nactive" {
+		t.Errorf("after the ship the Docker service is %q, want enabled and active", got)
+	}
+	m.Reboot(t)
+	t.Logf("%s rebooted in %s", m.Name, m.BootTime.Round(time.Millisecond))
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if status, _, _ := getPath(t, site, "/"); status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("60 s after the reboot the site does not answer; containers:\n%s", m.Shell(t, "docker ps -a 2>&1 || true"))
+		}
+	}
+	page(t, site, "v3")
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,13 @@ type Registry struct {
 	Host string
 	// User and Password are its login.
 	User, Password string
+}
+
+// Port is the registry's port on 127.0.0.1.
+func (r *Registry) Port() int {
+	_, port, _ := net.SplitHostPort(r.Host)
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // StartRegistry starts a registry for the test, on a free loopback port,

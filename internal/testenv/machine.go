@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 )
 
 // Machines are fresh Debian hosts with systemd as PID 1, booted by
@@ -83,6 +86,8 @@ type Machine struct {
 	leader int
 	dir    string
 	exited chan struct{}
+	// nspawnArgs are systemd-nspawn options beyond every machine's.
+	nspawnArgs []string
 }
 
 var (
@@ -302,6 +307,22 @@ func (b *Bridge) Boot(t testing.TB) *Machine {
 // FleetImage).
 func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
 	t.Helper()
+	return b.boot(t, lower, false)
+}
+
+// BootForDocker boots a machine from the machine image that can run a
+// Docker daemon of its own once djship installs one: its
+// /var/lib/docker is a folder of this machine's file system (overlay2
+// cannot stack on the machine's overlay root), and systemd-nspawn lets
+// it make cgroups, device filters (bpf) and key rings (keyctl) for its
+// containers.
+func (b *Bridge) BootForDocker(t testing.TB) *Machine {
+	t.Helper()
+	return b.boot(t, Image(t), true)
+}
+
+func (b *Bridge) boot(t testing.TB, lower string, docker bool) *Machine {
+	t.Helper()
 	keysOnce.Do(func() { keysErr = makeKeys() })
 	if keysErr != nil {
 		t.Fatalf("make test keys: %v", keysErr)
@@ -331,6 +352,13 @@ func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
 	t.Cleanup(m.remove)
 	if err := m.personalize(b); err != nil {
 		t.Fatalf("machine %s: %v", m.Name, err)
+	}
+	if docker {
+		lib := filepath.Join(dir, "docker")
+		if err := os.Mkdir(lib, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		m.nspawnArgs = []string{"--bind=" + lib + ":/var/lib/docker", "--system-call-filter=add_key keyctl bpf", "--capability=all"}
 	}
 	if err := m.boot(b); err != nil {
 		console, _ := os.ReadFile(m.Log)
@@ -414,8 +442,8 @@ func (m *Machine) boot(b *Bridge) error {
 		return err
 	}
 	defer log.Close()
-	m.cmd = exec.Command("systemd-nspawn", "--directory="+m.Root, "--boot", "--register=no", "--keep-unit",
-		"--machine="+m.Name, "--network-bridge="+b.Name, "--console=passive")
+	m.cmd = exec.Command("systemd-nspawn", append([]string{"--directory=" + m.Root, "--boot", "--register=no", "--keep-unit",
+		"--machine=" + m.Name, "--network-bridge=" + b.Name, "--console=passive"}, m.nspawnArgs...)...)
 	// Without the unified hierarchy, systemd-nspawn fails on this
 	// machine's cgroup layout.
 	m.cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
@@ -569,4 +597,69 @@ func tail(b []byte, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// Forward makes the port on the machine's loopback reach the same port on
+// this machine's loopback until the test ends: a registry on 127.0.0.1,
+// which Docker trusts over plain HTTP, then has one address on both. The
+// listening socket is made in the machine's network namespace; the
+// connections it forwards are dialled from this machine's. (A reboot
+// gives the machine a new namespace: forward again after one.)
+func (m *Machine) Forward(t testing.TB, port int) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	l, err := m.listenInNet(addr)
+	if err != nil {
+		t.Fatalf("forward %s on %s: %v", addr, m.Name, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				go func() { io.Copy(in, out); in.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				<-done
+				<-done
+			}()
+		}
+	}()
+}
+
+// listenInNet listens on addr in the machine's network namespace. The
+// goroutine's thread enters the namespace and is never unlocked, so Go
+// ends that thread with the goroutine and no other code runs in it.
+func (m *Machine) listenInNet(addr string) (net.Listener, error) {
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", m.leader), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			done <- result{err: fmt.Errorf("setns: %w", err)}
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		done <- result{l, err}
+	}()
+	r := <-done
+	return r.l, r.err
 }
