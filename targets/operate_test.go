@@ -656,3 +656,44 @@ func TestStatusWithAnUnreachableHost(t *testing.T) {
 		t.Errorf("releases: %v\n%s", err, out.String())
 	}
 }
+
+// TestRollbackRestoresPostgreSQL rolls back across a migration that made
+// a table, restoring PostgreSQL's snapshot: the table is gone with the
+// rest of what came after the snapshot, so the release that made it
+// migrates again on the next ship (pg_restore --clean alone would leave
+// the table, and that migrate would fail on "relation already exists").
+func TestRollbackRestoresPostgreSQL(t *testing.T) {
+	needExample(t)
+	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
+	site, src := exampleSite(t, shipCase{web: "nginx", app: "gunicorn", db: "postgres", connection: "local"}, 30, nil)
+	psql := func(query string) string {
+		return sh(t, `runuser -u postgres -- psql -d djship30 -Atc "$1"`, query)
+	}
+	if _, _, _, err := shipRevision(t, site, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	psql("INSERT INTO notes_note (text, created) VALUES ('before v2', now())")
+	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_table.py"), []byte("from django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunSQL('CREATE TABLE notes_extra (id serial primary key)', 'DROP TABLE notes_extra')]\n"), 0o644)
+	if _, _, _, err := shipRevision(t, site, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	psql("INSERT INTO notes_note (text, created) VALUES ('after v2', now())")
+	var out bytes.Buffer
+	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}, RestoreDB: true}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	page(t, site, "v1")
+	if got := psql("SELECT count(*) FROM pg_class WHERE relname IN ('notes_extra', 'notes_extra_id_seq')"); got != "0" {
+		t.Errorf("after the restore %s of v2's table and sequence are left", got)
+	}
+	if got := psql("SELECT string_agg(text, ',') FROM notes_note"); got != "before v2" {
+		t.Errorf("after the restore the notes are %q, want the snapshot's", got)
+	}
+	if _, _, out, err := shipRevision(t, site, "v3"); err != nil {
+		t.Fatalf("the migration v2 made runs again after the restore: %v\n%s", err, out)
+	}
+	page(t, site, "v3")
+	if got := psql("SELECT count(*) FROM django_migrations WHERE app = 'notes' AND name = '0002_table'"); got != "1" {
+		t.Errorf("0002_table is applied %s times", got)
+	}
+}
