@@ -126,8 +126,16 @@ func (dockerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	if missing == "daemon" {
-		if err := d.do(ctx, "start the Docker daemon", shScript("docker-start", d.facts.init)); err != nil {
-			return changed, err
+		if d.Check {
+			d.plan("start the Docker daemon")
+		} else {
+			out, err := d.probe(ctx, shScript("docker-start", d.facts.init))
+			if err != nil {
+				return changed, fmt.Errorf("start the Docker daemon: %w", err)
+			}
+			if out != "" {
+				d.note("%s", out)
+			}
 		}
 		changed = true
 	}

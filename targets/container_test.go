@@ -400,7 +400,7 @@ test -S /var/run/docker.sock
 		t.Errorf("docker info does not show the daemon's root folder: %s", out)
 	}
 	const capSysResource = 24
-	if !hasCapability(t, capSysResource) && !strings.Contains(string(out), "starting dockerd directly") {
+	if !hasCapability(t, capSysResource) && !strings.Contains(string(out), "started dockerd directly") {
 		t.Errorf("without CAP_SYS_RESOURCE the init script cannot start Docker, yet the script did not say it started dockerd itself:\n%s", out)
 	}
 }

@@ -223,6 +223,11 @@ func deflateArchives(dir, src string, s sites.Settings) error {
 	}
 	folder := filepath.Join(real, filepath.FromSlash(path.Clean(s.Django.SourceFolder)))
 	for _, a := range s.Django.ArchivesToDeflate {
+		if strings.HasSuffix(a.Archive, ".zip") {
+			if _, err := exec.LookPath("unzip"); err != nil {
+				return fmt.Errorf("django.archives_to_deflate names %s, and this machine has no unzip to unpack it into the image: install it (apt-get install unzip)", a.Archive)
+			}
+		}
 		deflate := exec.Command("sh", "-c", script("deflate-archive.sh"), "deflate", real, stage,
 			filepath.Join(folder, filepath.FromSlash(a.Archive)), filepath.Join(folder, filepath.FromSlash(a.Into)), a.Archive)
 		if out, err := deflate.CombinedOutput(); err != nil {

@@ -7,13 +7,12 @@
 # a restricted VM) refuses, and then it exits before starting anything.
 # In that case dockerd is started the way the init script starts it
 # (same pid files, log file and DOCKER_OPTS), with the limits the host
-# allows, and a line on standard error says so.
+# allows, and a line on standard output says so.
 set -e
 if [ "$1" = systemd ]; then
 	systemctl enable --now docker.service
 elif ! out=$(service docker start 2>&1); then
 	if ! docker info >/dev/null 2>&1; then
-		echo "service docker start failed ($out); starting dockerd directly with this host's limits" >&2
 		DOCKER_OPTS=
 		# shellcheck disable=SC1091
 		if [ -f /etc/default/docker ]; then . /etc/default/docker; fi
@@ -24,6 +23,7 @@ elif ! out=$(service docker start 2>&1); then
 			--exec /usr/sbin/dockerd \
 			--pidfile /var/run/docker-ssd.pid --make-pidfile \
 			-- -p /var/run/docker.pid $DOCKER_OPTS >>/var/log/docker.log 2>&1
+		echo "service docker start failed ($(printf '%s\n' "$out" | tail -n 1)); started dockerd directly, with this host's limits"
 	fi
 fi
 i=0
