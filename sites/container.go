@@ -1,6 +1,7 @@
 package sites
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"net/url"
@@ -68,7 +69,7 @@ func (c checker) checkContainer(s Settings) {
 			key string
 			set bool
 		}{{"image", s.Image != ""}, {"base_image", s.BaseImage != ""}, {"registry", s.Registry != Registry{}},
-			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0 || s.Compose.Database != "" || len(s.Compose.Services) > 0}} {
+			{"compose", s.Compose.StopGracePeriod != 0 || len(s.Compose.Labels) > 0 || len(s.Compose.Volumes) > 0 || s.Compose.AllowHostSystemMounts || s.Compose.Database != "" || len(s.Compose.Services) > 0}} {
 			if k.set {
 				c.problem(k.key, "%s only applies to mode: container; set mode: container or leave %s out", k.key, k.key)
 			}
@@ -111,7 +112,7 @@ func (c checker) checkContainer(s Settings) {
 			c.problem("database.host", "database.host is %s, but compose.database runs the server on this host at 127.0.0.1: leave database.host out", s.Database.Host)
 		}
 	}
-	c.checkComposeServices(s.Compose.Services)
+	c.checkComposeServices(s)
 	for _, name := range sortedKeys(s.Compose.Labels) {
 		if !labelName.MatchString(name) || strings.HasPrefix(name, "io.djship.") {
 			c.problem("compose.labels", "compose.labels: %q is not a label name of your own: use lower-case letters, digits and . _ - (io.djship. is djship's)", name)
@@ -128,10 +129,15 @@ func (c checker) checkContainer(s Settings) {
 			c.problem("compose.volumes", "compose.volumes[%d] %q must be host-path:container-path, with :ro to mount it read-only", i, v)
 			continue
 		}
+		clean := true
 		for _, p := range parts {
 			if problem := pathProblem(p, true); problem != "" {
 				c.problem("compose.volumes", "compose.volumes[%d] %q: %s %s", i, v, p, problem)
+				clean = false
 			}
+		}
+		if clean {
+			c.hostMount(s, "compose.volumes", fmt.Sprintf("compose.volumes[%d]", i), v)
 		}
 	}
 }
@@ -163,7 +169,8 @@ var (
 
 // checkComposeServices checks compose.services: names, images, words
 // and mounts.
-func (c checker) checkComposeServices(services map[string]ComposeExtra) {
+func (c checker) checkComposeServices(s Settings) {
+	services := s.Compose.Services
 	for _, name := range slices.Sorted(maps.Keys(services)) {
 		svc, key := services[name], "compose.services."+name
 		if !composeName.MatchString(name) {
@@ -190,6 +197,8 @@ func (c checker) checkComposeServices(services map[string]ComposeExtra) {
 		for i, v := range svc.Volumes {
 			if problem := extraVolumeProblem(v); problem != "" {
 				c.problem(key+".volumes", "%s.volumes[%d] %q %s", key, i, v, problem)
+			} else {
+				c.hostMount(s, key+".volumes", fmt.Sprintf("%s.volumes[%d]", key, i), v)
 			}
 		}
 	}

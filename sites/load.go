@@ -170,9 +170,17 @@ func Parse(path string, data []byte) (*Site, error) {
 		return nil, &Error{File: path, Problems: []Problem{{top.Line, "a site file is a mapping of keys (project:, url:, …), not " + describe(top)}}}
 	}
 
+	// Aliases are counted before anything follows them: a few kilobytes
+	// of aliases of aliases expand to more than any machine holds.
+	if p := aliasProblem(&doc); p != nil {
+		return nil, &Error{File: path, Problems: []Problem{*p}}
+	}
 	v.checkStructure(top)
 	if len(v.problems) > 0 {
 		return nil, v.err(path)
+	}
+	if p := decodeProblem(top); p != nil {
+		return nil, &Error{File: path, Problems: []Problem{*p}}
 	}
 
 	shared := without(top, "environments")
@@ -180,7 +188,7 @@ func Parse(path string, data []byte) (*Site, error) {
 		return nil, &Error{File: path, Problems: []Problem{{top.Line, err.Error()}}}
 	}
 	site.Settings.applyDefaults()
-	v.checkRelease(site.Settings, shared)
+	v.checkRelease(site.Settings, shared, site.Root)
 
 	envs := lookup(top, "environments")
 	if envs == nil || len(envs.Content) == 0 {

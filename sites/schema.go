@@ -110,6 +110,12 @@ type Compose struct {
 	// host-path:container-path or host-path:container-path:ro, absolute
 	// paths.
 	Volumes []string `yaml:"volumes"`
+	// AllowHostSystemMounts lets compose.volumes and the volumes of
+	// compose.services mount host system folders: /, /etc, /usr, /proc,
+	// /sys, /dev, /boot, /root, /run, /var/lib and the others a root may
+	// not be, the Docker socket among them. Off unless set: a container
+	// that writes there can take over the host.
+	AllowHostSystemMounts bool `yaml:"allow_host_system_mounts"`
 	// Database is the image of a PostgreSQL server that runs as a compose
 	// service of its own, its data in a named volume, on 127.0.0.1 at
 	// database.port; "" for a server outside Compose. The image must

@@ -218,6 +218,9 @@ func (v *validator) checkSettings(s Settings, node *yaml.Node, where string, lin
 	}
 	if c.required("root", s.Root, "the folder on the host that holds the sites, e.g. root: /srv/www") {
 		c.path("root", s.Root, true, "/srv/www")
+		if strings.HasPrefix(s.Root, "/") {
+			c.systemRoot(s.Root)
+		}
 	}
 	c.path("python", s.Python, true, "/usr/bin/python3")
 	c.path("web.check_command", s.Web.CheckCommand, true, "/usr/sbin/nginx")
@@ -532,7 +535,8 @@ func (c checker) checkDatabase(s Settings) {
 
 // checkRelease validates the settings that shape the release: the project
 // name, the source and the revision pattern. They live at the top level.
-func (v *validator) checkRelease(s Settings, node *yaml.Node) {
+// root is the project root, which source.path must stay inside.
+func (v *validator) checkRelease(s Settings, node *yaml.Node, root string) {
 	c := checker{v: v, node: node, line: node.Line}
 	if c.required("project", s.Project, "the project name names the folders, configs and certificate files, e.g. project: mysite") && !projectName.MatchString(s.Project) {
 		c.problem("project", "project %q is not safe as a file and user name: use lower-case letters, digits, - and _ (at most 32, starting with a letter or digit)", s.Project)
@@ -546,6 +550,7 @@ func (v *validator) checkRelease(s Settings, node *yaml.Node) {
 	case src.Path != "" && src.Ref != "":
 		c.problem("source.ref", "source.ref only applies to source.git")
 	}
+	c.sourceInside(root, src.Path)
 	for i, p := range append(append([]string{}, src.Exclude...), src.Include...) {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
 			c.problem("source", "source pattern %q (entry %d) is not a valid pattern: use *, ? and [abc]", p, i)
