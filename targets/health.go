@@ -103,7 +103,7 @@ func (d *Deploy) askApp(ctx context.Context, protocol, socket, pidFile, revision
 		target, want, revision = "/", "any", ""
 	}
 	seconds := s.Health.Retries * (s.Health.Timeout + 1)
-	out, err := d.probe(ctx, remote.Sh(s.Python, "-c", script("app-probe.py"), protocol, socket, pidFile, s.URL, fmt.Sprint(port), https,
+	out, err := d.probe(ctx, remote.Sh(s.Python, "-I", "-c", script("app-probe.py"), protocol, socket, pidFile, s.URL, fmt.Sprint(port), https,
 		target, s.Health.RevisionHeader, revision, s.Health.Revision, want, fmt.Sprint(seconds)))
 	if err != nil {
 		return healthResult{}, false, target, err

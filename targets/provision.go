@@ -294,14 +294,14 @@ func (d *Deploy) withProxy(c remote.Command) remote.Command {
 }
 
 // appUserStep creates the application's system user and group, and the
-// system user that unpacks releases.
+// system user that builds releases.
 type appUserStep struct{}
 
 func (appUserStep) Name() string { return "app user" }
 
 func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	u, g := d.Settings.App.User, d.Settings.App.Group
-	out, err := d.probe(ctx, shScript("users", u, g, unpackUser))
+	out, err := d.probe(ctx, shScript("users", u, g, buildUser))
 	if err != nil {
 		return false, err
 	}
@@ -319,10 +319,10 @@ func (appUserStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		}
 	}
 	if !strings.Contains(out, "unpacker") {
-		// The user that unpacks releases: it owns nothing but the empty
+		// The user that builds releases: it owns nothing but the empty
 		// folders it unpacks into.
 		changed = true
-		if err := d.do(ctx, "create system user "+unpackUser+" (unpacks releases)", shScript("add-unpack-user", unpackUser)); err != nil {
+		if err := d.do(ctx, "create system user "+buildUser+" (builds releases)", shScript("add-unpack-user", buildUser)); err != nil {
 			return false, err
 		}
 	}
@@ -355,7 +355,7 @@ func (d *Deploy) folders() []dir {
 	// The web server passes through to the static files and the uploads,
 	// the unpacking user to the release it unpacks.
 	traverse := []string{"group:" + web + ":--x"}
-	unpacking := []string{"group:" + web + ":--x", "user:" + unpackUser + ":--x"}
+	unpacking := []string{"group:" + web + ":--x", "user:" + buildUser + ":--x"}
 	return []dir{
 		{Path: d.Settings.Root, Owner: "root", Group: "root", Mode: 0o755, KeepExisting: true},
 		{Path: p.Base, Owner: "root", Group: appGroup, Mode: 0o750, Named: unpacking},

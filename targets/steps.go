@@ -267,6 +267,13 @@ func asUser(user string, words ...string) string {
 	return remote.Sh(append([]string{"runuser", "-u", user, "--"}, words...)...)
 }
 
+// asUserOnly is the command line that runs words as a system user with
+// an environment of its own (PATH and LANG only): nothing of root's
+// environment reaches it.
+func asUserOnly(user string, words ...string) string {
+	return asUser(user, append([]string{"env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}, words...)...)
+}
+
 // asApp is the command line that runs words as the application's user,
 // with DJSHIP_ENVIRONMENT naming the application's environment (which the
 // launchers read) and extra NAME=VALUE words.

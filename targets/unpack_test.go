@@ -65,7 +65,8 @@ environments:
 }
 
 // unpack runs the release folder and unpack steps for a tarball on d's
-// host, as the upgrade does after the upload, without the inspection.
+// host, as the upgrade does after the upload, without the inspection,
+// then hands src/ to root as the virtualenv step does last.
 func unpack(t *testing.T, d *Deploy, release, tarball string, archives []sites.Deflate) error {
 	t.Helper()
 	d.Release, d.Tarball = release, &Tarball{Path: tarball}
@@ -76,7 +77,12 @@ func unpack(t *testing.T, d *Deploy, release, tarball string, archives []sites.D
 	if _, err := (releaseDirStep{}).Run(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	_, err := (unpackStep{}).Run(context.Background(), d)
+	if _, err := (unpackStep{}).Run(context.Background(), d); err != nil {
+		return err
+	}
+	// The virtualenv step ends by handing the release to root.
+	r := d.releaseDir()
+	_, err := d.run(context.Background(), shScript("take-over", buildUser, r, script("check-release.sh"), path.Join(r, "src")))
 	return err
 }
 
@@ -161,7 +167,7 @@ func TestShipUnpackCannotWriteOutside(t *testing.T) {
 		if leftovers := sh(t, `ls -A "$1"`, filepath.Join(d.Paths.Releases, "fine")); leftovers != ".djship-state\nsrc" {
 			t.Errorf("the release folder holds %q, want .djship-state and src", leftovers)
 		}
-		if acl := sh(t, `getfacl -cp "$1" | grep "$2" || true`, filepath.Join(d.Paths.Releases, "fine"), unpackUser); acl != "" {
+		if acl := sh(t, `getfacl -cp "$1" | grep "$2" || true`, filepath.Join(d.Paths.Releases, "fine"), buildUser); acl != "" {
 			t.Errorf("the unpacking user can still enter the release: %s", acl)
 		}
 	})

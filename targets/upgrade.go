@@ -167,20 +167,24 @@ func (releaseDirStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 
 // unpackStep unpacks the tarball into src/, then each archive the site
 // unpacks from it. Every entry was checked on this machine first; the
-// host does not rely on that. The unpacking user (unpackUser) owns
-// nothing but the empty src/ and a scratch folder, and unpacks each
-// archive alone into an empty folder, so that no link it holds is there
-// to follow yet (GNU tar and unzip make their own links last); an
-// archive's content is then moved into its folder entry by entry, never
-// through a link, and once all is unpacked root checks that every link
-// of src/ leads inside it, that no file has a hard link outside, and only
-// then takes the files over. No setuid or setgid bit survives.
+// host does not rely on that. The build user (buildUser) owns nothing
+// but the empty src/ and a scratch folder, and unpacks each archive alone
+// into an empty folder, so that no link it holds is there to follow yet
+// (GNU tar and unzip make their own links last); an archive's content is
+// then moved into its folder entry by entry, never through a link, and
+// after each archive root checks that every link of src/ leads inside it
+// and that no file has a hard link outside. src/ stays the build user's
+// until the virtualenv step takes everything over.
 type unpackStep struct{}
 
 func (unpackStep) Name() string { return "unpack" }
 
-// unpackUser is the system user that unpacks releases.
-const unpackUser = "djship-unpack"
+// buildUser is the unprivileged system user that handles everything of a
+// release before root takes it over: it unpacks the sources, creates the
+// virtualenv, runs pip (and with it every setup.py and .pth of the
+// dependencies) and byte-compiles the sources. Root runs nothing of the
+// release.
+const buildUser = "djship-unpack"
 
 func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
@@ -188,7 +192,7 @@ func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	args := []string{d.releaseDir(), tarball, format.tarFlag, unpackUser,
+	args := []string{d.releaseDir(), tarball, format.tarFlag, buildUser,
 		path.Clean(d.Settings.Django.SourceFolder), script("deflate-archive.sh"), script("check-release.sh")}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
 		args = append(args, a.Archive, a.Into)
@@ -198,8 +202,13 @@ func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 }
 
 // venvStep builds the virtualenv, or reuses the previous release's when
-// the dependency set is the same: hard-linked, with the scripts that name
-// its path written anew.
+// the dependency set is the same (hard-linked, with the scripts that name
+// its path written anew), byte-compiles the sources, and hands the
+// release to root. The build user runs pip, the compiler and everything
+// they start, in an environment of its own; root kills whatever of it
+// is left, checks the tree and takes it over without following a link.
+// The release's own Python first runs as the application's user, to
+// import Django.
 type venvStep struct{}
 
 func (venvStep) Name() string { return "virtualenv" }
@@ -216,7 +225,8 @@ func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	s := d.Settings
 	venv := path.Join(d.releaseDir(), "venv")
 	args := []string{venv, s.Python, d.dependencyKey(), d.srcDir(),
-		fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, d.Paths.Current}
+		fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, d.Paths.Current,
+		buildUser, script("build-venv.sh"), script("take-over.sh"), script("check-release.sh")}
 	args = append(args, s.Django.Dependencies...)
 	res, err := d.Host.Run(ctx, d.withProxy(remote.Command{Script: shScript("venv", args...), Become: true}))
 	if err != nil {
@@ -225,7 +235,7 @@ func (venvStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if strings.Contains(string(res.Stdout), "reused") {
 		d.note("virtualenv reused from the previous release: the dependencies did not change")
 	}
-	if _, err := d.run(ctx, remote.Sh(path.Join(venv, "bin", "python"), "-c", "import django")); err != nil {
+	if _, err := d.run(ctx, "cd / && "+asUserOnly(s.App.User, path.Join(venv, "bin", "python"), "-c", "import django")); err != nil {
 		return true, fmt.Errorf("the virtualenv cannot import Django, so migrate could not run: add Django to django.dependencies (pip), or install Debian's with packages: [python3-django] and django.system_site_packages: true (%w)", err)
 	}
 	return true, nil
@@ -274,10 +284,10 @@ func (migrateStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	return true, d.manage(ctx, "migrate", "--noinput")
 }
 
-// collectstaticStep asks the release's Django for its STATIC_ROOT,
+// collectstaticStep asks the release's Django for its STATIC_ROOT and
 // collects the static files there as the application's user (static/,
 // or the project's own folder of the release, which static/ then links
-// to), then byte-compiles the sources.
+// to).
 type collectstaticStep struct{}
 
 func (collectstaticStep) Name() string { return "collectstatic" }
@@ -324,8 +334,7 @@ func (collectstaticStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	if err := d.manage(ctx, "collectstatic", "--noinput"); err != nil {
 		return false, err
 	}
-	_, err = d.run(ctx, remote.Sh(path.Join(d.releaseDir(), "venv", "bin", "python"), "-m", "compileall", "-q", path.Join(d.releaseDir(), "src")))
-	return true, err
+	return true, nil
 }
 
 // staticRoot asks the release's Django where collectstatic writes: its

@@ -1,12 +1,14 @@
 #!/bin/sh
 # Runs as root, reading only: every link of src leads inside it (resolved
 # by realpath as the kernel would, missing parts taken as folders), every
-# hard link's names are all inside, nothing is special.
-# Arguments: src scratch-file
+# hard link's names are all inside, nothing is special. With any-links,
+# links may lead anywhere (a virtualenv's python leads to the system's):
+# root never follows them.
+# Arguments: src scratch-file [any-links]
 set -eu
-src=$1 tmp=$2
+src=$1 tmp=$2 links=${3:-inside}
 # shellcheck disable=SC2016 # the inner program expands its own arguments
-find "$src" -type l -exec sh -c '
+[ "$links" = any-links ] || find "$src" -type l -exec sh -c '
   src=$1 tmp=$2
   shift 2
   realpath -m -z --relative-base="$src" -- "$@" > "$tmp"

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Unpacks a release as root's delegate: the unpacking user owns nothing
-# but the empty src/ and a scratch folder, and unpacks the tarball, then
-# each archive alone into an empty folder (deflate-archive.sh); after each,
-# check-release.sh checks every link and hard link of src/. Then root takes
-# the files over, with no setuid or setgid bit left.
+# Unpacks a release as root's delegate: the build user owns nothing but
+# the empty src/ and a scratch folder, and unpacks the tarball, then each
+# archive alone into an empty folder (deflate-archive.sh); after each,
+# check-release.sh checks every link and hard link of src/. src/ stays
+# the build user's, who may enter the release folder, until the
+# virtualenv step has built what it needs and take-over.sh hands
+# everything to root.
 # Arguments: release tarball tar-flag user source-folder deflate-script
 # check-script, then archive and into for each archive to unpack.
 set -eu
@@ -18,7 +20,7 @@ rm -rf -- "$r/src" "$stage" "$r/.check"
 mkdir -- "$r/src" "$stage"
 chown -- "$user:" "$r/src" "$stage"
 chmod 0700 "$stage"
-trap 'rm -rf -- "$stage" "$r/.check"; setfacl -x "u:$user" -- "$r" 2>/dev/null || true' EXIT
+trap 'rm -rf -- "$stage" "$r/.check"' EXIT
 setfacl -m "u:$user:--x" -- "$r"
 src=$(realpath -e -- "$r/src")
 as() { runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
@@ -29,5 +31,3 @@ while [ $# -ge 2 ]; do
   shift 2
   sh -c "$check" check "$src" "$r/.check"
 done
-chmod -R ug-s -- "$src"
-chown -R -h root:root -- "$src"
