@@ -30,7 +30,7 @@ func probeCode(dir, name string) string {
 func probeWheel(t *testing.T, dir, name string) []byte {
 	t.Helper()
 	files := map[string]string{
-		name + ".pth": "import os; exec(" + fmt.Sprintf("%q", probeCode(dir, name)) + ")\n",
+		name + ".pth":                    "import os; exec(" + fmt.Sprintf("%q", probeCode(dir, name)) + ")\n",
 		name + "-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: " + strings.ReplaceAll(name, "_", "-") + "\nVersion: 1.0\n",
 		name + "-1.0.dist-info/WHEEL":    "Wheel-Version: 1.0\nGenerator: djship-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 	}
