@@ -14,9 +14,11 @@ uid=$(id -u -- "$user")
 # Every live process whose real, effective, saved or file-system user is
 # the build user (zombies are gone already).
 alive() {
-  for s in /proc/[0-9]*/status; do
-    awk -v u="$uid" '/^State:/ && $2 == "Z" { exit } /^Uid:/ { if ($2 == u || $3 == u || $4 == u || $5 == u) print "alive"; exit }' "$s" 2>/dev/null
-  done | grep -q alive
+  cat /proc/[0-9]*/status 2>/dev/null | awk -v u="$uid" '
+    /^Name:/ { zombie = 0 }
+    /^State:/ { zombie = ($2 == "Z") }
+    /^Uid:/ && !zombie && ($2 == u || $3 == u || $4 == u || $5 == u) { found = 1 }
+    END { exit !found }'
 }
 n=0
 while alive; do
