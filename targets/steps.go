@@ -275,11 +275,14 @@ func asUserOnly(user string, words ...string) string {
 }
 
 // asApp is the command line that runs words as the application's user,
-// with DJSHIP_ENVIRONMENT naming the application's environment (which the
-// launchers read) and extra NAME=VALUE words.
+// with an environment of its own: PATH, LANG, HOME (the site's folder),
+// the terminal's TERM, DJSHIP_ENVIRONMENT naming the application's
+// environment (which the launchers read) and extra NAME=VALUE words;
+// nothing else of root's environment reaches the release's Python.
 func (d *Deploy) asApp(extra []string, words ...string) string {
-	env := append([]string{"env", "DJSHIP_ENVIRONMENT=" + d.Paths.Environment}, extra...)
-	return asUser(d.Settings.App.User, append(env, words...)...)
+	head := remote.Sh("runuser", "-u", d.Settings.App.User, "--", "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME="+d.Paths.Base)
+	env := append([]string{"DJSHIP_ENVIRONMENT=" + d.Paths.Environment}, extra...)
+	return head + ` "TERM=${TERM:-dumb}" ` + remote.Sh(append(env, words...)...)
 }
 
 // plan records an action that check mode would take.
