@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"syscall"
 )
 
 // Credential is a file of the source that holds a private key, a password
@@ -52,19 +53,28 @@ func credentialByName(rel string) string {
 	return ""
 }
 
-// hashAndScan reads the file at p once and returns its sha256 and what
-// credential it holds, judged by its name rel and its content ("" when
-// none).
+// hashAndScan reads the file at p once, not following a symbolic link
+// there, and returns its sha256 and what credential it holds, judged by
+// its name rel and its content ("" when none).
 func hashAndScan(p, rel string) (sum, holds string, err error) {
-	f, err := os.Open(p)
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", "", err
 	}
 	defer f.Close()
+	sum, _, holds, err = scanFile(f, rel)
+	return sum, holds, err
+}
+
+// scanFile reads r, the content of the file at rel, to its end once and
+// returns its sha256, its size and what credential it holds, judged by
+// its name and its content ("" when none).
+func scanFile(r io.Reader, rel string) (sum string, size int64, holds string, err error) {
 	h := sha256.New()
 	var s credentialScanner
-	if _, err := io.Copy(io.MultiWriter(h, &s), f); err != nil {
-		return "", "", err
+	size, err = io.Copy(io.MultiWriter(h, &s), r)
+	if err != nil {
+		return "", 0, "", err
 	}
 	holds = credentialByName(rel)
 	if found := s.result(); found != "" {
@@ -73,7 +83,7 @@ func hashAndScan(p, rel string) (sum, holds string, err error) {
 		}
 		holds += found
 	}
-	return hex.EncodeToString(h.Sum(nil)), holds, nil
+	return hex.EncodeToString(h.Sum(nil)), size, holds, nil
 }
 
 // maxLine bounds the part of a line the scanner holds before it looks at

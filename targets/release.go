@@ -5,6 +5,8 @@ package targets
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -63,6 +65,11 @@ type LeftOut struct {
 // git commit gives one.
 var defaultEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// afterScan, when not nil, runs between the scan of the source and the
+// writing of the tarball, with the source folder; tests change the tree
+// there. It is nil in production.
+var afterScan func(dir string)
+
 // Release packages the site's Django source into a reproducible tarball
 // in dist/: the same files give a byte-identical tarball, whatever their
 // times, owners or the order the disk lists them in.
@@ -89,6 +96,7 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", site.Name, err)
 	}
+	defer t.close()
 	if t.files() == 0 {
 		return nil, fmt.Errorf("release %s: source %s has no files to package", site.Name, source.dir)
 	}
@@ -124,28 +132,45 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 		return nil, fmt.Errorf("release %s: %w", site.Name, err)
 	}
 	dest := filepath.Join(opts.Dist, name)
+	if afterScan != nil {
+		afterScan(source.dir)
+	}
+	// The tarball is hashed and counted as it is written, never read back
+	// by its name.
+	h := sha256.New()
+	var size int64
 	if err := fileutil.WriteAtomic(dest, 0o644, func(w io.Writer) error {
-		return writeArchive(ctx, w, name, t, manifestJSON, mtime)
+		return writeArchive(ctx, io.MultiWriter(w, h, countWriter{&size}), name, t, manifestJSON, mtime)
 	}); err != nil {
 		return nil, fmt.Errorf("release %s: write %s: %w", site.Name, dest, err)
 	}
-	sum, err := fileSHA256(dest)
-	if err != nil {
-		return nil, err
+	sum := hex.EncodeToString(h.Sum(nil))
+	// Everything in dist/ is written to a new file and renamed into place:
+	// a link planted at one of these names is replaced, not written
+	// through. .last-release comes last: it names a tarball whose sha256
+	// file is there.
+	for _, f := range []struct{ path, content string }{
+		{dest + ".sha256", sum + "  " + name + "\n"},
+		{filepath.Join(opts.Dist, LastRelease), name + "\n"},
+	} {
+		if err := fileutil.WriteAtomic(f.path, 0o644, func(w io.Writer) error {
+			_, err := io.WriteString(w, f.content)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("release %s: write %s: %w", site.Name, f.path, err)
+		}
 	}
-	st, err := os.Stat(dest)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(dest+".sha256", []byte(sum+"  "+name+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("release %s: %w", site.Name, err)
-	}
-	if err := os.WriteFile(filepath.Join(opts.Dist, LastRelease), []byte(name+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("release %s: %w", site.Name, err)
-	}
-	a := &Artifact{Path: dest, Size: st.Size(), SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials}
+	a := &Artifact{Path: dest, Size: size, SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials}
 	printArtifact(out, a, source.dirty)
 	return a, nil
+}
+
+// countWriter counts the bytes written to it into *n.
+type countWriter struct{ n *int64 }
+
+func (c countWriter) Write(p []byte) (int, error) {
+	*c.n += int64(len(p))
+	return len(p), nil
 }
 
 // revisionOf is ${REVISION}: the REVISION variable when set, else the

@@ -1,5 +1,6 @@
-// Package fileutil holds the two file chores several packages share:
-// writing a file atomically and hashing content.
+// Package fileutil holds the file chores several packages share: writing
+// a file atomically, hashing content, and opening a file inside a folder
+// without following symbolic links.
 package fileutil
 
 import (
@@ -13,7 +14,11 @@ import (
 
 // WriteAtomic writes a file through a temporary name in the same folder,
 // synced, then renamed into place: a reader sees the old file or the new
-// one, never half of it. Nothing is left behind when write fails.
+// one, never half of it. The temporary file is a new one (O_EXCL), its
+// mode set through the open file, and the rename replaces whatever stands
+// at dest, a symbolic link included, without following it: nothing is
+// written through a link planted at either name. Nothing is left behind
+// when write fails.
 func WriteAtomic(dest string, mode fs.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
 	if err != nil {
@@ -24,14 +29,15 @@ func WriteAtomic(dest string, mode fs.FileMode, write func(io.Writer) error) err
 		tmp.Close()
 		return err
 	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), dest)
