@@ -1,7 +1,8 @@
 #!/bin/sh
 # Starts, or stops, a trial gunicorn of a release: one worker with the
-# site's environment on a socket of its own, so that the release answers
-# a request before any worker that serves visitors is touched. start makes
+# site's environment (and nothing of the caller's) on a socket of its
+# own, so that the release answers a request before any worker that
+# serves visitors is touched. start makes
 # a fresh folder under /run holding the socket, the pid file and the log,
 # and prints its path; stop ends the trial and removes the folder, first
 # copying the log to keep-log when given.
@@ -14,7 +15,7 @@ start)
     dir=$(mktemp -d /run/djship-trial.XXXXXX)
     chown -- "$user:$group" "$dir"
     cd /
-    DJSHIP_ENVIRONMENT=$environment DJSHIP_WSGI=$wsgi \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DJSHIP_ENVIRONMENT="$environment" DJSHIP_WSGI="$wsgi" \
         start-stop-daemon --start --quiet --pidfile "$dir/pid" --chuid "$user:$group" \
         --exec "$python" -- "$launcher" --daemon --pid "$dir/pid" --bind "unix:$dir/socket" \
         --chdir "$src" --workers 1 --timeout "$timeout" --error-logfile "$dir/log" --capture-output \
