@@ -77,21 +77,45 @@ func hashAndScan(p, rel string) (sum, holds string, err error) {
 // returns its sha256, its size and what credential it holds, judged by
 // its name and its content ("" when none).
 func scanFile(r io.Reader, rel string) (sum string, size int64, holds string, err error) {
+	sum, size, holds, _, err = scanFileLimits(r, rel)
+	return sum, size, holds, err
+}
+
+// scanFileLimits is scanFile that also returns what the scan could not
+// open within its bounds (a compression bomb, an archive nested too
+// deep), "" when it read everything. Such a file is packaged: the scan
+// guards against keys committed by mistake, and a large archive (a wheel
+// of the wheelhouse) is common; mage release names it.
+func scanFileLimits(r io.Reader, rel string) (sum string, size int64, holds, limits string, err error) {
 	h := sha256.New()
 	var s credentialScanner
 	size, err = io.Copy(io.MultiWriter(h, &s), r)
-	found := s.result() // also when the read failed: it stops the scan's goroutines
+	found := s.findings() // also when the read failed: it stops the scan's goroutines
 	if err != nil {
-		return "", 0, "", err
+		return "", 0, "", "", err
 	}
-	holds = credentialByName(rel)
-	if found != "" {
-		if holds != "" {
-			holds += "; "
+	var keys, unread []string
+	if byName := credentialByName(rel); byName != "" {
+		keys = append(keys, byName)
+	}
+	for _, f := range found {
+		if rest, ok := strings.CutPrefix(f, unscannedMark); ok {
+			unread = append(unread, rest)
+		} else {
+			keys = append(keys, f)
 		}
-		holds += found
 	}
-	return hex.EncodeToString(h.Sum(nil)), size, holds, nil
+	return hex.EncodeToString(h.Sum(nil)), size, strings.Join(keys, "; "), strings.Join(unread, "; "), nil
+}
+
+// unscannedMark starts a finding that is no credential but a part of the
+// content the scan did not read (see unscanned).
+const unscannedMark = "unscanned: "
+
+// unscanned is the finding of content the scan's bounds kept it from
+// reading.
+func unscanned(format string, args ...any) string {
+	return unscannedMark + fmt.Sprintf(format, args...)
 }
 
 // maxLine bounds the part of a line the scanner holds before it looks at
@@ -358,7 +382,8 @@ func (s *credentialScanner) blockLine(line []byte) bool {
 	return true
 }
 
-// result ends the scan and says what the content holds, or "".
+// result ends the scan and says what the content holds, or "", each
+// part it could not read included (marked unscanned).
 func (s *credentialScanner) result() string {
 	return strings.Join(s.findings(), "; ")
 }
@@ -405,7 +430,7 @@ func (s *credentialScanner) findings() []string {
 		found = append(found, "a Docker registry login (auths)")
 	}
 	if s.deep != "" {
-		found = append(found, fmt.Sprintf("a %s nested deeper than the scan opens", s.deep))
+		found = append(found, unscanned("a %s nested deeper than the scan opens", s.deep))
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -496,7 +521,7 @@ var errTooLarge = errors.New("expands past the scan's bound")
 
 // tooLarge is the finding of a container that expands past the bound.
 func tooLarge(kind string) string {
-	return fmt.Sprintf("a %s that expands past %d MiB, too large to scan for keys", kind, maxExpanded>>20)
+	return unscanned("a %s that expands past %d MiB, too large to scan for keys", kind, maxExpanded>>20)
 }
 
 // boundedWriter writes to w what the expansion bound lets through and
@@ -748,7 +773,7 @@ func (z *zipView) finish() []string {
 		ra = z.file
 	}
 	if z.spool != nil {
-		return []string{fmt.Sprintf("a zip archive the scan could not keep to read (%v)", z.spool)}
+		return []string{unscanned("a zip archive the scan could not keep to read (%v)", z.spool)}
 	}
 	r, err := zip.NewReader(ra, z.size)
 	if errors.Is(err, zip.ErrInsecurePath) {
@@ -758,7 +783,7 @@ func (z *zipView) finish() []string {
 		return nil // not a zip archive after all
 	}
 	if len(r.File) > maxZipMembers {
-		return []string{fmt.Sprintf("a zip archive of more than %d members, too many to scan for keys", maxZipMembers)}
+		return []string{unscanned("a zip archive of more than %d members, too many to scan for keys", maxZipMembers)}
 	}
 	var found []string
 	for _, f := range r.File {

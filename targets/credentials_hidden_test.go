@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"io"
 	"path/filepath"
@@ -110,7 +111,7 @@ func hiddenKeyCases(t testing.TB) []struct{ name, content, holds string } {
 		{"zip in a gzip", string(gzipData(deflatedZip(t, "k", key))), found + `, in zip member "k", gzip-compressed`},
 		{"credential file by name in a zip", string(deflatedZip(t, "home/.pgpass", "db:5432:shop:shop:hunter2\n")), `PostgreSQL passwords (.pgpass), in zip member "home/.pgpass"`},
 		{"zip nested too deep", string(deflatedZip(t, "a.zip", string(deflatedZip(t, "b.zip", string(deflatedZip(t, "k", key)))))),
-			`a zip archive nested deeper than the scan opens, in zip member "b.zip", in zip member "a.zip"`},
+			unscannedMark + `a zip archive nested deeper than the scan opens, in zip member "b.zip", in zip member "a.zip"`},
 	}
 }
 
@@ -198,8 +199,8 @@ func TestCredentialScannerBombs(t *testing.T) {
 	io.WriteString(k, testKeyBlock("EC PRIVATE KEY"))
 	zw.Close()
 	tests := []struct{ name, content, holds string }{
-		{"gzip of 100 MiB", bomb.String(), "a gzip stream that expands past 64 MiB, too large to scan for keys"},
-		{"zip of 100 MiB and a key", zbomb.String(), `a zip archive that expands past 64 MiB, too large to scan for keys`},
+		{"gzip of 100 MiB", bomb.String(), unscannedMark + "a gzip stream that expands past 64 MiB, too large to scan for keys"},
+		{"zip of 100 MiB and a key", zbomb.String(), unscannedMark + `a zip archive that expands past 64 MiB, too large to scan for keys`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +226,13 @@ func TestReleaseRefusesHiddenKeys(t *testing.T) {
 	}
 	for i, tt := range cases {
 		p := "hidden/" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + ".dat"
+		if strings.HasPrefix(tt.holds, unscannedMark) {
+			// Not read whole: packaged, with a warning (TestReleasePackagesUnscannedArchives).
+			if strings.Contains(err.Error(), p) {
+				t.Errorf("%s: refused, though it holds nothing the scan read:\n%v", tt.name, err)
+			}
+			continue
+		}
 		if want := "\n  " + p + ": " + tt.holds; !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error does not say %q", tt.name, want)
 		}
@@ -234,5 +242,31 @@ func TestReleaseRefusesHiddenKeys(t *testing.T) {
 	}
 	if files := distFiles(t, site.Root); len(files) > 0 {
 		t.Errorf("a refused release left files in dist: %v", files)
+	}
+}
+
+// A release packages an archive the scan cannot read whole (a large
+// wheel, a compression bomb), and names it with what was left unread.
+func TestReleasePackagesUnscannedArchives(t *testing.T) {
+	site, src := project(t, "")
+	var bomb bytes.Buffer
+	gz := gzip.NewWriter(&bomb)
+	zeros := make([]byte, 1<<20)
+	for i := 0; i < 70; i++ {
+		gz.Write(zeros)
+	}
+	gz.Close()
+	write(t, filepath.Join(src, "wheels", "big.tar.gz"), bomb.String())
+	var out bytes.Buffer
+	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out,
+		Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatalf("an archive past the scan's bounds was refused: %v", err)
+	}
+	if len(a.Unscanned) != 1 || a.Unscanned[0].Path != "wheels/big.tar.gz" || !strings.Contains(a.Unscanned[0].Reason, "expands past 64 MiB") {
+		t.Errorf("unscanned = %+v", a.Unscanned)
+	}
+	if want := "wheels/big.tar.gz is packaged, but the scan for keys did not read all of it: a gzip stream that expands past 64 MiB"; !strings.Contains(out.String(), want) {
+		t.Errorf("the output does not say %q:\n%s", want, out.String())
 	}
 }

@@ -44,6 +44,9 @@ type tree struct {
 	entries     []entry
 	leftOut     []LeftOut
 	credentials []Credential
+	// unscanned lists the packaged files the credential scan could not
+	// read whole, and why.
+	unscanned []LeftOut
 }
 
 // close closes the source folder.
@@ -160,10 +163,13 @@ func (w *treeWalk) visit(dirfd int, name, rel string) error {
 		if err != nil {
 			return err
 		}
-		sum, size, holds, err := scanFile(file, rel)
+		sum, size, holds, limits, err := scanFileLimits(file, rel)
 		file.Close()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", rel, err)
+		}
+		if limits != "" {
+			w.t.unscanned = append(w.t.unscanned, LeftOut{Path: rel, Reason: limits})
 		}
 		e.mode = 0o644
 		if info.Mode()&0o111 != 0 {

@@ -49,6 +49,10 @@ type Artifact struct {
 	// Credentials are the files holding credentials that went into the
 	// tarball because source.include names them.
 	Credentials []Credential
+	// Unscanned are packaged files the credential scan could not read
+	// whole within its bounds (a compressed or archived content past
+	// 64 MiB, nested past two layers), with what it left unread.
+	Unscanned []LeftOut
 }
 
 // LeftOut is a file or folder of the source kept out of the tarball.
@@ -160,7 +164,7 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 			return nil, fmt.Errorf("release %s: write %s: %w", site.Name, f.path, err)
 		}
 	}
-	a := &Artifact{Path: dest, Size: size, SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials}
+	a := &Artifact{Path: dest, Size: size, SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials, Unscanned: t.unscanned}
 	printArtifact(out, a, source.dirty)
 	return a, nil
 }

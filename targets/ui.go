@@ -44,6 +44,9 @@ func printArtifact(w io.Writer, a *Artifact, dirty bool) {
 		}
 		tw.Flush()
 	}
+	for _, u := range a.Unscanned {
+		fmt.Fprintf(w, "%s %s is packaged, but the scan for keys did not read all of it: %s\n", yellow("warning"), u.Path, u.Reason)
+	}
 	for _, c := range a.Credentials {
 		fmt.Fprintf(w, "%s %s holds %s; it is packaged because source.include names it (%s)\n", yellow("warning"), c.Path, c.Holds, c.Include)
 	}
