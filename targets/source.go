@@ -1,18 +1,16 @@
 package targets
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/djship/djship/internal/gitsafe"
 	"github.com/djship/djship/sites"
 )
 
@@ -271,79 +269,10 @@ func checkoutGit(ctx context.Context, site *sites.Site, repo, ref string) (*sour
 	return s, nil
 }
 
-// gitGuards are the settings every git call of djship starts with. Git
-// takes a bare repository only when djship names it, runs no fsmonitor
-// command and no hook, and reaches repositories over https, ssh and git
-// only (not ext::, fd:: or plain http).
-var gitGuards = []string{
-	"-c", "safe.bareRepository=explicit",
-	"-c", "core.fsmonitor=false",
-	"-c", "core.hooksPath=" + os.DevNull,
-	"-c", "protocol.allow=never",
-	"-c", "protocol.https.allow=always",
-	"-c", "protocol.ssh.allow=always",
-	"-c", "protocol.git.allow=always",
-}
-
-// gitEnvBlocked are the environment variables that would make git use
-// another repository, work tree, index or object store than the one
-// djship found, stop it looking for one, or add configuration.
-var gitEnvBlocked = []string{
-	"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
-	"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
-}
-
-// gitEnv is the environment of djship's git calls: this process's, less
-// gitEnvBlocked and the GIT_CONFIG_KEY_n/GIT_CONFIG_VALUE_n pairs, with
-// prompts off and messages in English.
-func gitEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if slices.Contains(gitEnvBlocked, k) || strings.HasPrefix(k, "GIT_CONFIG_KEY_") || strings.HasPrefix(k, "GIT_CONFIG_VALUE_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-}
-
-// runGit runs git in dir with arguments (never through a shell) after
-// gitGuards, and returns its trimmed output. allowFile lets git reach a
-// repository on this machine (the file transport), for a source.git that
-// names one.
+// runGit runs git in dir with arguments (never through a shell), with
+// gitsafe's guards, and returns its trimmed output. allowFile lets git
+// reach a repository on this machine (the file transport), for a
+// source.git that names one.
 func runGit(ctx context.Context, dir string, allowFile bool, args ...string) (string, error) {
-	full := append([]string{}, gitGuards...)
-	if allowFile {
-		full = append(full, "-c", "protocol.file.allow=always")
-	}
-	full = append(full, args...)
-	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("git %s: %s", gitCommandName(args), msg)
-	}
-	return strings.TrimRight(stdout.String(), "\n"), nil
-}
-
-// gitCommandName is the git command among args, past the options before
-// it, for messages.
-func gitCommandName(args []string) string {
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "-c":
-			i++
-		case !strings.HasPrefix(a, "-"):
-			return a
-		}
-	}
-	return strings.Join(args, " ")
+	return gitsafe.Run(ctx, dir, allowFile, args...)
 }

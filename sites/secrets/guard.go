@@ -1,10 +1,12 @@
 package secrets
 
 import (
+	"context"
 	"fmt"
-	"os/exec"
 	"path"
 	"strings"
+
+	"github.com/djship/djship/internal/gitsafe"
 )
 
 // plaintextNames are file names that hold secrets in clear.
@@ -15,15 +17,14 @@ var plaintextNames = []string{
 
 // Tracked lists files that git tracks in root and that look like secrets
 // in plain text. Outside a git checkout it finds nothing.
+// git runs with gitsafe's guards: nothing of the project runs.
 func Tracked(root string) ([]string, error) {
-	cmd := exec.Command("git", "ls-files", "-z")
-	cmd.Dir = root
-	out, err := cmd.Output()
+	out, err := gitsafe.Run(context.Background(), root, false, "ls-files", "-z")
 	if err != nil {
 		return nil, nil // not a git checkout, or no git: nothing is tracked
 	}
 	var found []string
-	for _, f := range strings.Split(string(out), "\x00") {
+	for _, f := range strings.Split(out, "\x00") {
 		base := path.Base(f)
 		for _, pattern := range plaintextNames {
 			if ok, _ := path.Match(pattern, base); ok {
