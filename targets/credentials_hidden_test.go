@@ -179,16 +179,11 @@ func TestCredentialScannerHiddenLookalikes(t *testing.T) {
 	}
 }
 
-// A compression bomb stops the scan at its bound, quickly, and refuses
-// the file (source.include can put it back); what fits is scanned.
+// A compression bomb stops the scan at its bound, quickly, and the file
+// is marked unscanned (packaged with a warning); what fits is scanned.
 func TestCredentialScannerBombs(t *testing.T) {
-	var bomb bytes.Buffer
-	gz := gzip.NewWriter(&bomb)
+	bomb := gzipZeros(100)
 	zeros := make([]byte, 1<<20)
-	for i := 0; i < 100; i++ {
-		gz.Write(zeros)
-	}
-	gz.Close()
 	var zbomb bytes.Buffer
 	zw := zip.NewWriter(&zbomb)
 	w, _ := zw.Create("zeros")
@@ -249,14 +244,7 @@ func TestReleaseRefusesHiddenKeys(t *testing.T) {
 // wheel, a compression bomb), and names it with what was left unread.
 func TestReleasePackagesUnscannedArchives(t *testing.T) {
 	site, src := project(t, "")
-	var bomb bytes.Buffer
-	gz := gzip.NewWriter(&bomb)
-	zeros := make([]byte, 1<<20)
-	for i := 0; i < 70; i++ {
-		gz.Write(zeros)
-	}
-	gz.Close()
-	write(t, filepath.Join(src, "wheels", "big.tar.gz"), bomb.String())
+	write(t, filepath.Join(src, "wheels", "big.tar.gz"), gzipZeros(70).String())
 	var out bytes.Buffer
 	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out,
 		Getenv: func(string) (string, bool) { return "", false }})
@@ -269,4 +257,16 @@ func TestReleasePackagesUnscannedArchives(t *testing.T) {
 	if want := "wheels/big.tar.gz is packaged, but the scan for keys did not read all of it: a gzip stream that expands past 64 MiB"; !strings.Contains(out.String(), want) {
 		t.Errorf("the output does not say %q:\n%s", want, out.String())
 	}
+}
+
+// gzipZeros is a gzip stream of mib MiB of zeros.
+func gzipZeros(mib int) *bytes.Buffer {
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	zeros := make([]byte, 1<<20)
+	for i := 0; i < mib; i++ {
+		gz.Write(zeros)
+	}
+	gz.Close()
+	return &b
 }
