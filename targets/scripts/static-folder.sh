@@ -23,5 +23,9 @@ case $want in
     exit 1
     ;;
 esac
-chown -- "$owner" "$want"
+if [ -L "$want" ] || [ ! -d "$want" ]; then
+  echo "STATIC_ROOT is $2, which is not a folder of the release: refused" >&2
+  exit 1
+fi
+chown -h -- "$owner" "$want"
 printf '%s\n' "$answer"
