@@ -148,8 +148,32 @@ func BuildImage(ctx context.Context, site *sites.Site, envName, tarball string, 
 	return ref, nil
 }
 
+// imageVenvArgs are the arguments of build-venv.sh in the image after
+// the virtualenv and Python, for the release unpacked in src: the
+// requirements file is the one beside manage.py, or else the one at the
+// top of the source, as on a host. Inside the image build the script
+// runs in Docker, never on this machine.
+func imageVenvArgs(src string, s sites.Settings) []string {
+	django := path.Join(templates.ImageRelease, "src", path.Clean(s.Django.SourceFolder))
+	req := ""
+	if s.Django.PipInstallRequirements {
+		for _, dir := range []string{path.Clean(s.Django.SourceFolder), "."} {
+			if info, err := os.Stat(filepath.Join(src, filepath.FromSlash(dir), "requirements.txt")); err == nil && info.Mode().IsRegular() {
+				req = path.Join(templates.ImageRelease, "src", dir, "requirements.txt")
+				break
+			}
+		}
+	}
+	wheelhouse := ""
+	if s.Django.Wheelhouse != "" {
+		wheelhouse = path.Join(django, s.Django.Wheelhouse)
+	}
+	return append([]string{"image", django, fmt.Sprint(s.Django.SystemSitePackages), req, wheelhouse}, s.Django.Dependencies...)
+}
+
 // writeBuildContext unpacks the tarball into dir/src and writes
-// dir/djship (the launchers, venv.sh, the build-time environment) and
+// dir/djship (the launchers, build-venv.sh as venv.sh, the build-time
+// environment) and
 // dir/Dockerfile.
 func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error {
 	src := filepath.Join(dir, "src")
@@ -166,7 +190,7 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	if err := os.MkdirAll(lib, 0o755); err != nil {
 		return err
 	}
-	files := map[string]string{filepath.Base(templates.ImageVenvScript): script("venv.sh")}
+	files := map[string]string{filepath.Base(templates.ImageVenvScript): script("build-venv.sh")}
 	for p, text := range templates.Launchers {
 		files[filepath.Base(p)] = text
 	}
@@ -191,9 +215,7 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	if errors.Is(err, os.ErrNotExist) {
 		dockerfile, err = templates.Dockerfile(templates.ImageBuild{
 			Base: s.BaseImage, Project: s.Project, Revision: t.Manifest.Revision, SourceFolder: s.Django.SourceFolder,
-			VenvArgs: append([]string{"image", path.Join(templates.ImageRelease, "src", path.Clean(s.Django.SourceFolder)),
-				fmt.Sprint(s.Django.SystemSitePackages), fmt.Sprint(s.Django.PipInstallRequirements), s.Django.Wheelhouse, ""},
-				s.Django.Dependencies...),
+			VenvArgs: imageVenvArgs(src, s),
 		})
 	}
 	if err != nil {

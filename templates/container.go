@@ -32,7 +32,8 @@ const (
 	// with at build time: the site's settings module and its own
 	// variables, never a secret.
 	ImageBuildEnvironment = LauncherDir + "/build-environment.json"
-	// ImageVenvScript builds the virtualenv, as on a host.
+	// ImageVenvScript builds the virtualenv with the script the build
+	// user runs on a host.
 	ImageVenvScript = LauncherDir + "/venv.sh"
 )
 
@@ -171,7 +172,8 @@ type ImageBuild struct {
 	// SourceFolder is the Django folder (holding manage.py) inside the
 	// release's source, "." for its top.
 	SourceFolder string
-	// VenvArgs are venv.sh's arguments after the virtualenv and Python.
+	// VenvArgs are the virtualenv script's arguments (build-venv.sh of
+	// targets/scripts) after the virtualenv and Python.
 	VenvArgs []string
 }
 
