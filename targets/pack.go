@@ -23,6 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// errSourceChanged says what to do when the source changed while mage
+// release read it.
+var errSourceChanged = errors.New("something wrote to the source while mage release read it: run mage release again once nothing does")
+
 // ManifestName is the release manifest's name at the top of every tarball.
 const ManifestName = "DJSHIP-MANIFEST.json"
 
@@ -247,7 +251,7 @@ func (t *tree) openFile(rel string) (*os.File, fs.FileInfo, error) {
 	}
 	if !info.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s changed while packaging: it is no longer a regular file", rel)
+		return nil, nil, fmt.Errorf("%s changed while packaging: it is no longer a regular file (%w)", rel, errSourceChanged)
 	}
 	return f, info, nil
 }
@@ -258,18 +262,18 @@ func (t *tree) openFile(rel string) (*os.File, fs.FileInfo, error) {
 func changedError(root *os.File, rel string, err error) error {
 	if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s changed while packaging: it is gone", rel)
+			return fmt.Errorf("%s changed while packaging: it is gone (%w)", rel, errSourceChanged)
 		}
 		return err
 	}
 	if dir := path.Dir(rel); dir != "." {
 		parent, perr := fileutil.OpenBeneath(root, dir, unix.O_DIRECTORY)
 		if perr != nil {
-			return fmt.Errorf("%s changed while packaging: a symbolic link stands in its path", rel)
+			return fmt.Errorf("%s changed while packaging: a symbolic link stands in its path (%w)", rel, errSourceChanged)
 		}
 		parent.Close()
 	}
-	return fmt.Errorf("%s changed while packaging: it is no longer a regular file", rel)
+	return fmt.Errorf("%s changed while packaging: it is no longer a regular file (%w)", rel, errSourceChanged)
 }
 
 // linkProblem judges the packaged tree as the host will unpack it: every
@@ -430,7 +434,7 @@ func (t *tree) openScanned(e entry, changed *error) (fs.File, error) {
 // changedContent is the error of a file whose content is not what the
 // scan hashed.
 func changedContent(rel string) error {
-	return fmt.Errorf("%s changed while packaging; nothing was written", rel)
+	return fmt.Errorf("%s changed while packaging; nothing was written (%w)", rel, errSourceChanged)
 }
 
 // scannedFile reads a file of the tree for the tarball: at most the

@@ -3,6 +3,7 @@ package targets
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,6 +128,9 @@ func TestReleaseTreeChangedAfterScan(t *testing.T) {
 			}
 			if !strings.Contains(r.err.Error(), tt.err) {
 				t.Errorf("error does not say %q:\n%v", tt.err, r.err)
+			}
+			if !errors.Is(r.err, errSourceChanged) {
+				t.Errorf("error does not say to run mage release again:\n%v", r.err)
 			}
 			if files := distFiles(t, site.Root); len(files) > 0 {
 				t.Errorf("a failed release left files in dist: %v", files)
