@@ -45,7 +45,16 @@ func (Ship) Env(ctx context.Context, name string) error { return ship(ctx, name)
 
 func ship(ctx context.Context, env string) error {
 	mg.CtxDeps(ctx, Release)
-	return withLastRelease(ctx, env, targets.Ship)
+	artifact := loaded.lastArtifact()
+	if artifact == nil {
+		return fmt.Errorf("ship:%s: the release was not built", env)
+	}
+	site, opts, err := load(env, true)
+	if err != nil {
+		return err
+	}
+	_, err = targets.Ship(ctx, site, env, artifact.Path, opts)
+	return err
 }
 
 // Upgrade ships the tarball mage release wrote last to the hosts: the upgrade sequence, with rollback on failure.
@@ -61,12 +70,6 @@ func (Upgrade) Staging(ctx context.Context) error { return upgrade(ctx, "staging
 func (Upgrade) Env(ctx context.Context, name string) error { return upgrade(ctx, name) }
 
 func upgrade(ctx context.Context, env string) error {
-	return withLastRelease(ctx, env, targets.Upgrade)
-}
-
-// withLastRelease runs ship or upgrade with the tarball mage release
-// wrote last, the site and the environment's secrets.
-func withLastRelease(ctx context.Context, env string, run func(context.Context, *sites.Site, string, string, targets.Options) ([]*targets.Deploy, error)) error {
 	tarball, err := targets.LatestTarball("dist")
 	if err != nil {
 		return err
@@ -75,7 +78,7 @@ func withLastRelease(ctx context.Context, env string, run func(context.Context, 
 	if err != nil {
 		return err
 	}
-	_, err = run(ctx, site, env, tarball, opts)
+	_, err = targets.Upgrade(ctx, site, env, tarball, opts)
 	return err
 }
 
@@ -180,13 +183,13 @@ func unlock(ctx context.Context, env string) error {
 // 5m) waits for another run's lock; DJSHIP_TRUST_NEW_HOSTS=1 records the
 // keys of hosts missing from known_hosts instead of refusing them.
 func load(env string, forShipping bool) (*sites.Site, targets.Options, error) {
-	site, err := sites.Select()
+	site, err := loaded.site()
 	if err != nil {
 		return nil, targets.Options{}, err
 	}
 	read := targets.ReadSecrets
 	if forShipping {
-		read = targets.LoadSecrets
+		read = loaded.secrets
 	}
 	values, err := read(site, env)
 	if err != nil {
@@ -426,7 +429,7 @@ func logs(ctx context.Context, env string, follow *bool, lines *int) error {
 
 // Release packages the site's Django source into a reproducible tarball in dist/ and prints its path, size and sha256; in mode: container it also builds the image and pushes it.
 func Release(ctx context.Context) error {
-	site, err := sites.Select()
+	site, err := loaded.site()
 	if err != nil {
 		return err
 	}
@@ -434,13 +437,14 @@ func Release(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	loaded.setArtifact(artifact)
 	// In mode: container the release is also an image, pushed to each
 	// environment's registry.
 	for _, name := range site.EnvironmentNames() {
 		if !site.Environments[name].Settings.Container() {
 			continue
 		}
-		values, err := targets.LoadSecrets(site, name)
+		values, err := loaded.secrets(site, name)
 		if err != nil {
 			return fmt.Errorf("the image for %s needs its registry login: %w", name, err)
 		}

@@ -23,8 +23,9 @@ import (
 // here; the steps shared with process mode ask d.container() where they
 // must.
 
-// container reports whether the site runs in containers.
-func (d *Deploy) container() bool { return d.Settings.Container() }
+// container reports whether the site runs in containers: the mode the
+// host's work was prepared with.
+func (d *Deploy) container() bool { return d.mode.containers }
 
 // slotted reports whether the application runs in two slots that
 // app.sock switches between: uWSGI instances, or containers.
@@ -34,37 +35,45 @@ func (d *Deploy) slotted() bool { return d.Settings.AppServer == "uwsgi" || d.co
 // release folder gets the image (pulled, its static files copied out) and
 // a compose file; migrate runs in a one-off container; the new release's
 // containers start beside the live ones, answer, and take app.sock.
-func ContainerUpgradeSteps() []Step {
-	return []Step{
-		factsStep{},
-		releaseDirStep{},
-		pullStep{},
-		sharedStep{},
-		permissionsStep{},
-		composeStep{},
-		checkDeployStep{},
-		snapshotStep{},
-		migrateStep{},
-		startStep{},
-		switchStep{},
-		healthStep{},
-		retireStep{},
-		recordStep{},
+func ContainerUpgradeSteps() []Step { return containerUpgrade().steps() }
+
+// containerUpgrade is the upgrade sequence of container mode, as its
+// phases.
+func containerUpgrade() sequence {
+	return sequence{
+		{phaseFacts, []Step{factsStep{}}},
+		{phaseBuild, []Step{releaseDirStep{}, pullStep{}, sharedStep{}, permissionsStep{}, composeStep{}, checkDeployStep{}}},
+		{phaseSnapshot, []Step{snapshotStep{}}},
+		{phaseMigrate, []Step{migrateStep{}}},
+		{phaseReady, []Step{startStep{}}},
+		{phaseSwitch, []Step{switchStep{}, healthStep{}}},
+		{phaseFinish, []Step{retireStep{}, recordStep{}}},
 	}
 }
 
-// processMode leaves a step out in container mode, where the image holds
-// what it installs.
-func processMode(step Step) Step { return inProcessMode{step} }
-
-type inProcessMode struct{ Step }
-
-func (s inProcessMode) Skip(d *Deploy) bool {
-	if d.container() {
-		return true
+// containerProvision is the provision list of container mode: Docker,
+// the compose database and services, and no virtualenv launchers,
+// application server or processes of the host's init system.
+func containerProvision() []Step {
+	web, app := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
+	return []Step{
+		factsStep{},
+		claimStep{},
+		packagesStep{},
+		dockerStep{},
+		databaseContainerStep{},
+		servicesContainersStep{},
+		forRoles(appUserStep{}, app...),
+		databaseStep{},
+		dbServerStep{},
+		foldersStep{},
+		lockStep{},
+		forRoles(tlsStep{}, web),
+		forRoles(secretFileStep{}, app...),
+		forRoles(webServerStep{}, web),
+		balancerStep{},
+		forRoles(servicesStep{}, app...),
 	}
-	k, ok := s.Step.(Skipper)
-	return ok && k.Skip(d)
 }
 
 // containerRunDir is a slot's run folder: gunicorn's socket and the web
@@ -99,8 +108,6 @@ func (d *Deploy) ownPackagesContainer() []string {
 type dockerStep struct{}
 
 func (dockerStep) Name() string { return "docker" }
-
-func (dockerStep) Skip(d *Deploy) bool { return !d.container() }
 
 func (dockerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	missing, err := d.probe(ctx, shScript("docker-check"))

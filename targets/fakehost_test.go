@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,19 @@ func (j *journal) index(host, text string, from int) int {
 	}
 	return -1
 }
+
+// of is the lines of host, in order, each time in them written as TIME.
+func (j *journal) of(host string) []string {
+	var out []string
+	for _, l := range j.lines {
+		if strings.HasPrefix(l, host+": ") {
+			out = append(out, rfc3339.ReplaceAllString(l, "TIME"))
+		}
+	}
+	return out
+}
+
+var rfc3339 = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
 
 // last is the position of the last line of host that contains text, -1
 // when there is none.

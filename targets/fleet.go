@@ -40,12 +40,14 @@ type hostOutcome struct {
 	duration time.Duration
 }
 
-// fleet is one phased run over the hosts of an environment.
+// fleet is one phased run over the hosts of an environment. Every host
+// is its Deploy: the fleet keeps each host's outcome under it, and never
+// finds a host by its place in a list.
 type fleet struct {
 	deploys []*Deploy
 	// parallel bounds the builds when fleet.builds does not (Options).
 	parallel int
-	results  []hostOutcome
+	outcomes map[*Deploy]*hostOutcome
 	// failed is the first error of the run, with the host it came from.
 	failed   error
 	failedOn string
@@ -53,18 +55,33 @@ type fleet struct {
 }
 
 func newFleet(deploys []*Deploy, parallel int) *fleet {
-	return &fleet{deploys: deploys, parallel: parallel, results: make([]hostOutcome, len(deploys))}
+	f := &fleet{deploys: deploys, parallel: parallel, outcomes: map[*Deploy]*hostOutcome{}}
+	for _, d := range deploys {
+		f.outcomes[d] = &hostOutcome{}
+	}
+	return f
 }
 
-// hosts are the indexes of the hosts for which keep holds.
-func (f *fleet) hosts(keep func(*Deploy) bool) []int {
-	var idx []int
-	for i, d := range f.deploys {
+// results is each host's outcome so far.
+func (f *fleet) results() map[*Deploy]hostOutcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[*Deploy]hostOutcome, len(f.outcomes))
+	for d, o := range f.outcomes {
+		out[d] = *o
+	}
+	return out
+}
+
+// hosts are the hosts for which keep holds, in the environment's order.
+func (f *fleet) hosts(keep func(*Deploy) bool) []*Deploy {
+	var out []*Deploy
+	for _, d := range f.deploys {
 		if keep(d) {
-			idx = append(idx, i)
+			out = append(out, d)
 		}
 	}
-	return idx
+	return out
 }
 
 // ok reports whether no host failed so far.
@@ -74,50 +91,73 @@ func (f *fleet) ok() bool {
 	return f.failed == nil
 }
 
-// run runs steps on host i and records the outcome; the first failure
+// run runs steps on host d and records the outcome; the first failure
 // of the run is kept.
-func (f *fleet) run(ctx context.Context, i int, steps []Step) error {
+func (f *fleet) run(ctx context.Context, d *Deploy, steps []Step) error {
 	start := time.Now()
-	res, err := RunSteps(ctx, f.deploys[i], steps)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	o := &f.results[i]
-	o.steps = append(o.steps, res...)
-	o.duration += time.Since(start)
-	if err != nil {
-		o.err = err
-		if f.failed == nil {
-			f.failed, f.failedOn = err, f.deploys[i].Host.Name()
-		}
-	}
+	res, err := RunSteps(ctx, d, steps)
+	f.record(d, res, err, time.Since(start))
 	return err
 }
 
-// phase runs steps on the hosts idx in parallel, at most limit at once
-// (all when limit < 1), and returns when all have finished.
-func (f *fleet) phase(ctx context.Context, idx []int, limit int, steps []Step) {
-	if len(steps) == 0 || len(idx) == 0 {
-		return
+// record adds what a host did to its outcome; the first failure of the
+// run is kept.
+func (f *fleet) record(d *Deploy, steps []StepResult, err error, took time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.outcomes[d]
+	o.steps = append(o.steps, steps...)
+	o.duration += took
+	if err != nil {
+		o.err = err
+		if f.failed == nil {
+			f.failed, f.failedOn = err, d.Host.Name()
+		}
 	}
+}
+
+// eachHost runs work on every host in parallel, at most limit at once
+// (all when limit < 1), and records each host's outcome; a failing host
+// does not stop the others.
+func (f *fleet) eachHost(ctx context.Context, limit int, work hostWork) {
 	sem := newSemaphore(limit)
-	f.each(idx, func(i int) {
+	f.each(f.deploys, func(d *Deploy) {
 		if err := sem.acquire(ctx); err != nil {
-			f.run(ctx, i, []Step{failStep{"wait for a turn", err}})
+			f.record(d, nil, err, 0)
 			return
 		}
 		defer sem.release()
-		f.run(ctx, i, steps)
+		start := time.Now()
+		steps, err := work(ctx, d)
+		f.record(d, steps, err, time.Since(start))
 	})
 }
 
-// each runs work for every host of idx in parallel and waits for all.
-func (f *fleet) each(idx []int, work func(i int)) {
+// phase runs steps on the hosts ds in parallel, at most limit at once
+// (all when limit < 1), and returns when all have finished.
+func (f *fleet) phase(ctx context.Context, ds []*Deploy, limit int, steps []Step) {
+	if len(steps) == 0 || len(ds) == 0 {
+		return
+	}
+	sem := newSemaphore(limit)
+	f.each(ds, func(d *Deploy) {
+		if err := sem.acquire(ctx); err != nil {
+			f.run(ctx, d, []Step{failStep{"wait for a turn", err}})
+			return
+		}
+		defer sem.release()
+		f.run(ctx, d, steps)
+	})
+}
+
+// each runs work for every host of ds in parallel and waits for all.
+func (f *fleet) each(ds []*Deploy, work func(d *Deploy)) {
 	var wg sync.WaitGroup
-	for _, i := range idx {
+	for _, d := range ds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			work(i)
+			work(d)
 		}()
 	}
 	wg.Wait()
@@ -151,25 +191,6 @@ func (s semaphore) release() {
 	}
 }
 
-// limited is a step that waits for a turn of sem before it runs.
-type limited struct {
-	Step
-	sem semaphore
-}
-
-func (l limited) Run(ctx context.Context, d *Deploy) (bool, error) {
-	if err := l.sem.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer l.sem.release()
-	return l.Step.Run(ctx, d)
-}
-
-func (l limited) Skip(d *Deploy) bool {
-	k, ok := l.Step.(Skipper)
-	return ok && k.Skip(d)
-}
-
 // failStep is a step that fails with err: a host that never got its turn.
 type failStep struct {
 	name string
@@ -179,84 +200,59 @@ type failStep struct {
 func (s failStep) Name() string                               { return s.name }
 func (s failStep) Run(context.Context, *Deploy) (bool, error) { return false, s.err }
 
-// upgradePhases splits the upgrade sequence (with the steps a magefile
-// added) into its phases: each phase starts at its first step's name,
-// and an added step belongs to the phase of the step it follows, except
-// that the snapshot phase is the snapshot alone: a step added before
-// migrate runs where migrate does.
-type upgradePhases struct {
-	upload, build, snapshot, migrate, ready, switchOver, finish []Step
-}
-
-func splitUpgrade(steps []Step) upgradePhases {
-	var p upgradePhases
-	current := &p.upload
-	starts := map[string]*[]Step{
-		"release folder": &p.build, "database snapshot": &p.snapshot, "migrate": &p.migrate,
-		"start new workers": &p.ready, "switch": &p.switchOver, "stop old workers": &p.finish,
-	}
-	for _, s := range steps {
-		if next, ok := starts[s.Name()]; ok && len(*next) == 0 {
-			current = next
-		}
-		*current = append(*current, s)
-		if current == &p.snapshot {
-			// The snapshot is one step; what follows it migrates.
-			current = &p.migrate
-		}
-	}
-	return p
-}
-
-// upgrade runs the upgrade sequence in phases over every host and
+// upgrade runs an upgrade sequence in its phases over every host and
 // returns each host's outcome.
-func (f *fleet) upgrade(ctx context.Context, steps []Step) []hostOutcome {
-	p := splitUpgrade(steps)
+func (f *fleet) upgrade(ctx context.Context, seq sequence) map[*Deploy]hostOutcome {
 	apps, webs := f.hosts((*Deploy).runsSite), f.hosts((*Deploy).serves)
 	fl := f.settings()
-	uploads := newSemaphore(fl.Uploads)
-	for i, s := range p.upload {
-		if s.Name() == "upload" {
-			p.upload[i] = limited{s, uploads}
-		}
-	}
-	// Phase 1: every host uploads, then builds once it has a turn; an
-	// upload does not wait for the builds.
+	// Phase 1: every host finds its facts and uploads (at most
+	// fleet.uploads at once), then builds once it has a turn; an upload
+	// does not wait for the builds.
 	if fl.Builds == 0 {
 		fl.Builds = f.parallel
 	}
-	builds := newSemaphore(fl.Builds)
-	f.each(apps, func(i int) {
-		if f.run(ctx, i, p.upload) != nil {
+	uploads, builds := newSemaphore(fl.Uploads), newSemaphore(fl.Builds)
+	f.each(apps, func(d *Deploy) {
+		if f.run(ctx, d, seq.of(phaseFacts)) != nil {
 			return
 		}
-		if err := builds.acquire(ctx); err != nil {
-			f.run(ctx, i, []Step{failStep{"wait for a turn to build", err}})
+		if f.limited(ctx, d, uploads, "wait for a turn to upload", seq.of(phaseUpload)) != nil {
 			return
 		}
-		defer builds.release()
-		f.run(ctx, i, p.build)
+		f.limited(ctx, d, builds, "wait for a turn to build", seq.of(phaseBuild))
 	})
 	migrating := f.migrateHosts(apps)
 	if f.ok() {
-		f.phase(ctx, f.snapshotHosts(migrating), 0, p.snapshot)
+		f.phase(ctx, f.snapshotHosts(migrating), 0, seq.of(phaseSnapshot))
 	}
 	if f.ok() {
-		f.phase(ctx, migrating, 0, p.migrate)
+		f.phase(ctx, migrating, 0, seq.of(phaseMigrate))
 	}
 	if f.ok() {
-		f.phase(ctx, apps, 0, p.ready)
+		f.phase(ctx, apps, 0, seq.of(phaseReady))
 	}
 	if f.ok() {
-		f.switchOver(ctx, apps, webs, p.switchOver)
+		f.switchOver(ctx, apps, webs, seq.of(phaseSwitch))
 	}
 	if f.ok() {
-		f.phase(ctx, apps, 0, p.finish)
+		f.phase(ctx, apps, 0, seq.of(phaseFinish))
 	}
 	if !f.ok() {
 		f.recoverAll(ctx)
 	}
-	return f.results
+	return f.results()
+}
+
+// limited runs steps on d once it has a turn of sem.
+func (f *fleet) limited(ctx context.Context, d *Deploy, sem semaphore, waiting string, steps []Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	if err := sem.acquire(ctx); err != nil {
+		return f.run(ctx, d, []Step{failStep{waiting, err}})
+	}
+	defer sem.release()
+	return f.run(ctx, d, steps)
 }
 
 // settings are the environment's fleet settings.
@@ -269,9 +265,9 @@ func (f *fleet) settings() sites.Fleet {
 
 // sharedDatabase reports whether the hosts share one database: a
 // PostgreSQL server on the db host or elsewhere, not on each host.
-func (f *fleet) sharedDatabase(apps []int) bool {
-	for _, i := range apps {
-		if d := f.deploys[i]; d.Settings.Database.Engine != "postgres" || d.localDatabase() {
+func (f *fleet) sharedDatabase(apps []*Deploy) bool {
+	for _, d := range apps {
+		if d.Settings.Database.Engine != "postgres" || d.localDatabase() {
 			return false
 		}
 	}
@@ -281,19 +277,19 @@ func (f *fleet) sharedDatabase(apps []int) bool {
 // migrateHosts are the hosts that run migrate: the one the site names
 // (or the first web host) when the hosts share the database, every
 // application host when each has its own.
-func (f *fleet) migrateHosts(apps []int) []int {
+func (f *fleet) migrateHosts(apps []*Deploy) []*Deploy {
 	if len(apps) <= 1 || !f.sharedDatabase(apps) {
 		return apps
 	}
 	name := f.settings().MigrateHost
-	for _, i := range apps {
-		if name != "" && f.deploys[i].Env.Hosts[i].Matches(name) {
-			return []int{i}
+	for _, d := range apps {
+		if name != "" && d.Entry.Matches(name) {
+			return []*Deploy{d}
 		}
 	}
-	for _, i := range apps {
-		if f.deploys[i].serves() {
-			return []int{i}
+	for _, d := range apps {
+		if d.serves() {
+			return []*Deploy{d}
 		}
 	}
 	return apps[:1]
@@ -301,7 +297,7 @@ func (f *fleet) migrateHosts(apps []int) []int {
 
 // snapshotHosts are where the snapshot is taken: the db host, which
 // keeps it beside the database, or else where migrate runs.
-func (f *fleet) snapshotHosts(migrating []int) []int {
+func (f *fleet) snapshotHosts(migrating []*Deploy) []*Deploy {
 	if db := f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleDB) && !d.runsSite() }); len(db) == 1 && f.sharedDatabase(migrating) {
 		return db
 	}
@@ -311,23 +307,23 @@ func (f *fleet) snapshotHosts(migrating []int) []int {
 // batches are the hosts in the order they switch: every host at once,
 // or with fleet.rolling the web hosts in batches, then the worker
 // hosts.
-func (f *fleet) batches(apps, webs []int) [][]int {
+func (f *fleet) batches(apps, webs []*Deploy) [][]*Deploy {
 	r := f.settings().Rolling
 	if r.Batch == "" {
-		return [][]int{apps}
+		return [][]*Deploy{apps}
 	}
 	size, err := sites.BatchSize(r.Batch, len(webs))
 	if err != nil || size < 1 {
-		return [][]int{apps}
+		return [][]*Deploy{apps}
 	}
-	var out [][]int
+	var out [][]*Deploy
 	for start := 0; start < len(webs); start += size {
 		out = append(out, webs[start:min(start+size, len(webs))])
 	}
-	var workers []int
-	for _, i := range apps {
-		if !f.deploys[i].serves() {
-			workers = append(workers, i)
+	var workers []*Deploy
+	for _, d := range apps {
+		if !d.serves() {
+			workers = append(workers, d)
 		}
 	}
 	if len(workers) > 0 {
@@ -340,13 +336,13 @@ func (f *fleet) batches(apps, webs []int) [][]int {
 // without fleet.rolling): each batch of web hosts out of the load
 // balancer while it switches, reloads and answers its health check, and
 // back in before the next. It stops at the first failure.
-func (f *fleet) switchOver(ctx context.Context, apps, webs []int, steps []Step) {
+func (f *fleet) switchOver(ctx context.Context, apps, webs []*Deploy, steps []Step) {
 	batches := f.batches(apps, webs)
 	pause := time.Duration(f.settings().Rolling.Pause) * time.Second
 	lbs := f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleLB) })
 	start := time.Now()
 	for n, batch := range batches {
-		drain := len(lbs) > 0 && len(batches) > 1 && f.deploys[batch[0]].serves()
+		drain := len(lbs) > 0 && len(batches) > 1 && batch[0].serves()
 		if drain {
 			if !f.drain(ctx, lbs, batch) {
 				return
@@ -374,22 +370,22 @@ func (f *fleet) switchOver(ctx context.Context, apps, webs []int, steps []Step) 
 	f.reportWindow(apps, len(batches), time.Since(start))
 }
 
-// note prints a line on the first host of idx.
-func (f *fleet) note(idx []int, format string, args ...any) {
-	if len(idx) > 0 {
-		f.deploys[idx[0]].note(format, args...)
+// note prints a line on the first host of ds.
+func (f *fleet) note(ds []*Deploy, format string, args ...any) {
+	if len(ds) > 0 {
+		ds[0].note(format, args...)
 	}
 }
 
 // reportWindow prints how far apart the first and the last switch were:
 // while it lasts, some hosts serve the old release and some the new.
-func (f *fleet) reportWindow(apps []int, batches int, total time.Duration) {
+func (f *fleet) reportWindow(apps []*Deploy, batches int, total time.Duration) {
 	if len(apps) < 2 {
 		return
 	}
 	var first, last time.Time
-	for _, i := range apps {
-		at := f.deploys[i].progress.switchedAt
+	for _, d := range apps {
+		at := d.progress.switchedAt
 		if first.IsZero() || at.Before(first) {
 			first = at
 		}
@@ -408,13 +404,12 @@ func (f *fleet) reportWindow(apps []int, batches int, total time.Duration) {
 // drain takes the web hosts of batch out of every load balancer (none
 // for a nil batch: all back in), and waits until the balancers' old
 // workers have finished the requests they had sent there.
-func (f *fleet) drain(ctx context.Context, lbs, batch []int) bool {
+func (f *fleet) drain(ctx context.Context, lbs, batch []*Deploy) bool {
 	down := map[string]bool{}
 	var names []string
-	for _, i := range batch {
-		h := f.deploys[i].Env.Hosts[i]
-		down[h.String()] = true
-		names = append(names, h.String())
+	for _, d := range batch {
+		down[d.Entry.String()] = true
+		names = append(names, d.Entry.String())
 	}
 	name := "drain " + strings.Join(names, ", ")
 	if batch == nil {
@@ -451,35 +446,25 @@ func (f *fleet) recoverAll(ctx context.Context) {
 	f.mu.Lock()
 	cause, on := f.failed, f.failedOn
 	f.mu.Unlock()
-	var wg sync.WaitGroup
-	for i, d := range f.deploys {
-		if d.Release == "" {
-			continue
+	f.each(f.hosts(func(d *Deploy) bool { return d.Release != "" }), func(d *Deploy) {
+		f.mu.Lock()
+		own := f.outcomes[d].err
+		f.mu.Unlock()
+		if own == nil {
+			if !d.progress.built && !d.progress.switched && !d.runsSite() {
+				d.recover(ctx, cause)
+				return
+			}
+			own = fmt.Errorf("%s: put back because %s failed: %w", d.Host.Name(), on, errOtherHost)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			own := f.results[i].err
-			if own == nil {
-				if !d.progress.built && !d.progress.switched && !d.runsSite() {
-					d.recover(ctx, cause)
-					return
-				}
-				own = fmt.Errorf("%s: put back because %s failed: %w", d.Host.Name(), on, errOtherHost)
-			}
-			err := d.recover(ctx, own)
-			f.mu.Lock()
-			f.results[i].err = err
-			f.mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if lbs := f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleLB) }); len(lbs) > 0 {
-		for _, i := range lbs {
-			d := f.deploys[i]
-			if _, err := d.writeBalancer(ctx, nil); err != nil {
-				d.note("error: could not put every web host back into the load balancer: %v", err)
-			}
+		err := d.recover(ctx, own)
+		f.mu.Lock()
+		f.outcomes[d].err = err
+		f.mu.Unlock()
+	})
+	for _, d := range f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleLB) }) {
+		if _, err := d.writeBalancer(ctx, nil); err != nil {
+			d.note("error: could not put every web host back into the load balancer: %v", err)
 		}
 	}
 }
@@ -487,73 +472,58 @@ func (f *fleet) recoverAll(ctx context.Context) {
 // errOtherHost marks the hosts put back because another host failed.
 var errOtherHost = errors.New("another host failed")
 
-// rollBack runs the rollback sequence in phases: every host takes its
-// lock, and every application host chooses its target, which must be
+// rollBack runs a rollback sequence in its phases, every host locked:
+// every application host chooses its target, which must be
 // the same release everywhere; the database is restored once (where
 // snapshots are kept); then the hosts start, switch and finish as in an
 // upgrade.
-func (f *fleet) rollBack(ctx context.Context, steps []Step) []hostOutcome {
-	var lock, choose, restore, ready, switchOver, finish []Step
-	current := &lock
-	starts := map[string]*[]Step{
-		"facts": &choose, "restore database": &restore, "start new workers": &ready,
-		"switch": &switchOver, "stop old workers": &finish,
-	}
-	for _, s := range steps {
-		if next, ok := starts[s.Name()]; ok && len(*next) == 0 {
-			current = next
-		}
-		*current = append(*current, s)
-	}
-	all := f.hosts(func(*Deploy) bool { return true })
+func (f *fleet) rollBack(ctx context.Context, seq sequence) map[*Deploy]hostOutcome {
 	apps, webs := f.hosts((*Deploy).runsSite), f.hosts((*Deploy).serves)
-	f.phase(ctx, all, 0, lock)
+	f.phase(ctx, apps, 0, seq.of(phaseChoose))
+	var target rollbackTarget
 	if f.ok() {
-		f.phase(ctx, apps, 0, choose)
+		target = f.agree(apps)
 	}
 	if f.ok() {
-		f.agree(apps)
-	}
-	if f.ok() {
-		restoring := f.migrateHosts(apps)
-		at := f.snapshotHosts(restoring)
-		if len(at) == 1 && len(restoring) == 1 && at[0] != restoring[0] {
-			// The db host restores what the release's host chose.
-			from, to := f.deploys[restoring[0]], f.deploys[at[0]]
-			to.Release, to.Revision, to.rollback.replacedBy = from.Release, from.Revision, from.rollback.replacedBy
+		at := f.snapshotHosts(f.migrateHosts(apps))
+		for _, d := range at {
+			if !d.runsSite() {
+				// The db host restores what the application hosts chose.
+				d.adoptTarget(target)
+			}
 		}
-		f.phase(ctx, at, 0, restore)
+		f.phase(ctx, at, 0, seq.of(phaseRestore))
 	}
 	if f.ok() {
-		f.phase(ctx, apps, 0, ready)
+		f.phase(ctx, apps, 0, seq.of(phaseReady))
 	}
 	if f.ok() {
-		f.switchOver(ctx, apps, webs, switchOver)
+		f.switchOver(ctx, apps, webs, seq.of(phaseSwitch))
 	}
 	if f.ok() {
-		f.phase(ctx, apps, 0, finish)
+		f.phase(ctx, apps, 0, seq.of(phaseFinish))
 	}
 	if !f.ok() {
 		f.recoverAll(ctx)
 	}
-	return f.results
+	return f.results()
 }
 
 // agree fails the run unless every application host chose the same
-// release to go back to.
-func (f *fleet) agree(apps []int) {
-	if len(apps) < 2 {
-		return
+// release to go back to, and returns that choice.
+func (f *fleet) agree(apps []*Deploy) rollbackTarget {
+	if len(apps) == 0 {
+		return rollbackTarget{}
 	}
-	want := f.deploys[apps[0]].Release
+	want := apps[0].chosenTarget()
 	var chose []string
 	differ := false
-	for _, i := range apps {
-		d := f.deploys[i]
+	for _, d := range apps {
 		chose = append(chose, d.Host.Name()+" "+d.Release)
-		differ = differ || d.Release != want
+		differ = differ || d.Release != want.release
 	}
 	if differ {
 		f.run(context.Background(), apps[0], []Step{failStep{"same target everywhere", fmt.Errorf("the hosts would go back to different releases (%s), so none switched: choose one with -to=RELEASE", strings.Join(chose, ", "))}})
 	}
+	return want
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,7 +62,8 @@ func fakeFleet(t *testing.T, engine string, fl sites.Fleet, roles ...string) ([]
 			d.Settings.Database = sites.Database{Engine: engine, Name: "shop", User: "shop", Port: 5432, Host: dbAddress, PasswordSecret: "DATABASE_PASSWORD"}
 			d.Secrets["DATABASE_PASSWORD"] = "pw"
 		}
-		env.Hosts = append(env.Hosts, sites.Host{Address: fmt.Sprintf("10.0.0.%d", 11+i), Roles: d.Roles, Settings: d.Settings})
+		d.Entry = sites.Host{Address: fmt.Sprintf("10.0.0.%d", 11+i), Roles: d.Roles, Settings: d.Settings}
+		env.Hosts = append(env.Hosts, d.Entry)
 		d.Env = env
 		deploys = append(deploys, d)
 	}
@@ -80,8 +82,15 @@ func fails(h *fakeHost, text string) {
 	h.rules = append([]fakeRule{{contains: text, err: errors.New("failed on purpose")}}, h.rules...)
 }
 
+// upgradeFleet upgrades the fake fleet and returns each host's outcome,
+// in the order of deploys.
 func upgradeFleet(deploys []*Deploy) []hostOutcome {
-	return newFleet(deploys, 0).upgrade(context.Background(), UpgradeSteps())
+	byHost := newFleet(deploys, 0).upgrade(context.Background(), processUpgrade())
+	outcomes := make([]hostOutcome, len(deploys))
+	for i, d := range deploys {
+		outcomes[i] = byHost[d]
+	}
+	return outcomes
 }
 
 func TestFleetBuildsEverywhereMigratesOnceThenSwitches(t *testing.T) {
@@ -91,6 +100,55 @@ func TestFleetBuildsEverywhereMigratesOnceThenSwitches(t *testing.T) {
 			t.Fatalf("host %d: %v", i, o.err)
 		}
 	}
+	checkFleetOrder(t, j)
+}
+
+// TestFleetOrderDoesNotFollowLabels gives every step of the upgrade a
+// new display name: each host runs the same commands in the same order,
+// and the phases keep their order across the hosts.
+func TestFleetOrderDoesNotFollowLabels(t *testing.T) {
+	roles := []string{"lb", "web", "web", "web", "worker", "db"}
+	deploys, _, labelled := fakeFleet(t, "postgres", sites.Fleet{}, roles...)
+	newFleet(deploys, 0).upgrade(context.Background(), processUpgrade())
+	n := 0
+	seq := processUpgrade().mapSteps(func(s Step) Step {
+		n++
+		return relabeled{s, fmt.Sprintf("step %d", n)}
+	})
+	deploys, _, renamed := fakeFleet(t, "postgres", sites.Fleet{}, roles...)
+	for d, o := range newFleet(deploys, 0).upgrade(context.Background(), seq) {
+		if o.err != nil {
+			t.Fatalf("%s: %v", d.Host.Name(), o.err)
+		}
+	}
+	checkFleetOrder(t, renamed)
+	for _, h := range []string{"lb1", "web1", "web2", "web3", "worker1", "db1"} {
+		if a, b := labelled.of(h), renamed.of(h); !slices.Equal(a, b) {
+			t.Errorf("%s ran %d commands with the README's labels and %d with others:\n%s\n---\n%s", h, len(a), len(b), strings.Join(a, "\n"), strings.Join(b, "\n"))
+		}
+	}
+}
+
+// relabeled is a step under another display name.
+type relabeled struct {
+	Step
+	name string
+}
+
+func (r relabeled) Name() string { return r.name }
+
+func (r relabeled) Skip(d *Deploy) bool {
+	k, ok := r.Step.(Skipper)
+	return ok && k.Skip(d)
+}
+
+// checkFleetOrder checks the journal of an upgrade of lb, web×3, worker
+// and db: every application host built once and switched once, migrate
+// ran once on the first web host after every build and the snapshot on
+// the db host, every web host started its workers after migrate and
+// before any switch, and each host did only its role's work.
+func checkFleetOrder(t *testing.T, j *journal) {
+	t.Helper()
 	apps := []string{"web1", "web2", "web3", "worker1"}
 	lastCollect := -1
 	for _, h := range apps {
@@ -240,10 +298,8 @@ func TestFleetUploadAndBuildLimits(t *testing.T) {
 	} {
 		deploys, _, _ := fakeFleet(t, "postgres", c.fleet, "web", "web", "web", "web", "db")
 		upload, build := &slowStep{name: "upload"}, &slowStep{name: "unpack"}
-		steps := UpgradeSteps()
-		steps[indexOfStep(steps, "upload")] = upload
-		steps[indexOfStep(steps, "unpack")] = build
-		newFleet(deploys, 0).upgrade(context.Background(), steps)
+		seq := replaced(t, replaced(t, processUpgrade(), "upload", upload), "unpack", build)
+		newFleet(deploys, 0).upgrade(context.Background(), seq)
 		if upload.most != c.uploads || (c.build != 0 && build.most != c.build) || upload.done != 4 || build.done != 4 {
 			t.Errorf("%+v: %d uploads and %d builds at once at most (%d and %d in all); want %d and %d", c.fleet, upload.most, build.most, upload.done, build.done, c.uploads, c.build)
 		}
@@ -300,29 +356,25 @@ func TestAddedStepsJoinTheirPhase(t *testing.T) {
 		AddStepAfter("collectstatic", ShellStep("compress", "true"))
 		AddStepBefore("switch", ShellStep("warm", "true"))
 	})
-	steps, err := withInsertions(UpgradeSteps())
+	seq, err := withInsertions(processUpgrade())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := splitUpgrade(steps)
-	names := func(steps []Step) string {
-		var n []string
-		for _, s := range steps {
-			n = append(n, s.Name())
-		}
-		return strings.Join(n, ", ")
-	}
-	for _, c := range []struct{ phase, got, want string }{
-		{"upload", names(p.upload), "facts, upload"},
-		{"build", names(p.build), "release folder, unpack, virtualenv, shared folders, collectstatic, compress, permissions, deploy checks"},
-		{"snapshot", names(p.snapshot), "database snapshot"},
-		{"migrate", names(p.migrate), "extension, migrate, cache table"},
-		{"ready", names(p.ready), "start new workers, warm"},
-		{"switch", names(p.switchOver), "switch, reload, health check, restart processes"},
-		{"finish", names(p.finish), "stop old workers, record, prune"},
+	for _, c := range []struct {
+		phase phase
+		want  string
+	}{
+		{phaseFacts, "facts"},
+		{phaseUpload, "upload"},
+		{phaseBuild, "release folder, unpack, virtualenv, shared folders, collectstatic, compress, permissions, deploy checks"},
+		{phaseSnapshot, "database snapshot"},
+		{phaseMigrate, "extension, migrate, cache table"},
+		{phaseReady, "start new workers, warm"},
+		{phaseSwitch, "switch, reload, health check, restart processes"},
+		{phaseFinish, "stop old workers, record, prune"},
 	} {
-		if c.got != c.want {
-			t.Errorf("%s phase: %s; want %s", c.phase, c.got, c.want)
+		if got := stepNames(seq.of(c.phase)); got != c.want {
+			t.Errorf("%s phase: %s; want %s", c.phase, got, c.want)
 		}
 	}
 }

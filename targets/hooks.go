@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"strings"
 	"sync"
 
 	"github.com/djship/djship/remote"
@@ -49,25 +48,19 @@ func addStep(anchor string, after bool, step Step) {
 	insertions = append(insertions, insertion{anchor, after, step})
 }
 
-// withInsertions is steps with the added ones in place, in the order
-// they were added.
-func withInsertions(steps []Step) ([]Step, error) {
+// withInsertions is seq with the added steps in place, in the order
+// they were added, each in the phase of the step it follows
+// (sequence.insert).
+func withInsertions(seq sequence) (sequence, error) {
 	insertionsMu.Lock()
 	defer insertionsMu.Unlock()
-	out := append([]Step{}, steps...)
+	out := seq
 	for _, in := range insertions {
-		i := indexOfStep(out, in.anchor)
-		if i < 0 {
-			var names []string
-			for _, s := range steps {
-				names = append(names, s.Name())
-			}
-			return nil, fmt.Errorf("the step %q was added %s %q, which is not a step of the upgrade: name one of %s", in.step.Name(), where(in.after), in.anchor, strings.Join(names, ", "))
+		next, err := out.insert(in.anchor, in.after, in.step)
+		if err != nil {
+			return nil, fmt.Errorf("the step %q was added %s %q, which is not a step of the upgrade: name one of %s", in.step.Name(), where(in.after), in.anchor, stepNames(seq.steps()))
 		}
-		if in.after {
-			i++
-		}
-		out = append(out[:i], append([]Step{in.step}, out[i:]...)...)
+		out = next
 	}
 	return out, nil
 }
@@ -77,16 +70,6 @@ func where(after bool) string {
 		return "after"
 	}
 	return "before"
-}
-
-// indexOfStep is the index of the first step named name, -1 for none.
-func indexOfStep(steps []Step, name string) int {
-	for i, s := range steps {
-		if s.Name() == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // ManageStep is a step that runs manage.py with args in the release being

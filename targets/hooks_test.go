@@ -1,8 +1,17 @@
 package targets
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/djship/djship/sites"
 )
 
 // withAdded runs f with only the given insertions registered.
@@ -27,10 +36,11 @@ func TestStepsAddedBeforeAndAfter(t *testing.T) {
 		AddStepAfter("migrate", ManageStep("second", "check"))
 		AddStepBefore("facts", ShellStep("first", "true"))
 	})
-	steps, err := withInsertions(UpgradeSteps())
+	seq, err := withInsertions(processUpgrade())
 	if err != nil {
 		t.Fatal(err)
 	}
+	steps := seq.steps()
 	var names []string
 	for _, s := range steps {
 		names = append(names, s.Name())
@@ -48,7 +58,7 @@ func TestStepsAddedBeforeAndAfter(t *testing.T) {
 
 func TestStepAddedToAStepThatIsNotThere(t *testing.T) {
 	withAdded(t, func() { AddStepAfter("migrations", ManageStep("x", "check")) })
-	_, err := withInsertions(UpgradeSteps())
+	_, err := withInsertions(processUpgrade())
 	if err == nil || !strings.Contains(err.Error(), `the step "x" was added after "migrations", which is not a step of the upgrade: name one of facts, upload`) {
 		t.Fatalf("error: %v", err)
 	}
@@ -63,5 +73,58 @@ func TestShellStepGetsTheReleaseAsArguments(t *testing.T) {
 	}
 	if len(h.ran) != 1 || !strings.HasSuffix(h.ran[0], "' marker /srv/www/shop/releases/r7 /srv/www/shop") {
 		t.Errorf("ran %q", h.ran)
+	}
+}
+
+// TestStepAddedOutsideTheModesSequenceStopsTheShip adds a step next to a
+// step that the environment's mode does not run (collectstatic runs in
+// the image's build in container mode; pulling an image is container
+// mode's alone): the ship stops with the names the mode has, before it
+// opens a connection to any host.
+func TestStepAddedOutsideTheModesSequenceStopsTheShip(t *testing.T) {
+	for _, c := range []struct {
+		mode, anchor, names string
+	}{
+		{"mode: container\nimage: shop\nregistry: {url: 'https://registry.example.com', username: ci}\n", "collectstatic", "facts, release folder, pull image"},
+		{"", "pull image", "facts, upload, release folder, unpack"},
+	} {
+		t.Run(c.anchor, func(t *testing.T) {
+			withAdded(t, func() { AddStepAfter(c.anchor, ShellStep("compress", "true")) })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var accepted atomic.Int32
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted.Add(1)
+					conn.Close()
+				}
+			}()
+			port := ln.Addr().(*net.TCPAddr).Port
+			file := filepath.Join(t.TempDir(), "shop.yaml")
+			yaml := fmt.Sprintf("project: shop\nurl: shop.example.com\nroot: /srv/www\nsource: {path: src}\ndjango: {source_folder: ., settings_folder: shop, settings_module: shop.settings}\n%senvironments:\n  production:\n    hosts: [\"deploy@127.0.0.1:%d\"]\n", c.mode, port)
+			if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			site, err := sites.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			_, err = Ship(context.Background(), site, "production", filepath.Join(t.TempDir(), "none.tar.gz"), Options{Out: &out})
+			want := fmt.Sprintf("the step \"compress\" was added after %q, which is not a step of the upgrade: name one of %s", c.anchor, c.names)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("ship: %v; want an error saying %q", err, want)
+			}
+			if n := accepted.Load(); n != 0 {
+				t.Errorf("the ship opened %d connections before it refused the step", n)
+			}
+		})
 	}
 }

@@ -88,6 +88,9 @@ type hostWork func(ctx context.Context, d *Deploy) ([]StepResult, error)
 type hostRun struct {
 	// action names the run in the lock, the deploy log and the summary.
 	action string
+	// title names the run in the summary and the errors when it is not
+	// action (a ship runs as an upgrade on the hosts).
+	title string
 	// check asks the steps to change nothing and record what they would
 	// do; the plan of every host is printed before the summary.
 	check bool
@@ -95,19 +98,28 @@ type hostRun struct {
 	// one failed host among the others instead of the end of the run,
 	// and the target prints its own table instead of the summary.
 	readOnly bool
-	// before runs once with every host's work prepared, before work.
+	// lockFirst takes the lock of every host before anything else, or
+	// none (lock.go); otherwise a step of the work takes it.
+	lockFirst bool
+	// prepare gives each host's work what the run brings (a release,
+	// a rollback's choice) before anything reaches the host.
+	prepare func(*Deploy)
+	// before runs once with every host's work prepared (and locked), before
+	// work.
 	before func(context.Context, []*Deploy) error
 	// work is what the run does on each host.
 	work hostWork
 	// phased, when set instead of work, runs the hosts together in
 	// phases (fleet.go) and returns each host's outcome.
-	phased func(context.Context, []*Deploy) []hostOutcome
+	phased func(context.Context, []*Deploy) map[*Deploy]hostOutcome
 }
 
-// onHosts connects to every host of the environment, runs before once
-// with every host's work prepared (when set), then work on each host in
-// parallel; it prints the summary table and returns an error naming every
-// host that failed.
+// onHosts connects to every host of the environment, prepares one Deploy
+// per host, takes the locks (lockFirst), runs before once (when set),
+// then work on each host in parallel or the phases; it releases every
+// lock the run took, prints the summary table and returns an error
+// naming every host that failed. The run is the one owner of the locks:
+// a step may take a host's lock (lockStep), only the run releases it.
 func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options, run hostRun) ([]*Deploy, error) {
 	env, err := site.Environment(envName)
 	if err != nil {
@@ -116,6 +128,10 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
+	title := run.title
+	if title == "" {
+		title = run.action
+	}
 	redactor := newRedactor(env, opts.Secrets)
 	hosts, out, closeAll, err := run.connect(ctx, site, env, opts, remote.NewOutput(opts.Out, redactor))
 	if err != nil {
@@ -123,14 +139,28 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 	}
 	defer closeAll()
 	deploys := make([]*Deploy, len(hosts))
-	index := map[remote.Host]int{}
 	for i, h := range hosts {
-		index[h] = i
-		deploys[i] = NewDeploy(site, env, env.Hosts[i].Settings, h, out)
-		deploys[i].Check, deploys[i].LockWait, deploys[i].Action = run.check, opts.LockWait, run.action
-		deploys[i].Roles = env.Hosts[i].Roles
+		// Connect returns one connection per host of the site file, in
+		// its order: here each becomes the Deploy that stands for it.
+		entry := env.Hosts[i]
+		d := NewDeploy(site, env, entry.Settings, h, out)
+		d.Entry, d.Roles = entry, entry.Roles
+		d.Check, d.LockWait, d.Action = run.check, opts.LockWait, run.action
 		for k, v := range opts.Secrets {
-			deploys[i].Secrets[k] = v
+			d.Secrets[k] = v
+		}
+		if run.prepare != nil {
+			run.prepare(d)
+		}
+		deploys[i] = d
+	}
+	// Every lock the run took is released when it ends, whatever the
+	// way: also a host whose work never started (Ctrl-C while it waited
+	// for its turn).
+	defer unlockAll(ctx, deploys)
+	if run.lockFirst {
+		if err := lockAll(ctx, deploys); err != nil {
+			return deploys, redactor.RedactError(err)
 		}
 	}
 	if run.before != nil {
@@ -138,36 +168,25 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 			return deploys, redactor.RedactError(err)
 		}
 	}
-	rows := make([]SummaryRow, len(hosts))
-	var results []remote.HostResult
+	var outcomes map[*Deploy]hostOutcome
 	if run.phased != nil {
-		for i, o := range run.phased(ctx, deploys) {
-			rows[i].Changed = Changed(o.steps)
-			results = append(results, remote.HostResult{Host: hosts[i].Name(), Err: o.err, Duration: o.duration})
-		}
+		outcomes = run.phased(ctx, deploys)
 	} else {
-		results = remote.Each(ctx, hosts, opts.Parallel, func(ctx context.Context, h remote.Host) error {
-			i := index[h]
-			steps, err := run.work(ctx, deploys[i])
-			deploys[i].unlock(ctx)
-			rows[i].Changed = Changed(steps)
-			return err
-		})
+		f := newFleet(deploys, opts.Parallel)
+		f.eachHost(ctx, opts.Parallel, run.work)
+		outcomes = f.results()
 	}
-	// A host whose work never started (Ctrl-C while it waited for its
-	// turn) may hold the lock that before took.
-	for _, d := range deploys {
-		d.unlock(ctx)
-	}
+	unlockAll(ctx, deploys)
+	rows := make([]SummaryRow, len(deploys))
 	var failed []error
-	for i, r := range results {
-		rows[i].Host, rows[i].Duration, rows[i].Err = r.Host, r.Duration, r.Err
-		rows[i].Release, rows[i].Revision = "-", "-"
-		if d := deploys[i]; d.Release != "" {
+	for i, d := range deploys {
+		o := outcomes[d]
+		rows[i] = SummaryRow{Host: d.Host.Name(), Release: "-", Revision: "-", Changed: Changed(o.steps), Duration: o.duration, Err: o.err}
+		if d.Release != "" {
 			rows[i].Release, rows[i].Revision = d.Release, d.Revision
 		}
-		if r.Err != nil {
-			failed = append(failed, r.Err)
+		if o.err != nil {
+			failed = append(failed, o.err)
 		}
 	}
 	if !run.readOnly {
@@ -176,10 +195,10 @@ func onHosts(ctx context.Context, site *sites.Site, envName string, opts Options
 				printPlan(opts.Out, d)
 			}
 		}
-		PrintSummary(opts.Out, run.action, rows, run.check)
+		PrintSummary(opts.Out, title, rows, run.check)
 	}
 	if len(failed) > 0 {
-		return deploys, redactor.RedactError(fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", run.action, envName, len(failed), len(hosts), errors.Join(failed...)))
+		return deploys, redactor.RedactError(fmt.Errorf("%s of %s failed on %d of %d hosts:\n%w", title, envName, len(failed), len(hosts), errors.Join(failed...)))
 	}
 	return deploys, nil
 }

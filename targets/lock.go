@@ -36,9 +36,7 @@ func lockAll(ctx context.Context, deploys []*Deploy) error {
 	if len(failed) == 0 {
 		return nil
 	}
-	for _, d := range deploys {
-		d.unlock(ctx)
-	}
+	unlockAll(ctx, deploys)
 	return fmt.Errorf("the lock could not be taken on %d of %d hosts, nothing changed on any host:\n%w", len(failed), len(deploys), errors.Join(failed...))
 }
 
@@ -157,6 +155,20 @@ func (d *Deploy) unlock(ctx context.Context) {
 		return
 	}
 	d.lockHeld = ""
+}
+
+// unlockAll releases the locks this run holds on the hosts, each in
+// parallel.
+func unlockAll(ctx context.Context, deploys []*Deploy) {
+	var wg sync.WaitGroup
+	for _, d := range deploys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.unlock(ctx)
+		}()
+	}
+	wg.Wait()
 }
 
 // breakLock removes the lock whoever holds it, and says who did.

@@ -250,16 +250,7 @@ func (failAfterSwitch) Run(ctx context.Context, d *Deploy) (bool, error) {
 func TestHealthCheckRollsBack(t *testing.T) {
 	site, _ := liveExample(t, 25)
 	before := masterPID(t, site)
-	upgradeSequence = func() []Step {
-		steps := UpgradeSteps()
-		for i, s := range steps {
-			if s.Name() == "health check" {
-				steps[i] = failAfterSwitch{}
-			}
-		}
-		return steps
-	}
-	t.Cleanup(func() { upgradeSequence = UpgradeSteps })
+	withSequence(t, func(seq sequence) sequence { return replaced(t, seq, "health check", failAfterSwitch{}) })
 	l := startLoad(site, 4)
 	time.Sleep(500 * time.Millisecond)
 	_, _, out, err := shipRevision(t, site, "v2")
@@ -313,19 +304,16 @@ func TestDroppedConnectionIsSurvivable(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := NewPaths(site.Settings)
-	upgradeSequence = func() []Step {
-		steps := UpgradeSteps()
-		for i, s := range steps {
-			if s.Name() == "database snapshot" {
-				return append(steps[:i:i], append([]Step{dropConnection{t, sshd}}, steps[i:]...)...)
-			}
+	restore := withSequence(t, func(seq sequence) sequence {
+		seq, err := seq.insert("database snapshot", false, dropConnection{t, sshd})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatal("no snapshot step in the upgrade")
-		return nil
-	}
+		return seq
+	})
 	l := startLoad(site, 2)
 	_, _, out, err := shipRevision(t, site, "dropped")
-	upgradeSequence = UpgradeSteps
+	restore()
 	total, failed, bad, first := l.finish()
 	if err == nil || !errors.Is(err, remote.ErrConnectionLost) {
 		t.Fatalf("the upgrade did not fail with the lost connection: %v", err)

@@ -20,26 +20,26 @@ import (
 // Provision prepares and configures every host of the environment.
 func Provision(ctx context.Context, site *sites.Site, env string, opts Options) error {
 	_, err := onHosts(ctx, site, env, opts, hostRun{action: actionProvision, work: func(ctx context.Context, d *Deploy) ([]StepResult, error) {
-		return RunSteps(ctx, d, ProvisionSteps())
+		return RunSteps(ctx, d, d.mode.provision())
 	}})
 	return err
 }
 
 // ProvisionSteps prepares a host and configures the web and application
 // servers: what the prepare-host role and the configuration half of the
-// deployment role did, validated and idempotent.
+// deployment role did, validated and idempotent. This is process mode's
+// list; container mode has its own (container.go).
 // Each host gets what its roles need (roles.go): a worker host no web
 // or application server, the db host PostgreSQL opened to the others, an
 // lb host its load balancer.
-func ProvisionSteps() []Step {
+func ProvisionSteps() []Step { return processProvision() }
+
+func processProvision() []Step {
 	web, app := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
 	return []Step{
 		factsStep{},
 		claimStep{},
 		packagesStep{},
-		dockerStep{},
-		databaseContainerStep{},
-		servicesContainersStep{},
 		forRoles(appUserStep{}, app...),
 		databaseStep{},
 		dbServerStep{},
@@ -47,9 +47,9 @@ func ProvisionSteps() []Step {
 		lockStep{},
 		forRoles(tlsStep{}, web),
 		forRoles(secretFileStep{}, app...),
-		processMode(forRoles(launchersStep{}, app...)),
-		processMode(forRoles(appServerStep{}, web)),
-		processMode(forRoles(processesStep{}, sites.RoleWorker)),
+		forRoles(launchersStep{}, app...),
+		forRoles(appServerStep{}, web),
+		forRoles(processesStep{}, sites.RoleWorker),
 		forRoles(webServerStep{}, web),
 		balancerStep{},
 		forRoles(servicesStep{}, app...),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,7 +175,7 @@ func TestRecoverPutsProcessesBackOnTheLiveRelease(t *testing.T) {
 	d, _ := upgradeDeploy(h)
 	d.Settings.Processes = map[string]string{"worker": "celery -A shop worker"}
 	steps := UpgradeSteps()
-	i := indexOfStep(steps, "restart processes")
+	i := slices.IndexFunc(steps, func(s Step) bool { return s.Name() == "restart processes" })
 	steps[i] = failingStep{steps[i]}
 	_, err := RunSteps(context.Background(), d, steps[:i+1])
 	if err == nil {

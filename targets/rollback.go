@@ -24,21 +24,34 @@ type RollbackOptions struct {
 
 // RollbackSteps switch current back to a release that was live before,
 // chosen from the deploy log, never from the folder listing.
-func RollbackSteps() []Step {
-	return []Step{
-		lockStep{},
-		factsStep{},
-		rollbackTargetStep{},
-		migrationsStep{},
-		restoreDBStep{},
-		startStep{},
-		switchStep{},
-		reloadStep{},
-		healthStep{},
-		restartProcessesStep{},
-		retireStep{},
-		rollbackRecordStep{},
+func RollbackSteps() []Step { return rollbackSequence().steps() }
+
+// rollbackSequence is the rollback as its phases, once the run holds
+// the lock of every host (lockFirst): the choice of the release, the database restored once, then the
+// start, the switch and the finish of an upgrade.
+func rollbackSequence() sequence {
+	return sequence{
+		{phaseChoose, []Step{factsStep{}, rollbackTargetStep{}, migrationsStep{}}},
+		{phaseRestore, []Step{restoreDBStep{}}},
+		{phaseReady, []Step{startStep{}}},
+		{phaseSwitch, []Step{switchStep{}, reloadStep{}, healthStep{}, restartProcessesStep{}}},
+		{phaseFinish, []Step{retireStep{}, rollbackRecordStep{}}},
 	}
+}
+
+// rollbackTarget is the release a rollback goes back to, as a host
+// chose it: its name, its revision and the release that replaced it.
+type rollbackTarget struct{ release, revision, replacedBy string }
+
+// chosenTarget is the release this host chose to go back to.
+func (d *Deploy) chosenTarget() rollbackTarget {
+	return rollbackTarget{d.Release, d.Revision, d.rollback.replacedBy}
+}
+
+// adoptTarget makes t the release this host goes back to: the db host
+// restores the snapshot that the application hosts' choice names.
+func (d *Deploy) adoptTarget(t rollbackTarget) {
+	d.Release, d.Revision, d.rollback.replacedBy = t.release, t.revision, t.replacedBy
 }
 
 // Rollback makes the previous live release (or opts.To) live again on
@@ -48,14 +61,9 @@ func RollbackSteps() []Step {
 // release, the database is restored once, and the hosts switch together
 // or in rolling batches.
 func Rollback(ctx context.Context, site *sites.Site, envName string, opts RollbackOptions) ([]*Deploy, error) {
-	before := func(ctx context.Context, deploys []*Deploy) error {
-		for _, d := range deploys {
-			d.rollback.to, d.rollback.restoreDB = opts.To, opts.RestoreDB
-		}
-		return nil
-	}
-	return onHosts(ctx, site, envName, opts.Options, hostRun{action: actionRollback, before: before, phased: func(ctx context.Context, deploys []*Deploy) []hostOutcome {
-		return newFleet(deploys, opts.Parallel).rollBack(ctx, RollbackSteps())
+	prepare := func(d *Deploy) { d.rollback.to, d.rollback.restoreDB = opts.To, opts.RestoreDB }
+	return onHosts(ctx, site, envName, opts.Options, hostRun{action: actionRollback, lockFirst: true, prepare: prepare, phased: func(ctx context.Context, deploys []*Deploy) map[*Deploy]hostOutcome {
+		return newFleet(deploys, opts.Parallel).rollBack(ctx, rollbackSequence())
 	}})
 }
 

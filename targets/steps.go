@@ -39,6 +39,9 @@ type Deploy struct {
 	Site *sites.Site
 	// Env is the environment the host belongs to.
 	Env *sites.Environment
+	// Entry is the host as the site file lists it: its address, roles
+	// and settings. Work over several hosts tells them apart by it.
+	Entry sites.Host
 	// Settings are the host's settings.
 	Settings sites.Settings
 	// Host is the connection.
@@ -86,6 +89,9 @@ type Deploy struct {
 	rollback rollbackState
 	// reload names the services whose configuration provision changed.
 	reload map[string]bool
+	// mode is how the application runs (mode.go), chosen once from the
+	// settings.
+	mode runMode
 }
 
 // The actions of a run: the lock's info and the deploy log name them.
@@ -156,6 +162,7 @@ func NewDeploy(site *sites.Site, env *sites.Environment, settings sites.Settings
 		Paths:   NewPaths(settings),
 		Secrets: map[string]string{},
 		reload:  map[string]bool{},
+		mode:    runModeOf(settings),
 	}
 }
 

@@ -19,18 +19,45 @@ import (
 // host in parallel. The tarball is checked here first; on any failure the
 // live site keeps (or gets back) its previous release.
 func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opts Options) ([]*Deploy, error) {
+	u, err := prepareUpgrade(site, envName, tarball)
+	if err != nil {
+		return nil, err
+	}
+	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, lockFirst: true, prepare: u.prepare, before: u.nameRelease,
+		phased: func(ctx context.Context, deploys []*Deploy) map[*Deploy]hostOutcome {
+			return newFleet(deploys, opts.Parallel).upgrade(ctx, u.sequence)
+		}})
+}
+
+// upgradeRun is what an upgrade ships, worked out before any host is
+// reached: the checked tarball, the image in container mode, and the
+// sequence of the environment's mode with the steps a magefile added.
+type upgradeRun struct {
+	tarball  *Tarball
+	image    string
+	sequence sequence
+}
+
+// prepareUpgrade checks the tarball as every host of the environment
+// unpacks it (each with its own source folder and archives) and places
+// the added steps: a wrong tarball or a step added in a wrong place
+// stops the run before it reaches any host.
+func prepareUpgrade(site *sites.Site, envName, tarball string) (*upgradeRun, error) {
 	env, err := site.Environment(envName)
 	if err != nil {
 		return nil, err
 	}
-	// Check the tarball as every host unpacks it: each with its own
-	// source folder and archives.
 	var check []sites.Settings
 	for _, h := range env.Hosts {
 		check = append(check, h.Settings)
 	}
 	if len(check) == 0 {
 		check = append(check, env.Settings)
+	}
+	mode := runModeOf(env.Settings)
+	seq, err := upgradeSequence(mode)
+	if err != nil {
+		return nil, err
 	}
 	t, err := InspectTarball(tarball, check...)
 	if err != nil {
@@ -39,79 +66,54 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	if t.Manifest.Project != site.Settings.Project {
 		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
 	}
-	before := func(ctx context.Context, deploys []*Deploy) error {
-		for _, d := range deploys {
-			d.Tarball, d.Revision = t, t.Manifest.Revision
-		}
-		if err := lockAll(ctx, deploys); err != nil {
-			return err
-		}
-		name, err := releaseName(ctx, deploys, t.Manifest.Revision)
-		if err != nil {
-			for _, d := range deploys {
-				d.unlock(ctx)
-			}
-			return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
-		}
-		for _, d := range deploys {
-			d.Release = name
-		}
-		return nil
-	}
-	steps := upgradeSequence()
-	if env.Settings.Container() {
-		steps = ContainerUpgradeSteps()
-		image, err := ReleaseImage(tarball, env.Settings.ImageName())
-		if err != nil {
+	u := &upgradeRun{tarball: t, sequence: seq}
+	if mode.containers {
+		if u.image, err = ReleaseImage(tarball, env.Settings.ImageName()); err != nil {
 			return nil, err
 		}
-		prev := before
-		before = func(ctx context.Context, deploys []*Deploy) error {
-			for _, d := range deploys {
-				d.Image = image
-			}
-			return prev(ctx, deploys)
-		}
 	}
-	sequence, err := withInsertions(steps)
-	if err != nil {
-		return nil, err
-	}
-	return onHosts(ctx, site, envName, opts, hostRun{action: actionUpgrade, before: before, phased: func(ctx context.Context, deploys []*Deploy) []hostOutcome {
-		return newFleet(deploys, opts.Parallel).upgrade(ctx, sequence)
-	}})
+	return u, nil
 }
 
-// upgradeSequence is the list Upgrade runs; tests put failures into it.
-var upgradeSequence = UpgradeSteps
+// prepare gives a host's work the release it ships.
+func (u *upgradeRun) prepare(d *Deploy) {
+	d.Tarball, d.Revision, d.Image = u.tarball, u.tarball.Manifest.Revision, u.image
+}
 
-// UpgradeSteps is the upgrade sequence of the README, once Upgrade holds
-// the lock on every host and has named the release: steps up to "start
-// new workers" change nothing a visitor sees (uWSGI's new workers start
-// beside the live ones and must answer first); "switch" makes the
-// release live; a failure after it switches back. On several hosts the
-// sequence runs in phases (fleet.go): every host builds, one migrates,
-// every web host starts its workers, then all switch.
-func UpgradeSteps() []Step {
-	return []Step{
-		factsStep{},
-		uploadStep{},
-		releaseDirStep{},
-		unpackStep{},
-		venvStep{},
-		sharedStep{},
-		collectstaticStep{},
-		permissionsStep{},
-		checkDeployStep{},
-		snapshotStep{},
-		migrateStep{},
-		startStep{},
-		switchStep{},
-		reloadStep{},
-		healthStep{},
-		restartProcessesStep{},
-		retireStep{},
-		recordStep{},
+// nameRelease names the release, under the lock of every host: one new
+// name for all.
+func (u *upgradeRun) nameRelease(ctx context.Context, deploys []*Deploy) error {
+	name, err := releaseName(ctx, deploys, u.tarball.Manifest.Revision)
+	if err != nil {
+		return fmt.Errorf("naming the release, nothing changed on any host: %w", err)
+	}
+	for _, d := range deploys {
+		d.Release = name
+	}
+	return nil
+}
+
+// UpgradeSteps is the upgrade sequence of the README in process mode,
+// once Upgrade holds the lock on every host and has named the release:
+// steps up to "start new workers" change nothing a visitor sees (uWSGI's
+// new workers start beside the live ones and must answer first);
+// "switch" makes the release live; a failure after it switches back. On
+// several hosts the sequence runs in phases (fleet.go): every host
+// builds, one migrates, every web host starts its workers, then all
+// switch.
+func UpgradeSteps() []Step { return processUpgrade().steps() }
+
+// processUpgrade is the upgrade sequence of process mode, as its phases.
+func processUpgrade() sequence {
+	return sequence{
+		{phaseFacts, []Step{factsStep{}}},
+		{phaseUpload, []Step{uploadStep{}}},
+		{phaseBuild, []Step{releaseDirStep{}, unpackStep{}, venvStep{}, sharedStep{}, collectstaticStep{}, permissionsStep{}, checkDeployStep{}}},
+		{phaseSnapshot, []Step{snapshotStep{}}},
+		{phaseMigrate, []Step{migrateStep{}}},
+		{phaseReady, []Step{startStep{}}},
+		{phaseSwitch, []Step{switchStep{}, reloadStep{}, healthStep{}, restartProcessesStep{}}},
+		{phaseFinish, []Step{retireStep{}, recordStep{}}},
 	}
 }
 
