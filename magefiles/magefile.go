@@ -62,6 +62,12 @@ func Test(ctx context.Context) error {
 		fmt.Printf("\n%d TESTS WERE SKIPPED: they need root and Debian's services (nginx, Apache, uWSGI, gunicorn, PostgreSQL, OpenSSH, Django).\n", summary.Skipped)
 		fmt.Println(`Run every one of them as root, which installs the packages they need first: go tool mage test (with sudo: sudo env PATH="$PATH" go tool mage test)`)
 	}
+	if slowest := summary.Slowest(10); len(slowest) > 0 {
+		fmt.Println("\nThe 10 slowest tests:")
+		for _, d := range slowest {
+			fmt.Printf("  %8.1fs  %s\n", d.Seconds, d.Test)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("go test: %w", err)
 	}

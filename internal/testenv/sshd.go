@@ -67,6 +67,7 @@ var (
 // users, sudoers entries and services needs.
 func NeedRoot(t testing.TB) {
 	t.Helper()
+	EndToEnd(t)
 	if os.Geteuid() != 0 {
 		Missing(t, "root", "run the tests as root (CI does), since they create users and start services")
 	}

@@ -13,6 +13,17 @@ import (
 // CI reports whether the tests run under continuous integration.
 func CI() bool { return os.Getenv("CI") == "true" }
 
+// EndToEnd skips a test that works with this machine's services, fresh
+// machines or Docker when go test runs with -short: the fast tier
+// (go test -short ./...) leaves them to the full test command (go tool
+// mage test), which never runs with -short.
+func EndToEnd(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end: go tool mage test runs it")
+	}
+}
+
 // Missing stops the test because something it needs is absent: a failure
 // under CI, a skip otherwise. hint says how to install it.
 func Missing(t testing.TB, what, hint string) {

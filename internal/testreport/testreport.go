@@ -21,6 +21,7 @@ type event struct {
 	Package string
 	Test    string
 	Output  string
+	Elapsed float64
 }
 
 // Summary counts the tests of a run; subtests count on their own.
@@ -28,6 +29,22 @@ type Summary struct {
 	Passed, Failed, Skipped int
 	// SkippedTests are the skipped tests as package.TestName, sorted.
 	SkippedTests []string
+	// Durations are how long each top-level test that ended took, the
+	// slowest first.
+	Durations []Duration
+}
+
+// Duration is how long one test took.
+type Duration struct {
+	// Test is package.TestName.
+	Test    string
+	Seconds float64
+}
+
+// Slowest are the n slowest top-level tests of the run, the slowest
+// first.
+func (s Summary) Slowest(n int) []Duration {
+	return s.Durations[:min(n, len(s.Durations))]
 }
 
 // Filter copies the run's report from r to w as plain go test prints
@@ -64,10 +81,12 @@ func Filter(r io.Reader, w io.Writer) (Summary, error) {
 			}
 		case e.Action == "fail":
 			s.Failed++
+			s.addDuration(e)
 			io.WriteString(w, strings.Join(pending[key], ""))
 			delete(pending, key)
 		case e.Action == "pass":
 			s.Passed++
+			s.addDuration(e)
 			delete(pending, key)
 		case e.Action == "skip":
 			s.Skipped++
@@ -82,5 +101,13 @@ func Filter(r io.Reader, w io.Writer) (Summary, error) {
 		s.Failed++
 	}
 	sort.Strings(s.SkippedTests)
+	sort.SliceStable(s.Durations, func(i, j int) bool { return s.Durations[i].Seconds > s.Durations[j].Seconds })
 	return s, sc.Err()
+}
+
+// addDuration records how long a top-level test took.
+func (s *Summary) addDuration(e event) {
+	if !strings.Contains(e.Test, "/") {
+		s.Durations = append(s.Durations, Duration{Test: e.Package + "." + e.Test, Seconds: e.Elapsed})
+	}
 }

@@ -2,9 +2,11 @@ package testreport
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,6 +54,32 @@ func TestSome(t *testing.T) {
 	}
 	if strings.Join(s.SkippedTests, ",") != "example.com/m.TestSkips,example.com/m.TestSome/skips" {
 		t.Errorf("skipped = %v", s.SkippedTests)
+	}
+	var timed []string
+	for _, d := range s.Durations {
+		timed = append(timed, d.Test)
+	}
+	if len(timed) != 3 || !slices.Contains(timed, "example.com/m.TestSome") || slices.Contains(timed, "example.com/m.TestSome/runs") {
+		t.Errorf("durations of %v; want TestPasses, TestFails and TestSome (top-level tests that ended, not skipped)", timed)
+	}
+}
+
+func TestSlowestComeFirst(t *testing.T) {
+	run := `{"Action":"pass","Package":"p","Test":"TestQuick","Elapsed":0.5}
+{"Action":"pass","Package":"p","Test":"TestSlow/sub","Elapsed":90}
+{"Action":"pass","Package":"p","Test":"TestSlow","Elapsed":91}
+{"Action":"fail","Package":"q","Test":"TestMiddle","Elapsed":12}
+`
+	s, err := Filter(strings.NewReader(run), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(s.Slowest(2))
+	if want := "[{p.TestSlow 91} {q.TestMiddle 12}]"; got != want {
+		t.Errorf("slowest two: %s; want %s", got, want)
+	}
+	if n := len(s.Slowest(10)); n != 3 {
+		t.Errorf("slowest ten of three tests: %d", n)
 	}
 }
 

@@ -11,20 +11,25 @@ set -eu
 user=$1 r=$2 check=$3
 shift 3
 uid=$(id -u -- "$user")
-# Every live process whose real, effective, saved or file-system user is
-# the build user (zombies are gone already).
-alive() {
-  cat /proc/[0-9]*/status 2>/dev/null | awk -v u="$uid" '
-    /^Name:/ { zombie = 0 }
-    /^State:/ { zombie = ($2 == "Z") }
-    /^Uid:/ && !zombie && ($2 == u || $3 == u || $4 == u || $5 == u) { found = 1 }
-    END { exit !found }'
+ns=$(stat -L -c %i /proc/self/ns/pid)
+# members prints the live processes (zombies are gone already) whose
+# real, effective, saved or file-system user is the build user, in this
+# PID namespace only: a container's process that runs under the same
+# user number belongs to the container, not to the build.
+members() {
+  stat -L -c '%i %n' /proc/[0-9]*/ns/pid 2>/dev/null |
+    awk -v ns="$ns" '$1 == ns { sub(/ns\/pid$/, "status", $2); print $2 }' |
+    xargs -r grep -s -H -E '^(State|Uid):' |
+    awk -F '[:\t ]+' -v u="$uid" '
+      $2 == "State" { zombie = ($3 == "Z"); next }
+      $2 == "Uid" && !zombie && ($3 == u || $4 == u || $5 == u || $6 == u) { split($1, p, "/"); print p[3] }'
 }
 n=0
-while alive; do
-  # kill -1 from the build user's own shell reaches every process of
-  # that user, however it detached, and nothing else.
-  runuser -u "$user" -- sh -c 'kill -KILL -1' 2>/dev/null || true
+while pids=$(members) && [ -n "$pids" ]; do
+  # The build user kills them itself: a number reused meanwhile by
+  # another user's process is out of its reach.
+  # shellcheck disable=SC2086 # one argument per process
+  runuser -u "$user" -- sh -c 'kill -KILL "$@"' kill $pids 2>/dev/null || true
   n=$((n + 1))
   if [ "$n" -gt 50 ]; then
     echo "processes of $user, the build user, are still running after 50 kills: refused" >&2
