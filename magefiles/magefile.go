@@ -7,10 +7,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"time"
 
 	//mage:import
 	_ "github.com/djship/djship/djmage"
@@ -22,6 +26,68 @@ import (
 // Demo ships the example site to this machine (its demo environment) and prints the address where it answers.
 func Demo(ctx context.Context) error {
 	return targets.Demo(ctx, os.Stdout)
+}
+
+// machineTests are the end-to-end tests that boot fresh machines of their
+// own (systemd-nspawn): the test command runs them in a go test of their
+// own, side by side with every other test, since they share nothing of
+// this machine's services with those.
+const machineTests = "^(TestFleet|TestFreshSystemdHosts|TestTwelveFactorOnAFreshHost|TestDemoOnAMachineWithOnlyGo|TestContainerModeOnAFreshSystemdHost)$"
+
+// goTestSideBySide runs every test in two go test runs at once: the
+// machine tests of targets/ (beside each other), and all the others;
+// it prints what plain go test would and returns the two runs' summary.
+func goTestSideBySide() (testreport.Summary, error) {
+	runs := [][]string{
+		{"test", "-count=1", "-timeout", "60m", "-json", "-skip", machineTests, "./..."},
+		{"test", "-count=1", "-timeout", "60m", "-json", "-parallel", "4", "-run", machineTests, "./targets"},
+	}
+	out := &lockedWriter{w: os.Stdout}
+	summaries := make([]testreport.Summary, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, args := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			summaries[i], errs[i] = goTest(args, out)
+		}()
+	}
+	wg.Wait()
+	return testreport.Combine(summaries...), errors.Join(errs...)
+}
+
+// goTest runs go with args (a go test -json) and copies its report to out.
+func goTest(args []string, out io.Writer) (testreport.Summary, error) {
+	test := exec.Command("go", args...)
+	test.Stderr = os.Stderr
+	events, err := test.StdoutPipe()
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	if err := test.Start(); err != nil {
+		return testreport.Summary{}, fmt.Errorf("go test: %w", err)
+	}
+	summary, readErr := testreport.Filter(events, out)
+	if err := test.Wait(); err != nil {
+		return summary, fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+	}
+	if readErr != nil {
+		return summary, fmt.Errorf("go test: reading its report: %w", readErr)
+	}
+	return summary, nil
+}
+
+// lockedWriter lets two reports print whole pieces without mixing them.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Test checks formatting, runs go vet and runs every test, as CI does. As
@@ -45,19 +111,9 @@ func Test(ctx context.Context) error {
 	if err := vet.Run(); err != nil {
 		return fmt.Errorf("go vet: %w", err)
 	}
-	// The end-to-end tests of targets/ take about ten minutes on two cores:
-	// more than go test's default timeout.
-	test := exec.Command("go", "test", "-count=1", "-timeout", "60m", "-json", "./...")
-	test.Stderr = os.Stderr
-	events, err := test.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := test.Start(); err != nil {
-		return fmt.Errorf("go test: %w", err)
-	}
-	summary, readErr := testreport.Filter(events, os.Stdout)
-	err = test.Wait()
+	start := time.Now()
+	summary, err := goTestSideBySide()
+	took := time.Since(start).Round(time.Second)
 	if summary.Skipped > 0 {
 		fmt.Printf("\n%d TESTS WERE SKIPPED: they need root and Debian's services (nginx, Apache, uWSGI, gunicorn, PostgreSQL, OpenSSH, Django).\n", summary.Skipped)
 		fmt.Println(`Run every one of them as root, which installs the packages they need first: go tool mage test (with sudo: sudo env PATH="$PATH" go tool mage test)`)
@@ -69,11 +125,8 @@ func Test(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("go test: %w", err)
+		return err
 	}
-	if readErr != nil {
-		return fmt.Errorf("go test: reading its report: %w", readErr)
-	}
-	fmt.Printf("%d tests passed, %d skipped\n", summary.Passed, summary.Skipped)
+	fmt.Printf("%d tests passed, %d skipped, in %s\n", summary.Passed, summary.Skipped, took)
 	return nil
 }

@@ -434,6 +434,7 @@ func hasCapability(t *testing.T, n uint) bool {
 // next ship starts and enables it through systemd (docker-start.sh), and
 // after a reboot the host serves the live release again by itself.
 func TestContainerModeOnAFreshSystemdHost(t *testing.T) {
+	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
 	reg := testenv.StartRegistry(t)
 	m := testenv.NewBridge(t).BootForDocker(t)

@@ -111,6 +111,7 @@ func revisionAt(t *testing.T, site *sites.Site, addr string) string {
 // (no host changes), and a rollback that restores the database (once,
 // on the db host). No request may fail.
 func TestFleet(t *testing.T) {
+	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
 	f := testenv.NewFleet(t, 6, true)
 	roles := []string{"lb", "web", "web", "web", "worker", "db"}
@@ -199,10 +200,9 @@ func TestFleet(t *testing.T) {
 
 	// Phase 2 fails on one host after it switched: every host goes back.
 	failOn := webs[2].Name
-	saved := insertions
-	AddStepAfter("switch", ShellStep("fail on one host", `[ "$(hostname)" != `+failOn+` ] || { echo "failing on purpose on $(hostname)" >&2; exit 1; }`))
+	removeStep := addStepFor(site.Settings.Project, "switch", true, ShellStep("fail on one host", `[ "$(hostname)" != `+failOn+` ] || { echo "failing on purpose on $(hostname)" >&2; exit 1; }`))
 	out, err = shipFleet(t, site, "v3")
-	insertions = saved
+	removeStep()
 	if err == nil || !strings.Contains(err.Error(), "failing on purpose on "+failOn) {
 		t.Errorf("the ship that fails on %s after its switch: %v", failOn, err)
 	}

@@ -356,7 +356,7 @@ func TestAddedStepsJoinTheirPhase(t *testing.T) {
 		AddStepAfter("collectstatic", ShellStep("compress", "true"))
 		AddStepBefore("switch", ShellStep("warm", "true"))
 	})
-	seq, err := withInsertions(processUpgrade())
+	seq, err := withInsertions(processUpgrade(), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type insertion struct {
 	anchor string
 	after  bool
 	step   Step
+	// project, when set, limits the step to the upgrades of that project
+	// (the tests add steps to one site while others ship beside it).
+	project string
 }
 
 var (
@@ -45,17 +48,20 @@ func AddStepAfter(anchor string, step Step) { addStep(anchor, true, step) }
 func addStep(anchor string, after bool, step Step) {
 	insertionsMu.Lock()
 	defer insertionsMu.Unlock()
-	insertions = append(insertions, insertion{anchor, after, step})
+	insertions = append(insertions, insertion{anchor: anchor, after: after, step: step})
 }
 
-// withInsertions is seq with the added steps in place, in the order
-// they were added, each in the phase of the step it follows
-// (sequence.insert).
-func withInsertions(seq sequence) (sequence, error) {
+// withInsertions is seq with the steps added for every project and for
+// project in place, in the order they were added, each in the phase of
+// the step it follows (sequence.insert).
+func withInsertions(seq sequence, project string) (sequence, error) {
 	insertionsMu.Lock()
 	defer insertionsMu.Unlock()
 	out := seq
 	for _, in := range insertions {
+		if in.project != "" && in.project != project {
+			continue
+		}
 		next, err := out.insert(in.anchor, in.after, in.step)
 		if err != nil {
 			return nil, fmt.Errorf("the step %q was added %s %q, which is not a step of the upgrade: name one of %s", in.step.Name(), where(in.after), in.anchor, stepNames(seq.steps()))

@@ -36,7 +36,7 @@ func TestStepsAddedBeforeAndAfter(t *testing.T) {
 		AddStepAfter("migrate", ManageStep("second", "check"))
 		AddStepBefore("facts", ShellStep("first", "true"))
 	})
-	seq, err := withInsertions(processUpgrade())
+	seq, err := withInsertions(processUpgrade(), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestStepsAddedBeforeAndAfter(t *testing.T) {
 
 func TestStepAddedToAStepThatIsNotThere(t *testing.T) {
 	withAdded(t, func() { AddStepAfter("migrations", ManageStep("x", "check")) })
-	_, err := withInsertions(processUpgrade())
+	_, err := withInsertions(processUpgrade(), "shop")
 	if err == nil || !strings.Contains(err.Error(), `the step "x" was added after "migrations", which is not a step of the upgrade: name one of facts, upload`) {
 		t.Fatalf("error: %v", err)
 	}

@@ -27,6 +27,7 @@ import (
 // systemctl, a release that cannot start, and a rollback, with no
 // request failing; then the host reboots and serves the live release.
 func TestFreshSystemdHosts(t *testing.T) {
+	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
 	cases := []shipCase{
 		{web: "nginx", app: "gunicorn", db: "sqlite"},
@@ -122,6 +123,7 @@ func TestFreshSystemdHosts(t *testing.T) {
 // and its static files are served, and a visit is counted in
 // PostgreSQL.
 func TestTwelveFactorOnAFreshHost(t *testing.T) {
+	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
 	m := testenv.BootMachine(t)
 	// Something else installed Debian's Django first, without what it
@@ -216,6 +218,7 @@ func checkAdminStatic(t *testing.T, site *sites.Site) {
 // no other way to the module proxy). `go tool mage demo` must install
 // what it needs itself and leave the page answering with its revision.
 func TestDemoOnAMachineWithOnlyGo(t *testing.T) {
+	t.Parallel() // on machines of its own: beside the other machine tests
 	testenv.NeedMachines(t)
 	goEnv := func(name string) string {
 		out, err := exec.Command("go", "env", name).Output()

@@ -35,5 +35,7 @@ func runModeOf(s sites.Settings) runMode {
 }
 
 // upgradeSequence is the upgrade sequence of a mode with the steps a
-// magefile added in place; tests put failures into it.
-var upgradeSequence = func(m runMode) (sequence, error) { return withInsertions(m.upgrade()) }
+// magefile added in place for project; tests put failures into it.
+var upgradeSequence = func(m runMode, project string) (sequence, error) {
+	return withInsertions(m.upgrade(), project)
+}

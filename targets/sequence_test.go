@@ -1,6 +1,9 @@
 package targets
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // withSequence makes the upgrades of the test run change(sequence)
 // instead of the sequence of their mode; restore (also called when the
@@ -8,8 +11,8 @@ import "testing"
 func withSequence(t *testing.T, change func(sequence) sequence) (restore func()) {
 	t.Helper()
 	orig := upgradeSequence
-	upgradeSequence = func(m runMode) (sequence, error) {
-		seq, err := orig(m)
+	upgradeSequence = func(m runMode, project string) (sequence, error) {
+		seq, err := orig(m, project)
 		if err != nil {
 			return nil, err
 		}
@@ -33,4 +36,18 @@ func replaced(t testing.TB, seq sequence, name string, step Step) sequence {
 		}
 		return s
 	})
+}
+
+// addStepFor adds step before or after anchor to the upgrades of project
+// only, until remove: the other tests
+// sites ship beside it without the step.
+func addStepFor(project, anchor string, after bool, step Step) (remove func()) {
+	insertionsMu.Lock()
+	insertions = append(insertions, insertion{anchor: anchor, after: after, step: step, project: project})
+	insertionsMu.Unlock()
+	return func() {
+		insertionsMu.Lock()
+		defer insertionsMu.Unlock()
+		insertions = slices.DeleteFunc(insertions, func(in insertion) bool { return in.step == step && in.project == project })
+	}
 }

@@ -55,7 +55,7 @@ func prepareUpgrade(site *sites.Site, envName, tarball string) (*upgradeRun, err
 		check = append(check, env.Settings)
 	}
 	mode := runModeOf(env.Settings)
-	seq, err := upgradeSequence(mode)
+	seq, err := upgradeSequence(mode, site.Settings.Project)
 	if err != nil {
 		return nil, err
 	}

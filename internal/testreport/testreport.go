@@ -105,6 +105,21 @@ func Filter(r io.Reader, w io.Writer) (Summary, error) {
 	return s, sc.Err()
 }
 
+// Combine adds up the summaries of runs that went side by side.
+func Combine(summaries ...Summary) Summary {
+	var all Summary
+	for _, s := range summaries {
+		all.Passed += s.Passed
+		all.Failed += s.Failed
+		all.Skipped += s.Skipped
+		all.SkippedTests = append(all.SkippedTests, s.SkippedTests...)
+		all.Durations = append(all.Durations, s.Durations...)
+	}
+	sort.Strings(all.SkippedTests)
+	sort.SliceStable(all.Durations, func(i, j int) bool { return all.Durations[i].Seconds > all.Durations[j].Seconds })
+	return all
+}
+
 // addDuration records how long a top-level test took.
 func (s *Summary) addDuration(e event) {
 	if !strings.Contains(e.Test, "/") {
