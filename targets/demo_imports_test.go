@@ -79,6 +79,7 @@ type pyImport struct {
 // standard library counts as what its Debian package provides, so that a
 // part Debian ships apart (tkinter, distutils) is caught too.
 func TestDemoInstallsWhatTheExampleImports(t *testing.T) {
+	testenv.EndToEnd(t) // builds a virtualenv per case: the full test command runs it
 	for _, c := range []struct {
 		name string
 		// change alters a copy of the repository; nil checks it as it is.
