@@ -201,7 +201,7 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	for k, v := range s.Django.Environment {
 		buildEnv[k] = v
 	}
-	envData, err := environmentFile(buildEnv)
+	envData, err := templates.RenderEnvironment(buildEnv)
 	if err != nil {
 		return err
 	}

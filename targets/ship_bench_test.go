@@ -283,7 +283,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 		d.Secrets[k] = v
 	}
 	values, _ := d.applicationEnvironment()
-	envFile, err := environmentFile(values)
+	envFile, err := templates.RenderEnvironment(values)
 	if err != nil {
 		b.Fatal(err)
 	}
