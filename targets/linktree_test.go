@@ -2,195 +2,19 @@ package targets
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
-	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/sites"
 )
-
-// testEntry is one entry of an archive a test builds.
-type testEntry struct {
-	name   string
-	typ    byte // tar.TypeReg, TypeDir, TypeSymlink, TypeLink, TypeXGlobalHeader
-	target string
-	body   string
-	mode   int64
-	// Zip only: the maker (3 Unix when 0) and extra fields.
-	maker uint16
-	extra []byte
-	// pax holds the records of a global header.
-	pax map[string]string
-}
-
-func entryFile(name, body string) testEntry {
-	return testEntry{name: name, typ: tar.TypeReg, body: body}
-}
-func entryDir(name string) testEntry { return testEntry{name: name, typ: tar.TypeDir} }
-func entryLink(name, target string) testEntry {
-	return testEntry{name: name, typ: tar.TypeSymlink, target: target}
-}
-func entryHardlink(name, target string) testEntry {
-	return testEntry{name: name, typ: tar.TypeLink, target: target}
-}
-
-// tarData is an uncompressed tar of the entries, in their order.
-func tarData(t testing.TB, entries []testEntry) []byte {
-	t.Helper()
-	b, err := tryTarData(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// tryTarData is tarData for entries Go may refuse to write (a NUL in a
-// name).
-func tryTarData(entries []testEntry) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
-			if e.typ == tar.TypeDir || e.typ == tar.TypeSymlink {
-				mode = 0o755
-			}
-		}
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.target, Mode: mode, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
-		if e.typ == tar.TypeReg {
-			h.Size = int64(len(e.body))
-		}
-		if e.typ == tar.TypeXGlobalHeader {
-			h = &tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: e.pax}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, fmt.Errorf("tar header %q: %w", e.name, err)
-		}
-		if e.typ == tar.TypeReg {
-			tw.Write([]byte(e.body))
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// archiveData is a zip or a tar of the entries, as name says.
-func archiveData(t testing.TB, name string, entries []testEntry) []byte {
-	if strings.HasSuffix(name, ".zip") {
-		return zipData(t, entries)
-	}
-	return tarData(t, entries)
-}
-
-func gzipData(b []byte) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	gz.Write(b)
-	gz.Close()
-	return buf.Bytes()
-}
-
-// zipData is a zip of the entries: folders end with /, links hold their
-// target, made on Unix unless the entry names another maker.
-func zipData(t testing.TB, entries []testEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range entries {
-		maker := e.maker
-		if maker == 0 {
-			maker = 3
-		}
-		mode := uint32(0o100644)
-		body := e.body
-		switch e.typ {
-		case tar.TypeDir:
-			mode = 0o040755
-		case tar.TypeSymlink:
-			mode, body = 0o120777, e.target
-		}
-		if e.mode != 0 {
-			mode = mode&^0o7777 | uint32(e.mode)
-		}
-		h := &zip.FileHeader{Name: e.name, Method: zip.Store, CreatorVersion: maker<<8 | 20, ExternalAttrs: mode << 16, Extra: e.extra,
-			CRC32: crc32.ChecksumIEEE([]byte(body)), CompressedSize64: uint64(len(body)), UncompressedSize64: uint64(len(body))}
-		w, err := zw.CreateRaw(h)
-		if err != nil {
-			t.Fatalf("zip entry %q: %v", e.name, err)
-		}
-		w.Write([]byte(body))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// unicodePath is an Info-ZIP Unicode path extra field naming the entry
-// name as path.
-func unicodePath(name, path string) []byte {
-	body := []byte{1}
-	body = binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE([]byte(name)))
-	body = append(body, path...)
-	extra := binary.LittleEndian.AppendUint16(nil, 0x7075)
-	extra = binary.LittleEndian.AppendUint16(extra, uint16(len(body)))
-	return append(extra, body...)
-}
-
-// manifest is the first entry of a release tarball of project.
-func manifest(project string) testEntry {
-	return entryFile(ManifestName, fmt.Sprintf(`{"project": %q, "revision": "r1"}`, project))
-}
-
-// writeRelease writes a .tar.gz release of project holding the entries
-// after its manifest, and returns its path.
-func writeRelease(t testing.TB, dir, project string, entries []testEntry) string {
-	t.Helper()
-	p := filepath.Join(dir, project+"-r1.tar.gz")
-	if err := os.WriteFile(p, gzipData(tarData(t, append([]testEntry{manifest(project)}, entries...))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// chain is d1/d2/.../d10/l1 -> ../../.. (which leads to d1/.../d7) and
-// out -> d1/.../d10/l1/ followed by 7+ups times ../ and rest: inside the
-// tree to the eye (the ..s and the folders before them even out), but
-// ups folders above the top once l1 is followed. chain(3, "tmp/x") is
-// out -> d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/l1/../../../../../../../../../../tmp/x.
-func chain(prefix string, ups int, rest string) []testEntry {
-	var entries []testEntry
-	dir := prefix
-	for i := 1; i <= 10; i++ {
-		dir = path.Join(dir, fmt.Sprintf("d%d", i))
-		entries = append(entries, entryDir(dir+"/"))
-	}
-	deep := strings.TrimPrefix(strings.TrimPrefix(dir, prefix), "/")
-	entries = append(entries,
-		entryLink(dir+"/l1", "../../.."),
-		entryLink(path.Join(prefix, "out"), deep+"/l1/"+strings.Repeat("../", 7+ups)+rest))
-	return entries
-}
 
 func django(folder string, archives ...sites.Deflate) sites.Settings {
 	return sites.Settings{Django: sites.Django{SourceFolder: folder, ArchivesToDeflate: archives}}
@@ -202,102 +26,102 @@ func django(folder string, archives ...sites.Deflate) sites.Settings {
 func TestInspectTarballLinkTree(t *testing.T) {
 	vendor := sites.Deflate{Archive: "vendor.zip", Into: "static"}
 	innerTar := sites.Deflate{Archive: "vendor.tar", Into: "static"}
-	var tooLong, longest []testEntry
+	var tooLong, longest []testarchive.Entry
 	for i := 0; i < 41; i++ {
-		tooLong = append(tooLong, entryLink(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
+		tooLong = append(tooLong, testarchive.Link(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
 		if i < 39 {
-			longest = append(longest, entryLink(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
+			longest = append(longest, testarchive.Link(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
 		}
 	}
-	tooLong = append(tooLong, entryLink("l41", "."))
-	longest = append(longest, entryLink("l39", "."))
+	tooLong = append(tooLong, testarchive.Link("l41", "."))
+	longest = append(longest, testarchive.Link("l39", "."))
 	cases := []struct {
 		name     string
-		entries  []testEntry
+		entries  []testarchive.Entry
 		settings sites.Settings
-		inner    map[string][]testEntry // archives in the tarball, by name
-		want     []string               // "" accepts
+		inner    map[string][]testarchive.Entry // archives in the tarball, by name
+		want     []string                       // "" accepts
 	}{
-		{name: "a chain inside to the eye that leads out", entries: chain("", 3, "tmp/x"),
+		{name: "a chain inside to the eye that leads out", entries: testarchive.Chain("", 3, "tmp/x"),
 			want: []string{"out -> d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/l1/../../../../../../../../../../tmp/x: the link leads out of the release once d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/l1 -> ../../.. is followed"}},
-		{name: "an archive unpacked into the chain", entries: append(chain("", 3, "etc/cron.d"), entryFile("manage.py", "")),
+		{name: "an archive unpacked into the chain", entries: append(testarchive.Chain("", 3, "etc/cron.d"), testarchive.File("manage.py", "")),
 			settings: django(".", sites.Deflate{Archive: "vendor.tar", Into: "out"}),
-			inner:    map[string][]testEntry{"vendor.tar": {entryFile("job", "* * * * * root id")}},
+			inner:    map[string][]testarchive.Entry{"vendor.tar": {testarchive.File("job", "* * * * * root id")}},
 			want:     []string{"vendor.tar: into out: lands out of the release once d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/l1 -> ../../.. is followed"}},
 		{name: "a chain inside an archive", settings: django(".", innerTar),
-			inner: map[string][]testEntry{"vendor.tar": chain("", 2, "x")},
+			inner: map[string][]testarchive.Entry{"vendor.tar": testarchive.Chain("", 2, "x")},
 			want:  []string{"vendor.tar: out -> d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/l1/../../../../../../../../../x: the link leads out of the release"}},
-		{name: "a loop", entries: []testEntry{entryLink("a", "b"), entryLink("b", "a")},
+		{name: "a loop", entries: []testarchive.Entry{testarchive.Link("a", "b"), testarchive.Link("b", "a")},
 			want: []string{"a -> b: a loop of links", "b -> a: a loop of links"}},
 		{name: "more than 40 links in a row", entries: tooLong, want: []string{"l0 -> l1: a loop of links, or a chain of more than 40"}},
 		{name: "40 links in a row", entries: longest, want: []string{""}},
-		{name: "a link to a link that leads out", entries: []testEntry{entryDir("a/"), entryLink("a/up", ".."), entryLink("b", "a/up/..")},
+		{name: "a link to a link that leads out", entries: []testarchive.Entry{testarchive.Dir("a/"), testarchive.Link("a/up", ".."), testarchive.Link("b", "a/up/..")},
 			want: []string{"b -> a/up/..: the link leads out of the release once a/up -> .. is followed"}},
-		{name: "an entry below a link that leads out", entries: []testEntry{entryLink("up", ".."), entryFile("up/x", "")},
+		{name: "an entry below a link that leads out", entries: []testarchive.Entry{testarchive.Link("up", ".."), testarchive.File("up/x", "")},
 			want: []string{"up/x: lands out of the release"}},
-		{name: "two entries with one name", entries: []testEntry{entryFile("a", "1"), entryFile("./a", "2")},
+		{name: "two entries with one name", entries: []testarchive.Entry{testarchive.File("a", "1"), testarchive.File("./a", "2")},
 			want: []string{"./a: a second entry with this name"}},
-		{name: "a backslash", entries: []testEntry{entryFile(`a\b`, "")}, want: []string{`a\b: a name with a backslash`}},
-		{name: "a control character", entries: []testEntry{entryFile("a\nb", "")}, want: []string{`"a\nb": a name with a control character`}},
+		{name: "a backslash", entries: []testarchive.Entry{testarchive.File(`a\b`, "")}, want: []string{`a\b: a name with a backslash`}},
+		{name: "a control character", entries: []testarchive.Entry{testarchive.File("a\nb", "")}, want: []string{`"a\nb": a name with a control character`}},
 		{name: "a NUL in a zip name", settings: django(".", vendor),
-			inner: map[string][]testEntry{"vendor.zip": {entryFile("a\x00b", "")}},
+			inner: map[string][]testarchive.Entry{"vendor.zip": {testarchive.File("a\x00b", "")}},
 			want:  []string{`vendor.zip: "a\x00b": a name with a control character`}},
-		{name: ".. inside a name", entries: []testEntry{entryDir("a/"), entryFile("a/../b", "")}, want: []string{"a/../b: a name with .. in it"}},
-		{name: "a hard link to a later file", entries: []testEntry{entryHardlink("h", "f"), entryFile("f", "")},
+		{name: ".. inside a name", entries: []testarchive.Entry{testarchive.Dir("a/"), testarchive.File("a/../b", "")}, want: []string{"a/../b: a name with .. in it"}},
+		{name: "a hard link to a later file", entries: []testarchive.Entry{testarchive.Hardlink("h", "f"), testarchive.File("f", "")},
 			want: []string{"h => f: a hard link to f, which is not an earlier regular file of the archive"}},
-		{name: "a hard link to a folder", entries: []testEntry{entryDir("d/"), entryHardlink("h", "d")},
+		{name: "a hard link to a folder", entries: []testarchive.Entry{testarchive.Dir("d/"), testarchive.Hardlink("h", "d")},
 			want: []string{"h => d: a hard link to d, which is not an earlier regular file"}},
-		{name: "a hard link to a link", entries: []testEntry{entryFile("f", ""), entryLink("l", "f"), entryHardlink("h", "l")},
+		{name: "a hard link to a link", entries: []testarchive.Entry{testarchive.File("f", ""), testarchive.Link("l", "f"), testarchive.Hardlink("h", "l")},
 			want: []string{"h => l: a hard link to l, which is not an earlier regular file"}},
-		{name: "a hard link to an earlier file", entries: []testEntry{entryFile("f", "x"), entryHardlink("h", "f"), entryHardlink("h2", "./h")}, want: []string{""}},
-		{name: "a global header that renames every entry", entries: []testEntry{{typ: tar.TypeXGlobalHeader, pax: map[string]string{"path": "../../etc/cron.d/x"}}, entryFile("a", "")},
+		{name: "a hard link to an earlier file", entries: []testarchive.Entry{testarchive.File("f", "x"), testarchive.Hardlink("h", "f"), testarchive.Hardlink("h2", "./h")}, want: []string{""}},
+		{name: "a global header that renames every entry", entries: []testarchive.Entry{{Type: tar.TypeXGlobalHeader, PAX: map[string]string{"path": "../../etc/cron.d/x"}}, testarchive.File("a", "")},
 			want: []string{"a global pax header that changes every entry after it (path)"}},
-		{name: "a global comment, as git archive writes", entries: []testEntry{{typ: tar.TypeXGlobalHeader, pax: map[string]string{"comment": "0123abc"}}, entryFile("a", "")},
+		{name: "a global comment, as git archive writes", entries: []testarchive.Entry{{Type: tar.TypeXGlobalHeader, PAX: map[string]string{"comment": "0123abc"}}, testarchive.File("a", "")},
 			want: []string{""}},
 		{name: "a zip link made on VMS", settings: django(".", vendor),
-			inner: map[string][]testEntry{"vendor.zip": {{name: "l", typ: tar.TypeSymlink, target: "../../../etc", maker: 2}}},
+			inner: map[string][]testarchive.Entry{"vendor.zip": {{Name: "l", Type: tar.TypeSymlink, Target: "../../../etc", Maker: 2}}},
 			want:  []string{"vendor.zip: l -> ../../../etc: the link leads out of the release"}},
 		{name: "a zip entry with a second, Unicode name", settings: django(".", vendor),
-			inner: map[string][]testEntry{"vendor.zip": {{name: "safe.css", typ: tar.TypeReg, extra: unicodePath("safe.css", "../../../etc/cron.d/x")}}},
+			inner: map[string][]testarchive.Entry{"vendor.zip": {{Name: "safe.css", Type: tar.TypeReg, Extra: testarchive.UnicodePath("safe.css", "../../../etc/cron.d/x")}}},
 			want:  []string{"vendor.zip: safe.css: a second, Unicode name"}},
-		{name: "an archive entry through a link of the tarball", entries: []testEntry{entryDir("static/"), entryLink("static/v", "../vendor"), entryDir("vendor/")},
-			settings: django(".", vendor), inner: map[string][]testEntry{"vendor.zip": {entryFile("v/x.css", "")}},
+		{name: "an archive entry through a link of the tarball", entries: []testarchive.Entry{testarchive.Dir("static/"), testarchive.Link("static/v", "../vendor"), testarchive.Dir("vendor/")},
+			settings: django(".", vendor), inner: map[string][]testarchive.Entry{"vendor.zip": {testarchive.File("v/x.css", "")}},
 			want: []string{"vendor.zip: v/x.css: goes through the link static/v -> ../vendor of the release, which unpacking never follows"}},
-		{name: "an archive named through a link", entries: []testEntry{entryLink("lib", "third"), entryDir("third/")},
+		{name: "an archive named through a link", entries: []testarchive.Entry{testarchive.Link("lib", "third"), testarchive.Dir("third/")},
 			settings: django(".", sites.Deflate{Archive: "lib/v.zip", Into: "static"}),
-			inner:    map[string][]testEntry{"third/v.zip": {entryFile("../x", "")}},
+			inner:    map[string][]testarchive.Entry{"third/v.zip": {testarchive.File("../x", "")}},
 			want:     []string{"lib/v.zip: ../x: climbs out of the release with .."}},
-		{name: "a source folder through a link that leads out", entries: []testEntry{entryLink("app", "../elsewhere")},
+		{name: "a source folder through a link that leads out", entries: []testarchive.Entry{testarchive.Link("app", "../elsewhere")},
 			settings: django("app"), want: []string{"django.source_folder app: lands out of the release"}},
-		{name: "links inside, to links, and dangling", entries: []testEntry{
-			entryLink("a", "b"), entryLink("b", "c/"), entryDir("c/"), entryFile("c/f", ""), entryLink("broken.css", "missing.css"),
-			entryDir("d/"), entryLink("d/up", ".."), entryLink("e", "d/up/c/../a"), entryLink("m", "missing/../c")}, want: []string{""}},
-		{name: "an archive into a folder reached through a link", entries: []testEntry{entryLink("static", "notes/static"), entryDir("notes/static/")},
-			settings: django(".", vendor), inner: map[string][]testEntry{"vendor.zip": {entryDir("vendor/"), entryFile("vendor/x.css", ""), entryLink("vendor/y.css", "x.css")}},
+		{name: "links inside, to links, and dangling", entries: []testarchive.Entry{
+			testarchive.Link("a", "b"), testarchive.Link("b", "c/"), testarchive.Dir("c/"), testarchive.File("c/f", ""), testarchive.Link("broken.css", "missing.css"),
+			testarchive.Dir("d/"), testarchive.Link("d/up", ".."), testarchive.Link("e", "d/up/c/../a"), testarchive.Link("m", "missing/../c")}, want: []string{""}},
+		{name: "an archive into a folder reached through a link", entries: []testarchive.Entry{testarchive.Link("static", "notes/static"), testarchive.Dir("notes/static/")},
+			settings: django(".", vendor), inner: map[string][]testarchive.Entry{"vendor.zip": {testarchive.Dir("vendor/"), testarchive.File("vendor/x.css", ""), testarchive.Link("vendor/y.css", "x.css")}},
 			want: []string{""}},
-		{name: "an archive that replaces a file of the tarball", entries: []testEntry{entryDir("static/"), entryFile("static/x.css", "old")},
-			settings: django(".", vendor), inner: map[string][]testEntry{"vendor.zip": {entryFile("x.css", "new")}}, want: []string{""}},
-		{name: "an archive that replaces a link of the tarball", entries: []testEntry{entryDir("static/"), entryLink("static/x.css", "y.css")},
-			settings: django(".", vendor), inner: map[string][]testEntry{"vendor.zip": {entryFile("x.css", "new")}},
+		{name: "an archive that replaces a file of the tarball", entries: []testarchive.Entry{testarchive.Dir("static/"), testarchive.File("static/x.css", "old")},
+			settings: django(".", vendor), inner: map[string][]testarchive.Entry{"vendor.zip": {testarchive.File("x.css", "new")}}, want: []string{""}},
+		{name: "an archive that replaces a link of the tarball", entries: []testarchive.Entry{testarchive.Dir("static/"), testarchive.Link("static/x.css", "y.css")},
+			settings: django(".", vendor), inner: map[string][]testarchive.Entry{"vendor.zip": {testarchive.File("x.css", "new")}},
 			want: []string{"vendor.zip: x.css: lands on static/x.css, which is already a link"}},
 		{name: "a tar with ./ names", settings: django(".", innerTar),
-			inner: map[string][]testEntry{"vendor.tar": {entryDir("./"), entryDir("./v/"), entryFile("./v/x.css", "")}}, want: []string{""}},
-		{name: "a source folder with its archives", entries: []testEntry{entryDir("app/")},
+			inner: map[string][]testarchive.Entry{"vendor.tar": {testarchive.Dir("./"), testarchive.Dir("./v/"), testarchive.File("./v/x.css", "")}}, want: []string{""}},
+		{name: "a source folder with its archives", entries: []testarchive.Entry{testarchive.Dir("app/")},
 			settings: django("app", sites.Deflate{Archive: "v.zip", Into: "static"}),
-			inner:    map[string][]testEntry{"app/v.zip": {entryFile("../../x", "")}},
+			inner:    map[string][]testarchive.Entry{"app/v.zip": {testarchive.File("../../x", "")}},
 			want:     []string{"v.zip: ../../x: climbs out of the release with .."}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			entries := append([]testEntry(nil), c.entries...)
+			entries := append([]testarchive.Entry(nil), c.entries...)
 			for name, inner := range c.inner {
-				data := archiveData(t, name, inner)
-				entries = append(entries, entryFile(name, string(data)))
+				data := testarchive.Archive(t, name, inner)
+				entries = append(entries, testarchive.File(name, string(data)))
 			}
 			if c.settings.Django.SourceFolder == "" {
 				c.settings.Django.SourceFolder = "."
 			}
-			p := writeRelease(t, t.TempDir(), "shop", entries)
+			p := testarchive.WriteRelease(t, t.TempDir(), "shop", entries)
 			_, err := InspectTarball(p, c.settings)
 			t.Log(err)
 			for _, want := range c.want {
@@ -324,10 +148,10 @@ func TestReleaseRefusesLinkChains(t *testing.T) {
 		want  []string // "" packages
 	}{
 		{"a chain that leads out", func(t *testing.T, src string) {
-			for _, e := range chain("", 3, "tmp/x") {
-				if e.typ == tar.TypeDir {
-					os.MkdirAll(filepath.Join(src, e.name), 0o755)
-				} else if err := os.Symlink(e.target, filepath.Join(src, e.name)); err != nil {
+			for _, e := range testarchive.Chain("", 3, "tmp/x") {
+				if e.Type == tar.TypeDir {
+					os.MkdirAll(filepath.Join(src, e.Name), 0o755)
+				} else if err := os.Symlink(e.Target, filepath.Join(src, e.Name)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -370,65 +194,6 @@ func TestReleaseRefusesLinkChains(t *testing.T) {
 	}
 }
 
-// TestUpgradeInspectsEveryHostsSourceFolder: a host whose source_folder
-// differs from its environment's has its own archives checked too.
-func TestUpgradeInspectsEveryHostsSourceFolder(t *testing.T) {
-	site, _ := project(t, `  staging:
-    hosts:
-      - {address: deploy@127.0.0.1:1, django: {source_folder: app, archives_to_deflate: [{archive: v.zip, into: static}]}}
-`)
-	bad := zipData(t, []testEntry{entryFile("../../../etc/cron.d/job", "* * * * * root id")})
-	p := writeRelease(t, t.TempDir(), "shop", []testEntry{entryDir("app/"), entryFile("app/manage.py", ""), entryFile("app/v.zip", string(bad))})
-	_, err := Upgrade(context.Background(), site, "staging", p, Options{Out: io.Discard})
-	if err == nil || !strings.Contains(err.Error(), "v.zip: ../../../etc/cron.d/job: climbs out of the release") || !strings.Contains(err.Error(), "nothing on the hosts changed") {
-		t.Errorf("the host's own archive was not inspected: %v", err)
-	}
-}
-
-// snapshot lists a folder tree with what each entry is, so that two
-// snapshots differ when anything in it was created, changed or removed.
-func snapshot(t testing.TB, root string, skip ...string) string {
-	t.Helper()
-	var lines []string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			lines = append(lines, p+": "+err.Error())
-			return nil
-		}
-		for _, s := range skip {
-			if p == s {
-				return filepath.SkipDir
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		line := fmt.Sprintf("%s %v", p, info.Mode())
-		switch {
-		case info.IsDir():
-			// What a folder holds is listed; its times change with that.
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			line += " -> " + target
-		case info.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			sum := sha256.Sum256(b)
-			line += fmt.Sprintf(" %d %s %s", info.Size(), info.ModTime().Format(time.RFC3339Nano), hex.EncodeToString(sum[:8]))
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			line += fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
-			if !info.IsDir() {
-				line += fmt.Sprintf(" links=%d", st.Nlink)
-			}
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 // fuzzSpec is a link graph read from fuzz input, one entry a line:
 // "<op> <name> [<target>]". Ops: d f l h (tarball folder, file, link,
 // hard link), g (a global pax header: key name, value target), zd zf zl
@@ -437,7 +202,7 @@ func snapshot(t testing.TB, root string, skip ...string) string {
 // unpacked into), a (the zip's name in the tarball). A target starting
 // with / is put below the sandbox, so that no input reaches the real /.
 type fuzzSpec struct {
-	tarball, zip []testEntry
+	tarball, zip []testarchive.Entry
 	into, name   string
 }
 
@@ -466,25 +231,25 @@ func parseFuzzSpec(spec, sandbox string) fuzzSpec {
 		}
 		switch op {
 		case "d":
-			s.tarball = append(s.tarball, entryDir(name))
+			s.tarball = append(s.tarball, testarchive.Dir(name))
 		case "f":
-			s.tarball = append(s.tarball, entryFile(name, target))
+			s.tarball = append(s.tarball, testarchive.File(name, target))
 		case "l":
-			s.tarball = append(s.tarball, entryLink(name, target))
+			s.tarball = append(s.tarball, testarchive.Link(name, target))
 		case "h":
-			s.tarball = append(s.tarball, entryHardlink(name, target))
+			s.tarball = append(s.tarball, testarchive.Hardlink(name, target))
 		case "g":
-			s.tarball = append(s.tarball, testEntry{typ: tar.TypeXGlobalHeader, pax: map[string]string{name: target}})
+			s.tarball = append(s.tarball, testarchive.Entry{Type: tar.TypeXGlobalHeader, PAX: map[string]string{name: target}})
 		case "zd":
-			s.zip = append(s.zip, entryDir(name))
+			s.zip = append(s.zip, testarchive.Dir(name))
 		case "zf":
-			s.zip = append(s.zip, entryFile(name, target))
+			s.zip = append(s.zip, testarchive.File(name, target))
 		case "zl":
-			s.zip = append(s.zip, entryLink(name, target))
+			s.zip = append(s.zip, testarchive.Link(name, target))
 		case "zv":
-			s.zip = append(s.zip, testEntry{name: name, typ: tar.TypeSymlink, target: target, maker: 2})
+			s.zip = append(s.zip, testarchive.Entry{Name: name, Type: tar.TypeSymlink, Target: target, Maker: 2})
 		case "zu":
-			s.zip = append(s.zip, testEntry{name: name, typ: tar.TypeReg, extra: unicodePath(name, target)})
+			s.zip = append(s.zip, testarchive.Entry{Name: name, Type: tar.TypeReg, Extra: testarchive.UnicodePath(name, target)})
 		case "i":
 			s.into = name
 		case "a":
@@ -566,14 +331,14 @@ func FuzzLinkTree(f *testing.F) {
 		entries := s.tarball
 		settings := django(".")
 		if len(s.zip) > 0 {
-			entries = append(entries, entryFile(s.name, string(zipData(t, s.zip))))
+			entries = append(entries, testarchive.File(s.name, string(testarchive.Zip(t, s.zip))))
 			settings = django(".", sites.Deflate{Archive: s.name, Into: s.into})
 		}
-		data, err := tryTarData(append([]testEntry{manifest("fuzz")}, entries...))
+		data, err := testarchive.TryTar(append([]testarchive.Entry{testarchive.Manifest("fuzz")}, entries...))
 		if err != nil {
 			return // not a tarball Go can write
 		}
-		if err := os.WriteFile(tarball, gzipData(data), 0o644); err != nil {
+		if err := os.WriteFile(tarball, testarchive.Gzip(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := InspectTarball(tarball, settings); err != nil {
@@ -584,7 +349,7 @@ func FuzzLinkTree(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(ex)
-		before := snapshot(t, sandbox, ex)
+		before := testarchive.Snapshot(t, sandbox, ex)
 		// As the host does: the tarball, then the zip into its folder.
 		var out bytes.Buffer
 		cmd := exec.Command(tarBin, "-x", "--no-same-owner", "--no-same-permissions", "-z", "-f", tarball, "-C", ex)
@@ -597,7 +362,7 @@ func FuzzLinkTree(f *testing.F) {
 				cmd.Run()
 			}
 		}
-		if after := snapshot(t, sandbox, ex); after != before {
+		if after := testarchive.Snapshot(t, sandbox, ex); after != before {
 			t.Fatalf("accepted, and unpacking changed what is outside the extraction folder:\n%s\n->\n%s\n%s", before, after, out.String())
 		}
 		var links []string
@@ -621,4 +386,12 @@ func FuzzLinkTree(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestManifestNameOfTestArchives: the release tarballs the tests build
+// carry the manifest under the name the inspection looks for.
+func TestManifestNameOfTestArchives(t *testing.T) {
+	if testarchive.ManifestName != ManifestName {
+		t.Errorf("testarchive writes the manifest as %s, releases carry it as %s", testarchive.ManifestName, ManifestName)
+	}
 }

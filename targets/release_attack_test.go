@@ -120,7 +120,7 @@ func TestReleaseTreeChangedAfterScan(t *testing.T) {
 			}
 			if r.err == nil {
 				for name, e := range readTarball(t, r.a.Path) {
-					if strings.Contains(e.body, "PRIVATE KEY") {
+					if strings.Contains(e.Body, "PRIVATE KEY") {
 						t.Errorf("%s in the tarball holds the key from outside the source", name)
 					}
 				}
