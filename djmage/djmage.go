@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
@@ -67,7 +68,7 @@ func upgrade(ctx context.Context, env string) error {
 // withLastRelease runs ship or upgrade with the tarball mage release
 // wrote last, the site and the environment's secrets.
 func withLastRelease(ctx context.Context, env string, run func(context.Context, *sites.Site, string, string, targets.Options) ([]*targets.Deploy, error)) error {
-	tarball, err := targets.LatestTarball("dist")
+	tarball, err := release.Latest("dist")
 	if err != nil {
 		return err
 	}
@@ -430,7 +431,7 @@ func Release(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	artifact, err := targets.Release(ctx, site, targets.ReleaseOptions{Out: os.Stdout})
+	artifact, err := release.Build(ctx, site, release.Options{Out: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -444,7 +445,7 @@ func Release(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("the image for %s needs its registry login: %w", name, err)
 		}
-		if _, err := targets.BuildImage(ctx, site, name, artifact.Path, targets.ImageOptions{Secrets: values, Out: os.Stdout}); err != nil {
+		if _, err := release.BuildImage(ctx, site, name, artifact.Path, release.ImageOptions{Secrets: values, Out: os.Stdout}); err != nil {
 			return fmt.Errorf("image for %s: %w", name, err)
 		}
 	}

@@ -130,7 +130,7 @@ func usingCode(t *testing.T, wanted ...string) string {
 // host side, targets, and the release side, release) names each one,
 // as "<name>" for shScript or "<name>.sh" for Text.
 func TestScriptsAreDocumentedAndUsed(t *testing.T) {
-	code := usingCode(t, "targets")
+	code := usingCode(t, "targets", "release")
 	for _, name := range embeddedScripts(t) {
 		text := Text(name)
 		if strings.HasSuffix(name, ".sh") && !strings.HasPrefix(text, "#!/bin/sh\n# ") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
@@ -68,9 +69,9 @@ environments:
 // unpack runs the release folder and unpack steps for a tarball on d's
 // host, as the upgrade does after the upload, without the inspection,
 // then hands src/ to root as the virtualenv step does last.
-func unpack(t *testing.T, d *Deploy, release, tarball string, archives []sites.Deflate) error {
+func unpack(t *testing.T, d *Deploy, name, tarball string, archives []sites.Deflate) error {
 	t.Helper()
-	d.Release, d.Tarball = release, &Tarball{Path: tarball}
+	d.Release, d.Tarball = name, &release.Tarball{Path: tarball}
 	d.Settings.Django.ArchivesToDeflate = archives
 	if _, err := (uploadStep{}).Run(context.Background(), d); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
@@ -32,7 +33,7 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	if len(check) == 0 {
 		check = append(check, env.Settings)
 	}
-	t, err := InspectTarball(tarball, check...)
+	t, err := release.Inspect(tarball, check...)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 	steps := upgradeSequence()
 	if env.Settings.Container() {
 		steps = ContainerUpgradeSteps()
-		image, err := ReleaseImage(tarball, env.Settings.ImageName())
+		image, err := release.ImageOf(tarball, env.Settings.ImageName())
 		if err != nil {
 			return nil, err
 		}
@@ -188,11 +189,11 @@ const buildUser = "djship-unpack"
 
 func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
-	format, err := formatOf(d.Tarball.Name())
+	tarFlag, err := d.Tarball.TarFlag()
 	if err != nil {
 		return false, err
 	}
-	args := []string{d.releaseDir(), tarball, format.tarFlag, buildUser,
+	args := []string{d.releaseDir(), tarball, tarFlag, buildUser,
 		path.Clean(d.Settings.Django.SourceFolder), script("deflate-archive.sh"), script("check-release.sh")}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
 		args = append(args, a.Archive, a.Into)

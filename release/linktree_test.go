@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/tar"
@@ -20,10 +20,10 @@ func django(folder string, archives ...sites.Deflate) sites.Settings {
 	return sites.Settings{Django: sites.Django{SourceFolder: folder, ArchivesToDeflate: archives}}
 }
 
-// TestInspectTarballLinkTree judges tarballs, with the archives the site
+// TestInspectLinkTree judges tarballs, with the archives the site
 // unpacks from them, as one tree: what is inside to the eye but leads
 // out once the links are followed is refused, with the entry named.
-func TestInspectTarballLinkTree(t *testing.T) {
+func TestInspectLinkTree(t *testing.T) {
 	vendor := sites.Deflate{Archive: "vendor.zip", Into: "static"}
 	innerTar := sites.Deflate{Archive: "vendor.tar", Into: "static"}
 	var tooLong, longest []testarchive.Entry
@@ -122,7 +122,7 @@ func TestInspectTarballLinkTree(t *testing.T) {
 				c.settings.Django.SourceFolder = "."
 			}
 			p := testarchive.WriteRelease(t, t.TempDir(), "shop", entries)
-			_, err := InspectTarball(p, c.settings)
+			_, err := Inspect(p, c.settings)
 			t.Log(err)
 			for _, want := range c.want {
 				switch {
@@ -341,7 +341,7 @@ func FuzzLinkTree(f *testing.F) {
 		if err := os.WriteFile(tarball, testarchive.Gzip(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := InspectTarball(tarball, settings); err != nil {
+		if _, err := Inspect(tarball, settings); err != nil {
 			t.Logf("refused: %v", err)
 			return
 		}

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/zip"
@@ -248,7 +248,7 @@ func TestReleasePackagesUnscannedArchives(t *testing.T) {
 	site, src := project(t, "")
 	write(t, filepath.Join(src, "wheels", "big.tar.gz"), gzipZeros(70).String())
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out,
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out,
 		Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatalf("an archive past the scan's bounds was refused: %v", err)

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/tar"
@@ -34,7 +34,7 @@ var (
 
 func release(t testing.TB, site *sites.Site, env map[string]string) (*Artifact, error) {
 	t.Helper()
-	return Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Getenv: testsite.Getenv(env)})
+	return Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Getenv: testsite.Getenv(env)})
 }
 
 func TestReleaseIsReproducible(t *testing.T) {
@@ -547,7 +547,7 @@ func TestReleaseLeavesOutCredentialFiles(t *testing.T) {
 		write(t, filepath.Join(src, tt.path), tt.content)
 	}
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +586,7 @@ func TestReleaseNamesWhatItLeavesOut(t *testing.T) {
 		write(t, filepath.Join(src, p), "x\n")
 	}
 	var out bytes.Buffer
-	if _, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }}); err != nil {
+	if _, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -617,7 +617,7 @@ func TestReleaseIncludeCredentialWarns(t *testing.T) {
 	write(t, filepath.Join(src, "notes/tests/jwt_test_key"), pkcs8Key(t))
 	site.Settings.Source.Include = []string{"config/server.pem", "jwt_test_key"}
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}

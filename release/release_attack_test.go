@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"bytes"
@@ -150,7 +150,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	name := filepath.Base(first.Path)
 	dist := filepath.Join(site.Root, "dist")
 	outside := t.TempDir()
-	for _, n := range []string{name, name + ".sha256", LastRelease} {
+	for _, n := range []string{name, name + ".sha256", LatestFile} {
 		p := filepath.Join(dist, n)
 		victim := filepath.Join(outside, n)
 		write(t, victim, "keep\n")
@@ -165,7 +165,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	}
 	for n, want := range map[string]string{
 		name + ".sha256": a.SHA256 + "  " + name + "\n",
-		LastRelease:      name + "\n",
+		LatestFile:       name + "\n",
 	} {
 		p := filepath.Join(dist, n)
 		info, err := os.Lstat(p)
@@ -179,7 +179,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	if info, err := os.Lstat(a.Path); err != nil || !info.Mode().IsRegular() {
 		t.Errorf("the tarball is not a regular file: %v, %v", info, err)
 	}
-	for _, n := range []string{name, name + ".sha256", LastRelease} {
+	for _, n := range []string{name, name + ".sha256", LatestFile} {
 		if b, _ := os.ReadFile(filepath.Join(outside, n)); string(b) != "keep\n" {
 			t.Errorf("the release wrote through the link %s into the file it points at: %q", n, b)
 		}
