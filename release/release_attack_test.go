@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djship/djship/internal/testarchive"
+	"github.com/djship/djship/internal/testsite"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +101,7 @@ func TestReleaseTreeChangedAfterScan(t *testing.T) {
 			site, src := project(t, "")
 			outside := t.TempDir()
 			write(t, filepath.Join(outside, "key.pem"), key)
-			copyTree(t, filepath.Join(src, "notes"), filepath.Join(outside, "notes"))
+			testsite.CopyTree(t, filepath.Join(src, "notes"), filepath.Join(outside, "notes"))
 			write(t, filepath.Join(outside, "notes", "views.py"), key)
 			withAfterScan(t, func(dir string) { tt.change(t, dir, outside) })
 
@@ -208,7 +210,7 @@ func TestReleaseRefusesManifestName(t *testing.T) {
 			a, err := release(t, site, nil)
 			if err == nil {
 				n := 0
-				for _, name := range names(readTarball(t, a.Path)) {
+				for _, name := range testarchive.Names(readTarball(t, a.Path)) {
 					if strings.TrimSuffix(name, "/") == ManifestName {
 						n++
 					}

@@ -22,16 +22,15 @@ import (
 	"github.com/djship/djship/templates"
 )
 
-// The helpers the tests share with the host side's.
+// The helpers the tests use most, shared with the host side's tests.
 var (
 	project     = testsite.Project
-	writeSite   = testsite.WriteSite
-	copyTree    = testsite.CopyTree
 	write       = testsite.Write
 	readTarball = testarchive.Read
-	names       = testarchive.Names
 )
 
+// release runs Build for the site into its dist/, with env as the whole
+// environment.
 func release(t testing.TB, site *sites.Site, env map[string]string) (*Artifact, error) {
 	t.Helper()
 	return Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Getenv: testsite.Getenv(env)})
@@ -104,7 +103,7 @@ func TestReleaseManifest(t *testing.T) {
 	entries := readTarball(t, a.Path)
 	e, ok := entries[ManifestName]
 	if !ok {
-		t.Fatalf("no %s in %v", ManifestName, names(entries))
+		t.Fatalf("no %s in %v", ManifestName, testarchive.Names(entries))
 	}
 	var m templates.Manifest
 	if err := json.Unmarshal([]byte(e.Body), &m); err != nil {
@@ -158,7 +157,7 @@ func TestReleaseExcludes(t *testing.T) {
 	}
 	for _, p := range kept {
 		if _, ok := entries[p]; !ok {
-			t.Errorf("%s was left out; tarball has %v", p, names(entries))
+			t.Errorf("%s was left out; tarball has %v", p, testarchive.Names(entries))
 		}
 	}
 }
@@ -272,7 +271,7 @@ func TestReleaseFromGitCheckout(t *testing.T) {
 func TestReleaseFromGitRepositoryAtRef(t *testing.T) {
 	needGit(t)
 	repo := t.TempDir()
-	copyTree(t, filepath.Join("..", "example"), repo)
+	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
 	gitRun(t, repo, "init", "-q", "-b", "main")
 	gitRun(t, repo, "add", "-A")
 	gitRun(t, repo, "commit", "-q", "-m", "v1")
@@ -623,7 +622,7 @@ func TestReleaseIncludeCredentialWarns(t *testing.T) {
 	}
 	entries := readTarball(t, a.Path)
 	if e, ok := entries["config/server.pem"]; !ok || e.Body != key {
-		t.Errorf("config/server.pem is not packaged as it is; tarball has %v", names(entries))
+		t.Errorf("config/server.pem is not packaged as it is; tarball has %v", testarchive.Names(entries))
 	}
 	if _, ok := entries["notes/tests/jwt_test_key"]; !ok {
 		t.Errorf("notes/tests/jwt_test_key is not packaged")
