@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
@@ -70,7 +71,7 @@ func (Upgrade) Staging(ctx context.Context) error { return upgrade(ctx, "staging
 func (Upgrade) Env(ctx context.Context, name string) error { return upgrade(ctx, name) }
 
 func upgrade(ctx context.Context, env string) error {
-	tarball, err := targets.LatestTarball("dist")
+	tarball, err := release.Latest("dist")
 	if err != nil {
 		return err
 	}
@@ -433,7 +434,7 @@ func Release(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	artifact, err := targets.Release(ctx, site, targets.ReleaseOptions{Out: os.Stdout})
+	artifact, err := release.Build(ctx, site, release.Options{Out: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -448,7 +449,7 @@ func Release(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("the image for %s needs its registry login: %w", name, err)
 		}
-		if _, err := targets.BuildImage(ctx, site, name, artifact.Path, targets.ImageOptions{Secrets: values, Out: os.Stdout}); err != nil {
+		if _, err := release.BuildImage(ctx, site, name, artifact.Path, release.ImageOptions{Secrets: values, Out: os.Stdout}); err != nil {
 			return fmt.Errorf("image for %s: %w", name, err)
 		}
 	}

@@ -3,6 +3,7 @@ package djmage
 import (
 	"sync"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/targets"
 )
@@ -19,7 +20,7 @@ type runState struct {
 	mu        sync.Mutex
 	siteFile  *sites.Site
 	envs      map[string]map[string]string
-	artifact  *targets.Artifact
+	artifact  *release.Artifact
 	siteError error
 	siteRead  bool
 }
@@ -55,14 +56,14 @@ func (r *runState) secrets(site *sites.Site, env string) (map[string]string, err
 }
 
 // setArtifact records the release this run built.
-func (r *runState) setArtifact(a *targets.Artifact) {
+func (r *runState) setArtifact(a *release.Artifact) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.artifact = a
 }
 
 // lastArtifact is the release this run built, nil when none.
-func (r *runState) lastArtifact() *targets.Artifact {
+func (r *runState) lastArtifact() *release.Artifact {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.artifact

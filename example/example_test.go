@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/sites"
-	"github.com/djship/djship/targets"
 )
 
 // manage runs manage.py in dir with a throwaway database.
@@ -55,7 +55,7 @@ func TestReleasedExampleShowsItsRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := targets.Release(context.Background(), site, targets.ReleaseOptions{
+	a, err := release.Build(context.Background(), site, release.Options{
 		Dist:   t.TempDir(),
 		Getenv: func(k string) (string, bool) { v, ok := map[string]string{"REVISION": "test1234"}[k]; return v, ok },
 	})

@@ -5,19 +5,14 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-)
 
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+	"github.com/djship/djship/internal/shquote"
+)
 
 // Quote makes s one word for a POSIX shell: the shell passes it to the
 // command unchanged, whatever it contains (spaces, quotes, $(), `, globs,
 // newlines, unicode). Only a NUL byte cannot be passed; Run refuses it.
-func Quote(s string) string {
-	if plainWord.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
+func Quote(s string) string { return shquote.Quote(s) }
 
 // Sh quotes each word and joins them into one shell command:
 // Sh("mkdir", "-p", "--", dir).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
@@ -50,12 +51,12 @@ func containerSiteFor(t *testing.T, n int, c shipCase, sshd *testenv.SSHD, reg *
 func shipContainer(t *testing.T, site *sites.Site, secrets map[string]string, revision string) (string, error) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := release(t, site, map[string]string{"REVISION": revision})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := BuildImage(ctx, site, "test", a.Path, ImageOptions{Secrets: secrets, Out: &out}); err != nil {
+	if _, err := release.BuildImage(ctx, site, "test", a.Path, release.ImageOptions{Secrets: secrets, Out: &out}); err != nil {
 		return out.String(), fmt.Errorf("image: %w", err)
 	}
 	opts := Options{Out: &out, Secrets: secrets, Connections: &Connections{}}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/sites"
 )
 
@@ -73,7 +74,7 @@ func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 		"SECRET_KEY": hex.EncodeToString(key),
 		"GREETING":   "Hello from the djship demo",
 	}}
-	a, err := Release(ctx, site, ReleaseOptions{Out: w})
+	a, err := release.Build(ctx, site, release.Options{Out: w})
 	if err != nil {
 		return err
 	}

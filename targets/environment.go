@@ -1,7 +1,6 @@
 package targets
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -118,14 +117,4 @@ func (d *Deploy) databaseURL() string {
 		u.User = url.User(db.User)
 	}
 	return u.String()
-}
-
-// environmentFile is the application's environment as the launchers read
-// it: one JSON object, its names sorted.
-func environmentFile(env map[string]string) ([]byte, error) {
-	data, err := json.MarshalIndent(env, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
 }

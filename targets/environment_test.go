@@ -89,7 +89,7 @@ func TestLaunchersReadTheEnvironmentWhole(t *testing.T) {
 		"SHELL": "$(touch /tmp/djship-pwned) `id` ; rm -rf /", "UNICODE": "Grüße ✓", "PERCENT": "100% %(chdir) %n",
 		"EQUALS": "a=b=c", "BACKSLASH": `C:\path\`,
 	}
-	data, err := environmentFile(values)
+	data, err := templates.RenderEnvironment(values)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func benchFleetSize(b *testing.B, n, rounds int) *fleetFigures {
 		views := filepath.Join(src, "notes", "views.py")
 		data := must(os.ReadFile(views))
 		os.WriteFile(views, append(data, fmt.Sprintf("# b%d\n", revisions)...), 0o644)
-		a, err := release(b, site, map[string]string{"REVISION": fmt.Sprintf("b%d", revisions)})
+		a, err := buildRelease(b, site, map[string]string{"REVISION": fmt.Sprintf("b%d", revisions)})
 		if err != nil {
 			b.Fatal(err)
 		}

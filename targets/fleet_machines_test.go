@@ -61,7 +61,7 @@ environments:
 // shipFleet packages the source as revision and ships it to the fleet.
 func shipFleet(t *testing.T, site *sites.Site, revision string) (string, error) {
 	t.Helper()
-	a, err := release(t, site, map[string]string{"REVISION": revision})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func onEnvironment(t *testing.T, site *sites.Site, env string) *sites.Site {
 // shipTo packages the source as revision and ships it to env.
 func shipTo(t *testing.T, site *sites.Site, env, revision string) (string, error) {
 	t.Helper()
-	a, err := release(t, site, map[string]string{"REVISION": revision})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 	if err != nil {
 		t.Fatal(err)
 	}

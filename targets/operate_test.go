@@ -355,7 +355,7 @@ func TestLocks(t *testing.T) {
 		os.WriteFile(filepath.Join(p.Lock, "info"), []byte(info+"\n"), 0o600)
 	}
 	upgrade := func(revision string, wait time.Duration) error {
-		a, err := release(t, site, map[string]string{"REVISION": revision})
+		a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +408,7 @@ func TestLocks(t *testing.T) {
 func TestCancelDuringMigrate(t *testing.T) {
 	site, src := liveExample(t, 26)
 	os.WriteFile(filepath.Join(src, "notes", "migrations", "0002_slow.py"), []byte("import time\nfrom django.db import migrations\n\ndef slow(apps, schema_editor):\n    time.sleep(60)\n\nclass Migration(migrations.Migration):\n    dependencies = [('notes', '0001_initial')]\n    operations = [migrations.RunPython(slow)]\n"), 0o644)
-	a, err := release(t, site, map[string]string{"REVISION": "slow"})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": "slow"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func TestNextShipWhileOldWorkersDrain(t *testing.T) {
 	page(t, site, "v2")
 	// The slot v3 starts in is the one still draining: the visitor
 	// leaves only once v3 is about to start there.
-	a, err := release(t, site, map[string]string{"REVISION": "v3"})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": "v3"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,7 +279,7 @@ func deployLog(t *testing.T, site *sites.Site) []logEntry {
 // under the lock, and the live release stays complete and answers.
 func TestConcurrentUpgradesOfOneRevision(t *testing.T) {
 	site, _ := liveExample(t, 41)
-	a, err := release(t, site, map[string]string{"REVISION": "v2"})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": "v2"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
@@ -45,7 +46,7 @@ func upgradeDeploy(h *fakeHost) (*Deploy, *bytes.Buffer) {
 	var out bytes.Buffer
 	d := NewDeploy(&sites.Site{}, &sites.Environment{Name: "test"}, s, h, remote.NewOutput(&out, &remote.Redactor{}))
 	d.Action, d.Release, d.Revision = actionUpgrade, "r2", "abc123"
-	d.Tarball = &Tarball{Path: "/tmp/shop-abc123.tar.gz"}
+	d.Tarball = &release.Tarball{Path: "/tmp/shop-abc123.tar.gz"}
 	d.lockHeld = "user=dev"
 	return d, &out
 }

@@ -1,28 +1,13 @@
 package targets
 
 import (
-	"embed"
-	"fmt"
-
 	"github.com/djship/djship/remote"
+	"github.com/djship/djship/scripts"
 )
 
-// scriptFiles are the shell programs (and the one Python program) that
-// steps run on hosts. Each takes its data only as arguments or on
-// standard input, never pasted into its text; the test command checks
-// them with shellcheck.
-//
-//go:embed scripts/*.sh scripts/*.py
-var scriptFiles embed.FS
-
-// script is the text of scripts/<file>.
-func script(file string) string {
-	b, err := scriptFiles.ReadFile("scripts/" + file)
-	if err != nil {
-		panic(fmt.Sprintf("targets: no embedded script %s", file))
-	}
-	return string(b)
-}
+// script is the text of the program scripts/<file> (see the scripts
+// package).
+func script(file string) string { return scripts.Text(file) }
 
 // shScript is the command line that runs scripts/<name>.sh with args as
 // its positional parameters ($0 is its name).

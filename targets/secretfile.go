@@ -10,6 +10,7 @@ import (
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/sites/secrets"
+	"github.com/djship/djship/templates"
 )
 
 // SecretStore is the encrypted secrets file of one environment.
@@ -102,7 +103,7 @@ func (secretFileStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	for _, k := range skipped {
 		d.note("warning: %s contains a NUL byte, which no environment variable can hold; it is only in %s", k, d.Paths.SecretPy)
 	}
-	env, err := environmentFile(values)
+	env, err := templates.RenderEnvironment(values)
 	if err != nil {
 		return false, err
 	}

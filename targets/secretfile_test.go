@@ -56,7 +56,7 @@ func TestLoadSecrets(t *testing.T) {
 	encrypted, _ := os.ReadFile(store.Path)
 	os.WriteFile(filepath.Join(src, "shop.production.secrets.age"), encrypted, 0o644)
 	os.WriteFile(filepath.Join(src, "secrets.py"), []byte("SECRET_KEY = 's3cret-value'\n"), 0o600)
-	a, err := release(t, site, nil)
+	a, err := buildRelease(t, site, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

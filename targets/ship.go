@@ -2,30 +2,9 @@ package targets
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/djship/djship/sites"
 )
-
-// LastRelease is the file in dist/ that names the tarball mage release
-// wrote last; upgrade ships it.
-const LastRelease = ".last-release"
-
-// LatestTarball returns the tarball mage release wrote last into dist.
-func LatestTarball(dist string) (string, error) {
-	name, err := os.ReadFile(filepath.Join(dist, LastRelease))
-	if err != nil {
-		return "", fmt.Errorf("no release in %s/: run mage release first", dist)
-	}
-	p := filepath.Join(dist, strings.TrimSpace(string(name)))
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s names %s, which is gone: run mage release again", filepath.Join(dist, LastRelease), p)
-	}
-	return p, nil
-}
 
 // Ship prepares every host of the environment and upgrades it to the
 // tarball: provision, then the upgrade, in one run with one connection

@@ -59,7 +59,7 @@ func BenchmarkShip(b *testing.B) {
 			b.Fatal(err)
 		}
 		os.WriteFile(views, append(data, []byte("# "+rev+"\n")...), 0o644)
-		a, err := release(b, site, map[string]string{"REVISION": rev})
+		a, err := buildRelease(b, site, map[string]string{"REVISION": rev})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func benchFloor(b *testing.B, client string, site *sites.Site, sshd *testenv.SSH
 		d.Secrets[k] = v
 	}
 	values, _ := d.applicationEnvironment()
-	envFile, err := environmentFile(values)
+	envFile, err := templates.RenderEnvironment(values)
 	if err != nil {
 		b.Fatal(err)
 	}

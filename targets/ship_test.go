@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/sites"
 )
 
@@ -102,10 +103,10 @@ var shipSecrets = map[string]string{
 }
 
 // shipRevision packages the source as the given revision and ships it.
-func shipRevision(t *testing.T, site *sites.Site, revision string) (*Artifact, []*Deploy, string, error) {
+func shipRevision(t *testing.T, site *sites.Site, revision string) (*release.Artifact, []*Deploy, string, error) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := release(t, site, map[string]string{"REVISION": revision})
+	a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +351,9 @@ func TestShipFailures(t *testing.T) {
 	t.Run("tarball escaping the release", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), site.Settings.Project+"-rbad.tar.gz")
 		writeTarball(t, bad, map[string]string{
-			ManifestName:   fmt.Sprintf(`{"project": %q, "revision": "bad-tar"}`, site.Settings.Project),
-			"manage.py":    "",
-			"../../escape": "owned",
+			release.ManifestName: fmt.Sprintf(`{"project": %q, "revision": "bad-tar"}`, site.Settings.Project),
+			"manage.py":          "",
+			"../../escape":       "owned",
 		})
 		before := sh(t, `ls "$1" "$2"`, p.Releases, p.Versions)
 		_, err := Upgrade(context.Background(), site, "test", bad, Options{Out: io.Discard, Secrets: shipSecrets})

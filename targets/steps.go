@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
@@ -63,7 +64,7 @@ type Deploy struct {
 	// LockWait is how long to wait for another run's lock.
 	LockWait time.Duration
 	// Tarball is the release an upgrade ships.
-	Tarball *Tarball
+	Tarball *release.Tarball
 
 	// Release is the release this run makes live: the new one an upgrade
 	// builds (named before the sequence starts), or the one a rollback

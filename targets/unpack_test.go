@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 )
@@ -67,9 +69,9 @@ environments:
 // unpack runs the release folder and unpack steps for a tarball on d's
 // host, as the upgrade does after the upload, without the inspection,
 // then hands src/ to root as the virtualenv step does last.
-func unpack(t *testing.T, d *Deploy, release, tarball string, archives []sites.Deflate) error {
+func unpack(t *testing.T, d *Deploy, name, tarball string, archives []sites.Deflate) error {
 	t.Helper()
-	d.Release, d.Tarball = release, &Tarball{Path: tarball}
+	d.Release, d.Tarball = name, &release.Tarball{Path: tarball}
 	d.Settings.Django.ArchivesToDeflate = archives
 	if _, err := (uploadStep{}).Run(context.Background(), d); err != nil {
 		t.Fatal(err)
@@ -95,50 +97,50 @@ func TestShipUnpackCannotWriteOutside(t *testing.T) {
 	src := path.Join(d.Paths.Releases, "hostile0", "src")
 	toRoot := strings.Count(src, "/")
 	up := func(extra int) string { return strings.Repeat("../", toRoot+extra) + strings.TrimPrefix(outside, "/") }
-	job := []testEntry{entryFile("job", "* * * * * root touch /tmp/owned\n")}
+	job := []testarchive.Entry{testarchive.File("job", "* * * * * root touch /tmp/owned\n")}
 	cases := []struct {
 		name     string
-		entries  []testEntry
-		inner    map[string][]testEntry
+		entries  []testarchive.Entry
+		inner    map[string][]testarchive.Entry
 		archives []sites.Deflate
 	}{
-		{"the chain, and a tar unpacked into it", append(chain("", toRoot, strings.TrimPrefix(outside, "/")+"/cron.d"), entryFile("evil.tar", "")),
-			map[string][]testEntry{"evil.tar": job}, []sites.Deflate{{Archive: "evil.tar", Into: "out"}}},
-		{"the chain, and a zip unpacked below it", chain("", toRoot, strings.TrimPrefix(outside, "/")),
-			map[string][]testEntry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "out/cron.d"}}},
-		{"an absolute link, and a zip into it", []testEntry{entryLink("abs", outside+"/tmp")},
-			map[string][]testEntry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "abs"}}},
-		{"a link of the tarball in the way of an archive's entry", []testEntry{entryLink("sub", up(0)+"/tmp")},
-			map[string][]testEntry{"evil.tar": {entryFile("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
-		{"a link of the tarball in the way of a zip's folder", []testEntry{entryDir("static/"), entryLink("static/sub", up(1)+"/cron.d")},
-			map[string][]testEntry{"evil.zip": {entryDir("sub/"), entryFile("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "static"}}},
+		{"the chain, and a tar unpacked into it", append(testarchive.Chain("", toRoot, strings.TrimPrefix(outside, "/")+"/cron.d"), testarchive.File("evil.tar", "")),
+			map[string][]testarchive.Entry{"evil.tar": job}, []sites.Deflate{{Archive: "evil.tar", Into: "out"}}},
+		{"the chain, and a zip unpacked below it", testarchive.Chain("", toRoot, strings.TrimPrefix(outside, "/")),
+			map[string][]testarchive.Entry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "out/cron.d"}}},
+		{"an absolute link, and a zip into it", []testarchive.Entry{testarchive.Link("abs", outside+"/tmp")},
+			map[string][]testarchive.Entry{"evil.zip": job}, []sites.Deflate{{Archive: "evil.zip", Into: "abs"}}},
+		{"a link of the tarball in the way of an archive's entry", []testarchive.Entry{testarchive.Link("sub", up(0)+"/tmp")},
+			map[string][]testarchive.Entry{"evil.tar": {testarchive.File("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
+		{"a link of the tarball in the way of a zip's folder", []testarchive.Entry{testarchive.Dir("static/"), testarchive.Link("static/sub", up(1)+"/cron.d")},
+			map[string][]testarchive.Entry{"evil.zip": {testarchive.Dir("sub/"), testarchive.File("sub/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "static"}}},
 		{"a tar with its own link out", nil,
-			map[string][]testEntry{"evil.tar": {entryLink("l", up(0)+"/tmp"), entryFile("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
+			map[string][]testarchive.Entry{"evil.tar": {testarchive.Link("l", up(0)+"/tmp"), testarchive.File("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.tar", Into: "."}}},
 		{"a zip with its own link out", nil,
-			map[string][]testEntry{"evil.zip": {entryLink("l", up(0)+"/tmp"), entryFile("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "."}}},
-		{"the tarball writes through its own link", []testEntry{entryLink("l", up(0)+"/cron.d"), entryFile("l/job", "owned")}, nil, nil},
-		{"hard links to a file outside", []testEntry{entryHardlink("h1", outside+"/tmp/victim"), entryHardlink("h2", up(0)+"/tmp/victim")}, nil, nil},
+			map[string][]testarchive.Entry{"evil.zip": {testarchive.Link("l", up(0)+"/tmp"), testarchive.File("l/job", "owned")}}, []sites.Deflate{{Archive: "evil.zip", Into: "."}}},
+		{"the tarball writes through its own link", []testarchive.Entry{testarchive.Link("l", up(0)+"/cron.d"), testarchive.File("l/job", "owned")}, nil, nil},
+		{"hard links to a file outside", []testarchive.Entry{testarchive.Hardlink("h1", outside+"/tmp/victim"), testarchive.Hardlink("h2", up(0)+"/tmp/victim")}, nil, nil},
 		{"a zip link made on VMS, and a tar into it", nil,
-			map[string][]testEntry{"a.zip": {{name: "vms", typ: tar.TypeSymlink, target: up(0) + "/tmp", maker: 2}}, "b.tar": job},
+			map[string][]testarchive.Entry{"a.zip": {{Name: "vms", Type: tar.TypeSymlink, Target: up(0) + "/tmp", Maker: 2}}, "b.tar": job},
 			[]sites.Deflate{{Archive: "a.zip", Into: "."}, {Archive: "b.tar", Into: "vms"}}},
-		{"a zip entry renamed by its Unicode field to go through a link", []testEntry{entryLink("sub", up(0)+"/tmp")},
-			map[string][]testEntry{"evil.zip": {{name: "safe.css", typ: tar.TypeReg, body: "owned", extra: unicodePath("safe.css", "sub/job")}}},
+		{"a zip entry renamed by its Unicode field to go through a link", []testarchive.Entry{testarchive.Link("sub", up(0)+"/tmp")},
+			map[string][]testarchive.Entry{"evil.zip": {{Name: "safe.css", Type: tar.TypeReg, Body: "owned", Extra: testarchive.UnicodePath("safe.css", "sub/job")}}},
 			[]sites.Deflate{{Archive: "evil.zip", Into: "."}}},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			name := fmt.Sprintf("hostile%d", i)
-			entries := append([]testEntry{entryFile("manage.py", "")}, c.entries...)
+			entries := append([]testarchive.Entry{testarchive.File("manage.py", "")}, c.entries...)
 			for name, inner := range c.inner {
-				data := archiveData(t, name, inner)
-				entries = append(entries, entryFile(name, string(data)))
+				data := testarchive.Archive(t, name, inner)
+				entries = append(entries, testarchive.File(name, string(data)))
 			}
-			tarball := writeRelease(t, t.TempDir(), d.Settings.Project, entries)
+			tarball := testarchive.WriteRelease(t, t.TempDir(), d.Settings.Project, entries)
 			release := filepath.Join(d.Paths.Releases, name)
-			before := snapshot(t, outside) + snapshot(t, d.Paths.Base, release, d.Paths.Versions)
+			before := testarchive.Snapshot(t, outside) + testarchive.Snapshot(t, d.Paths.Base, release, d.Paths.Versions)
 			err := unpack(t, d, name, tarball, c.archives)
 			t.Logf("unpack: %v", err)
-			if after := snapshot(t, outside) + snapshot(t, d.Paths.Base, release, d.Paths.Versions); after != before {
+			if after := testarchive.Snapshot(t, outside) + testarchive.Snapshot(t, d.Paths.Base, release, d.Paths.Versions); after != before {
 				t.Errorf("unpacking changed what is outside the release:\n%s\n->\n%s", before, after)
 			}
 			if err == nil {
@@ -148,9 +150,9 @@ func TestShipUnpackCannotWriteOutside(t *testing.T) {
 	}
 
 	t.Run("a tarball that stays inside", func(t *testing.T) {
-		zip := zipData(t, []testEntry{entryDir("vendor/"), entryFile("vendor/x.css", "body {}"), entryLink("vendor/y.css", "x.css")})
-		tarball := writeRelease(t, t.TempDir(), d.Settings.Project, []testEntry{entryFile("manage.py", ""), entryDir("notes/static/"),
-			entryLink("static", "notes/static"), entryFile("notes/static/old.css", ""), entryFile("vendor.zip", string(zip))})
+		zip := testarchive.Zip(t, []testarchive.Entry{testarchive.Dir("vendor/"), testarchive.File("vendor/x.css", "body {}"), testarchive.Link("vendor/y.css", "x.css")})
+		tarball := testarchive.WriteRelease(t, t.TempDir(), d.Settings.Project, []testarchive.Entry{testarchive.File("manage.py", ""), testarchive.Dir("notes/static/"),
+			testarchive.Link("static", "notes/static"), testarchive.File("notes/static/old.css", ""), testarchive.File("vendor.zip", string(zip))})
 		if err := unpack(t, d, "fine", tarball, []sites.Deflate{{Archive: "vendor.zip", Into: "static"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -177,9 +179,9 @@ func TestShipUnpackCannotWriteOutside(t *testing.T) {
 // no setuid or setgid bit, and the permissions step strips any.
 func TestShipUnpackDropsSetuid(t *testing.T) {
 	d, _ := unpackSite(t, "unpack2")
-	suid := []testEntry{{name: "su", typ: tar.TypeReg, body: "#!/bin/sh\nid\n", mode: 0o4755}, {name: "sg", typ: tar.TypeReg, body: "x", mode: 0o2755}, {name: "sgdir/", typ: tar.TypeDir, mode: 0o2775}}
-	tarball := writeRelease(t, t.TempDir(), d.Settings.Project, []testEntry{entryFile("manage.py", ""), {name: "top-su", typ: tar.TypeReg, body: "x", mode: 0o4755},
-		entryFile("inner.tar", string(tarData(t, suid))), entryFile("inner.zip", string(zipData(t, suid)))})
+	suid := []testarchive.Entry{{Name: "su", Type: tar.TypeReg, Body: "#!/bin/sh\nid\n", Mode: 0o4755}, {Name: "sg", Type: tar.TypeReg, Body: "x", Mode: 0o2755}, {Name: "sgdir/", Type: tar.TypeDir, Mode: 0o2775}}
+	tarball := testarchive.WriteRelease(t, t.TempDir(), d.Settings.Project, []testarchive.Entry{testarchive.File("manage.py", ""), {Name: "top-su", Type: tar.TypeReg, Body: "x", Mode: 0o4755},
+		testarchive.File("inner.tar", string(testarchive.Tar(t, suid))), testarchive.File("inner.zip", string(testarchive.Zip(t, suid)))})
 	err := unpack(t, d, "suid", tarball, []sites.Deflate{{Archive: "inner.tar", Into: "t"}, {Archive: "inner.zip", Into: "z"}})
 	if err != nil {
 		t.Fatal(err)
@@ -195,5 +197,20 @@ func TestShipUnpackDropsSetuid(t *testing.T) {
 	}
 	if found := sh(t, `find "$1" -perm /6000 -printf '%m %P\n'`, r); found != "" {
 		t.Errorf("setuid or setgid after the permissions step:\n%s", found)
+	}
+}
+
+// TestUpgradeInspectsEveryHostsSourceFolder: a host whose source_folder
+// differs from its environment's has its own archives checked too.
+func TestUpgradeInspectsEveryHostsSourceFolder(t *testing.T) {
+	site, _ := project(t, `  staging:
+    hosts:
+      - {address: deploy@127.0.0.1:1, django: {source_folder: app, archives_to_deflate: [{archive: v.zip, into: static}]}}
+`)
+	bad := testarchive.Zip(t, []testarchive.Entry{testarchive.File("../../../etc/cron.d/job", "* * * * * root id")})
+	p := testarchive.WriteRelease(t, t.TempDir(), "shop", []testarchive.Entry{testarchive.Dir("app/"), testarchive.File("app/manage.py", ""), testarchive.File("app/v.zip", string(bad))})
+	_, err := Upgrade(context.Background(), site, "staging", p, Options{Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "v.zip: ../../../etc/cron.d/job: climbs out of the release") || !strings.Contains(err.Error(), "nothing on the hosts changed") {
+		t.Errorf("the host's own archive was not inspected: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
@@ -33,7 +34,7 @@ func Upgrade(ctx context.Context, site *sites.Site, envName, tarball string, opt
 // reached: the checked tarball, the image in container mode, and the
 // sequence of the environment's mode with the steps a magefile added.
 type upgradeRun struct {
-	tarball  *Tarball
+	tarball  *release.Tarball
 	image    string
 	sequence sequence
 }
@@ -59,7 +60,7 @@ func prepareUpgrade(site *sites.Site, envName, tarball string) (*upgradeRun, err
 	if err != nil {
 		return nil, err
 	}
-	t, err := InspectTarball(tarball, check...)
+	t, err := release.Inspect(tarball, check...)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func prepareUpgrade(site *sites.Site, envName, tarball string) (*upgradeRun, err
 	}
 	u := &upgradeRun{tarball: t, sequence: seq}
 	if mode.containers {
-		if u.image, err = ReleaseImage(tarball, env.Settings.ImageName()); err != nil {
+		if u.image, err = release.ImageOf(tarball, env.Settings.ImageName()); err != nil {
 			return nil, err
 		}
 	}
@@ -190,11 +191,11 @@ const buildUser = "djship-unpack"
 
 func (unpackStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	tarball := path.Join(d.Paths.Versions, d.Tarball.Name())
-	format, err := formatOf(d.Tarball.Name())
+	tarFlag, err := d.Tarball.TarFlag()
 	if err != nil {
 		return false, err
 	}
-	args := []string{d.releaseDir(), tarball, format.tarFlag, buildUser,
+	args := []string{d.releaseDir(), tarball, tarFlag, buildUser,
 		path.Clean(d.Settings.Django.SourceFolder), script("deflate-archive.sh"), script("check-release.sh")}
 	for _, a := range d.Settings.Django.ArchivesToDeflate {
 		args = append(args, a.Archive, a.Into)

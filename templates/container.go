@@ -173,7 +173,7 @@ type ImageBuild struct {
 	// release's source, "." for its top.
 	SourceFolder string
 	// VenvArgs are the virtualenv script's arguments (build-venv.sh of
-	// targets/scripts) after the virtualenv and Python.
+	// the scripts package) after the virtualenv and Python.
 	VenvArgs []string
 }
 

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/djship/djship/remote"
+	"github.com/djship/djship/internal/shquote"
 )
 
 // One rule per output syntax. Every value a host template writes goes
@@ -127,7 +127,7 @@ func shellWord(s string) (string, error) {
 	if strings.ContainsRune(s, 0) {
 		return "", fmt.Errorf("%q cannot be written into a shell script: it holds a NUL byte", s)
 	}
-	return remote.Quote(s), nil
+	return shquote.Quote(s), nil
 }
 
 // shellComment writes a value into a comment of a shell script (an init

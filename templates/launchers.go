@@ -1,5 +1,7 @@
 package templates
 
+import "encoding/json"
+
 // The application's environment lives in one file on the host, a JSON
 // object of names and values (secrets among them, so root-owned and
 // readable by the application's group only) named by DJSHIP_ENVIRONMENT.
@@ -31,6 +33,16 @@ const (
 // wsgi-file, gunicorn as WSGIModule:application (LauncherDir is its
 // sys.path[0]).
 const WSGIModule = "djship_wsgi"
+
+// RenderEnvironment is the application's environment file as the
+// launchers read it: one JSON object, its names sorted.
+func RenderEnvironment(env map[string]string) ([]byte, error) {
+	data, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
 
 // loadEnvironment is the part every launcher starts with.
 const loadEnvironment = `import json

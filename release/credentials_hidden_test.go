@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/zip"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/djship/djship/internal/testarchive"
 )
 
 // deflatedZip is a zip of the files, name and content in pairs,
@@ -68,7 +70,7 @@ func wrap(s string, n int) string {
 
 // tarOf is a tar of one file.
 func tarOf(t testing.TB, name, content string) []byte {
-	return tarData(t, []testEntry{entryFile(name, content)})
+	return testarchive.Tar(t, []testarchive.Entry{testarchive.File(name, content)})
 }
 
 // hiddenKeyCases are private key blocks hidden from a scan that reads
@@ -99,16 +101,16 @@ func hiddenKeyCases(t testing.TB) []struct{ name, content, holds string } {
 		{"UTF-16LE without BOM", utf16Text(key, false, false), found + ", UTF-16-encoded"},
 		{"UTF-16BE without BOM", utf16Text(key, true, false), found + ", UTF-16-encoded"},
 		{"UTF-16 after text", utf16Text("# deploy key\n"+key, false, false), found + ", UTF-16-encoded"},
-		{"gzip", string(gzipData([]byte(key))), found + ", gzip-compressed"},
-		{"gzip of a tar", string(gzipData(tarOf(t, "deploy/id", key))), found + ", gzip-compressed"},
-		{"gzip of a commented key", string(gzipData([]byte(prefixLines("# ", key)))), found + ", behind comment marks, gzip-compressed"},
-		{"gzip of base64", string(gzipData([]byte(wrap(b64, 64)))), found + ", base64-encoded, gzip-compressed"},
-		{"gzip of gzip", string(gzipData(gzipData([]byte(key)))), found + ", gzip-compressed, gzip-compressed"},
+		{"gzip", string(testarchive.Gzip([]byte(key))), found + ", gzip-compressed"},
+		{"gzip of a tar", string(testarchive.Gzip(tarOf(t, "deploy/id", key))), found + ", gzip-compressed"},
+		{"gzip of a commented key", string(testarchive.Gzip([]byte(prefixLines("# ", key)))), found + ", behind comment marks, gzip-compressed"},
+		{"gzip of base64", string(testarchive.Gzip([]byte(wrap(b64, 64)))), found + ", base64-encoded, gzip-compressed"},
+		{"gzip of gzip", string(testarchive.Gzip(testarchive.Gzip([]byte(key)))), found + ", gzip-compressed, gzip-compressed"},
 		{"bzip2", bzip2Data(t, key), found + ", bzip2-compressed"},
 		{"zip", string(deflatedZip(t, "README", "hello\n", "keys/deploy", key)), found + `, in zip member "keys/deploy"`},
 		{"zip of UTF-16", string(deflatedZip(t, "k.txt", utf16Text(key, false, true))), found + `, UTF-16-encoded, in zip member "k.txt"`},
-		{"gzip in a zip", string(deflatedZip(t, "k.gz", string(gzipData([]byte(key))))), found + `, gzip-compressed, in zip member "k.gz"`},
-		{"zip in a gzip", string(gzipData(deflatedZip(t, "k", key))), found + `, in zip member "k", gzip-compressed`},
+		{"gzip in a zip", string(deflatedZip(t, "k.gz", string(testarchive.Gzip([]byte(key))))), found + `, gzip-compressed, in zip member "k.gz"`},
+		{"zip in a gzip", string(testarchive.Gzip(deflatedZip(t, "k", key))), found + `, in zip member "k", gzip-compressed`},
 		{"credential file by name in a zip", string(deflatedZip(t, "home/.pgpass", "db:5432:shop:shop:hunter2\n")), `PostgreSQL passwords (.pgpass), in zip member "home/.pgpass"`},
 		{"zip nested too deep", string(deflatedZip(t, "a.zip", string(deflatedZip(t, "b.zip", string(deflatedZip(t, "k", key)))))),
 			unscannedMark + `a zip archive nested deeper than the scan opens, in zip member "b.zip", in zip member "a.zip"`},
@@ -154,15 +156,15 @@ func TestCredentialScannerHiddenLookalikes(t *testing.T) {
 	code := "from django.http import HttpResponse\n\n\ndef index(request):\n    return HttpResponse('hello')\n"
 	mention := "-----BEGIN PRIVATE KEY-----\n<paste here>\n-----END PRIVATE KEY-----\n"
 	tests := []struct{ name, content string }{
-		{"gzip of text", string(gzipData([]byte(strings.Repeat("a log line\n", 1000))))},
-		{"gzip of a tar of code", string(gzipData(tarOf(t, "app/views.py", code)))},
+		{"gzip of text", string(testarchive.Gzip([]byte(strings.Repeat("a log line\n", 1000))))},
+		{"gzip of a tar of code", string(testarchive.Gzip(tarOf(t, "app/views.py", code)))},
 		{"zip of code", string(deflatedZip(t, "app/views.py", code, "app/__init__.py", ""))},
 		{"wheel", string(deflatedZip(t, "shop-1.0.dist-info/METADATA", "Name: shop\n", "shop/views.py", code))},
 		{"docstring", "def load(path):\n    \"\"\"Read a PRIVATE KEY from path.\n\n    The file must hold a PEM private key.\n    \"\"\"\n    return open(path).read()\n"},
 		{"commented mention", prefixLines("# ", mention)},
 		{"base64 of a mention", base64.StdEncoding.EncodeToString([]byte(mention))},
 		{"base64 of a certificate", base64.StdEncoding.EncodeToString([]byte(testKeyBlock("CERTIFICATE")))},
-		{"gzip of a public key", string(gzipData([]byte(testKeyBlock("PUBLIC KEY"))))},
+		{"gzip of a public key", string(testarchive.Gzip([]byte(testKeyBlock("PUBLIC KEY"))))},
 		{"UTF-16 prose", utf16Text("The -----BEGIN PRIVATE KEY----- line starts a key.\n", false, true)},
 		{"not gzip after its magic", "\x1f\x8b\x08 and then text\n"},
 		{"not a zip after its magic", "PK\x03\x04 and then text\n"},
@@ -214,7 +216,7 @@ func TestReleaseRefusesHiddenKeys(t *testing.T) {
 	for i, tt := range cases {
 		write(t, filepath.Join(src, "hidden", string(rune('a'+i%26))+strings.Repeat("x", i/26)+".dat"), tt.content)
 	}
-	write(t, filepath.Join(src, "notes", "fixtures.json.gz"), string(gzipData([]byte(`[{"model": "notes.note", "pk": 1}]`))))
+	write(t, filepath.Join(src, "notes", "fixtures.json.gz"), string(testarchive.Gzip([]byte(`[{"model": "notes.note", "pk": 1}]`))))
 	_, err := release(t, site, nil)
 	if err == nil {
 		t.Fatal("a source with hidden keys was released")
@@ -246,7 +248,7 @@ func TestReleasePackagesUnscannedArchives(t *testing.T) {
 	site, src := project(t, "")
 	write(t, filepath.Join(src, "wheels", "big.tar.gz"), gzipZeros(70).String())
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out,
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out,
 		Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatalf("an archive past the scan's bounds was refused: %v", err)

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djship/djship/internal/testsite"
 	"github.com/djship/djship/sites"
 )
 
@@ -103,10 +104,10 @@ func TestReleaseSourcePathBelowARepository(t *testing.T) {
 	needGit(t)
 	root := t.TempDir()
 	src := filepath.Join(root, "app", "src")
-	copyTree(t, filepath.Join("..", "example"), src)
+	testsite.CopyTree(t, filepath.Join("..", "example"), src)
 	marker := filepath.Join(t.TempDir(), "marker")
 	plantRepository(t, filepath.Join(root, "app"), "../sites", marker, "")
-	site := writeSite(t, root, "shop", strings.Replace(siteYAML, "path: src", "path: app/src", 1))
+	site := testsite.WriteSite(t, root, "shop", strings.Replace(siteYAML, "path: src", "path: app/src", 1))
 	full, _ := commitProject(t, root)
 
 	a, err := release(t, site, nil)
@@ -173,7 +174,7 @@ func TestReleaseSourceGitRunsNothingOfTheRepository(t *testing.T) {
 	}{
 		{"checkout holds a planted repository", func(t *testing.T, root, marker string) string {
 			repo := filepath.Join(root, "upstream")
-			copyTree(t, filepath.Join("..", "example"), repo)
+			testsite.CopyTree(t, filepath.Join("..", "example"), repo)
 			gitRun(t, repo, "init", "-q", "-b", "main")
 			plantRepository(t, filepath.Join(repo, "notes"), "../exampleproject", marker, "")
 			gitRun(t, repo, "add", "-A")
@@ -182,7 +183,7 @@ func TestReleaseSourceGitRunsNothingOfTheRepository(t *testing.T) {
 		}, false},
 		{"source.git is a planted repository", func(t *testing.T, root, marker string) string {
 			upstream := t.TempDir()
-			copyTree(t, filepath.Join("..", "example"), upstream)
+			testsite.CopyTree(t, filepath.Join("..", "example"), upstream)
 			gitRun(t, upstream, "init", "-q", "-b", "main")
 			gitRun(t, upstream, "add", "-A")
 			gitRun(t, upstream, "commit", "-q", "-m", "v1")
@@ -222,7 +223,7 @@ func TestReleaseSourceGitRunsNothingOfTheRepository(t *testing.T) {
 func TestReleaseSourceGitCheckoutRunsNoHooks(t *testing.T) {
 	needGit(t)
 	repo := t.TempDir()
-	copyTree(t, filepath.Join("..", "example"), repo)
+	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
 	gitRun(t, repo, "init", "-q", "-b", "main")
 	gitRun(t, repo, "add", "-A")
 	gitRun(t, repo, "commit", "-q", "-m", "v1")

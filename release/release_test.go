@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/tar"
@@ -6,150 +6,35 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
+	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/internal/testenv"
+	"github.com/djship/djship/internal/testsite"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
 
-// project makes a project root in a temporary folder: sites/shop.yaml
-// with the given extra YAML lines, and src/ holding a copy of the example
-// Django project.
-func project(t *testing.T, extra string) (*sites.Site, string) {
-	t.Helper()
-	root := t.TempDir()
-	src := filepath.Join(root, "src")
-	copyTree(t, filepath.Join("..", "example"), src)
-	yaml := `project: shop
-url: shop.example.com
-root: /srv/www
-source:
-  path: src
-django: {source_folder: ., settings_folder: exampleproject, settings_module: exampleproject.settings}
-environments:
-  production: {hosts: [deploy@shop.example.com]}
-` + extra
-	return writeSite(t, root, "shop", yaml), src
-}
+// The helpers the tests use most, shared with the host side's tests.
+var (
+	project     = testsite.Project
+	write       = testsite.Write
+	readTarball = testarchive.Read
+)
 
-// writeSite writes a site file into the project's sites/ and loads it.
-func writeSite(t testing.TB, project, name, yaml string) *sites.Site {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Join(project, "sites"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(project, "sites", name+".yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	site, err := sites.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return site
-}
-
-func copyTree(t testing.TB, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dest := filepath.Join(to, rel)
-		if d.IsDir() {
-			if d.Name() == "__pycache__" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(dest, 0o755)
-		}
-		if strings.HasSuffix(p, ".sqlite3") {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		info, _ := d.Info()
-		return os.WriteFile(dest, data, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func write(t testing.TB, p, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
+// release runs Build for the site into its dist/, with env as the whole
+// environment.
 func release(t testing.TB, site *sites.Site, env map[string]string) (*Artifact, error) {
 	t.Helper()
-	return Release(context.Background(), site, ReleaseOptions{
-		Dist: filepath.Join(site.Root, "dist"),
-		Getenv: func(k string) (string, bool) {
-			v, ok := env[k]
-			return v, ok
-		},
-	})
+	return Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Getenv: testsite.Getenv(env)})
 }
-
-// tarEntry is what a test reads back from a tarball.
-type tarEntry struct {
-	header *tar.Header
-	body   string
-}
-
-func readTarball(t *testing.T, p string) map[string]tarEntry {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	comp, err := compression(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := comp.OpenReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out := map[string]tarEntry{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		out[h.Name] = tarEntry{header: h, body: string(body)}
-	}
-	return out
-}
-
-// names are the entries' names, sorted.
-func names(entries map[string]tarEntry) []string { return slices.Sorted(maps.Keys(entries)) }
 
 func TestReleaseIsReproducible(t *testing.T) {
 	for _, ext := range []string{"tar.gz", "tar.bz2", "tar.zst"} {
@@ -185,7 +70,7 @@ func TestReleaseIsReproducible(t *testing.T) {
 				t.Errorf("sha256 file = %q, %v", sidecar, err)
 			}
 			for name, e := range readTarball(t, first.Path) {
-				h := e.header
+				h := e.Header
 				if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
 					t.Errorf("%s: owner %d:%d %q:%q, want 0:0 without names", name, h.Uid, h.Gid, h.Uname, h.Gname)
 				}
@@ -218,10 +103,10 @@ func TestReleaseManifest(t *testing.T) {
 	entries := readTarball(t, a.Path)
 	e, ok := entries[ManifestName]
 	if !ok {
-		t.Fatalf("no %s in %v", ManifestName, names(entries))
+		t.Fatalf("no %s in %v", ManifestName, testarchive.Names(entries))
 	}
 	var m templates.Manifest
-	if err := json.Unmarshal([]byte(e.body), &m); err != nil {
+	if err := json.Unmarshal([]byte(e.Body), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m != a.Manifest {
@@ -236,8 +121,8 @@ func TestReleaseManifest(t *testing.T) {
 	if filepath.Base(a.Path) != "shop-r"+m.Revision+".tar.gz" {
 		t.Errorf("tarball name %s does not follow the default pattern", a.Path)
 	}
-	if want := time.Unix(1700000000, 0); !e.header.ModTime.Equal(want) || m.Created != "2023-11-14T22:13:20Z" {
-		t.Errorf("SOURCE_DATE_EPOCH not used: entry time %v, created %s", e.header.ModTime, m.Created)
+	if want := time.Unix(1700000000, 0); !e.Header.ModTime.Equal(want) || m.Created != "2023-11-14T22:13:20Z" {
+		t.Errorf("SOURCE_DATE_EPOCH not used: entry time %v, created %s", e.Header.ModTime, m.Created)
 	}
 	if len(a.SHA256) != 64 || a.Size <= 0 {
 		t.Errorf("artifact = %+v", a)
@@ -272,7 +157,7 @@ func TestReleaseExcludes(t *testing.T) {
 	}
 	for _, p := range kept {
 		if _, ok := entries[p]; !ok {
-			t.Errorf("%s was left out; tarball has %v", p, names(entries))
+			t.Errorf("%s was left out; tarball has %v", p, testarchive.Names(entries))
 		}
 	}
 }
@@ -315,8 +200,8 @@ func TestReleaseRefusesEscapingLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := readTarball(t, a.Path)["static-link"]
-	if e.header == nil || e.header.Typeflag != tar.TypeSymlink || e.header.Linkname != "notes/static" {
-		t.Errorf("static-link entry = %+v", e.header)
+	if e.Header == nil || e.Header.Typeflag != tar.TypeSymlink || e.Header.Linkname != "notes/static" {
+		t.Errorf("static-link entry = %+v", e.Header)
 	}
 }
 
@@ -386,7 +271,7 @@ func TestReleaseFromGitCheckout(t *testing.T) {
 func TestReleaseFromGitRepositoryAtRef(t *testing.T) {
 	needGit(t)
 	repo := t.TempDir()
-	copyTree(t, filepath.Join("..", "example"), repo)
+	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
 	gitRun(t, repo, "init", "-q", "-b", "main")
 	gitRun(t, repo, "add", "-A")
 	gitRun(t, repo, "commit", "-q", "-m", "v1")
@@ -404,7 +289,7 @@ func TestReleaseFromGitRepositoryAtRef(t *testing.T) {
 	if a.Manifest.Revision != v1 {
 		t.Errorf("revision = %s, want the tag's commit %s", a.Manifest.Revision, v1)
 	}
-	if body := readTarball(t, a.Path)["notes/views.py"].body; strings.Contains(body, "# v2") {
+	if body := readTarball(t, a.Path)["notes/views.py"].Body; strings.Contains(body, "# v2") {
 		t.Error("the tarball holds the branch head, not the tag")
 	}
 	if _, ok := readTarball(t, a.Path)[".git/"]; ok {
@@ -661,7 +546,7 @@ func TestReleaseLeavesOutCredentialFiles(t *testing.T) {
 		write(t, filepath.Join(src, tt.path), tt.content)
 	}
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -700,7 +585,7 @@ func TestReleaseNamesWhatItLeavesOut(t *testing.T) {
 		write(t, filepath.Join(src, p), "x\n")
 	}
 	var out bytes.Buffer
-	if _, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }}); err != nil {
+	if _, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -731,13 +616,13 @@ func TestReleaseIncludeCredentialWarns(t *testing.T) {
 	write(t, filepath.Join(src, "notes/tests/jwt_test_key"), pkcs8Key(t))
 	site.Settings.Source.Include = []string{"config/server.pem", "jwt_test_key"}
 	var out bytes.Buffer
-	a, err := Release(context.Background(), site, ReleaseOptions{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
+	a, err := Build(context.Background(), site, Options{Dist: filepath.Join(site.Root, "dist"), Out: &out, Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	entries := readTarball(t, a.Path)
-	if e, ok := entries["config/server.pem"]; !ok || e.body != key {
-		t.Errorf("config/server.pem is not packaged as it is; tarball has %v", names(entries))
+	if e, ok := entries["config/server.pem"]; !ok || e.Body != key {
+		t.Errorf("config/server.pem is not packaged as it is; tarball has %v", testarchive.Names(entries))
 	}
 	if _, ok := entries["notes/tests/jwt_test_key"]; !ok {
 		t.Errorf("notes/tests/jwt_test_key is not packaged")

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/djship/djship/scripts"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
 )
@@ -37,9 +38,9 @@ type ImageOptions struct {
 // imageRecord is the path of a tarball's image record.
 func imageRecord(tarball string) string { return tarball + ".images.json" }
 
-// ReleaseImage is the image mage release pushed for a tarball to the
+// ImageOf is the image mage release pushed for a tarball to the
 // repository name (registry host and image), pinned by digest.
-func ReleaseImage(tarball, name string) (string, error) {
+func ImageOf(tarball, name string) (string, error) {
 	images, err := readImageRecord(tarball)
 	if err != nil {
 		return "", err
@@ -114,7 +115,7 @@ func BuildImage(ctx context.Context, site *sites.Site, envName, tarball string, 
 		fmt.Fprintf(out, "image %s (built before for %s)\n", ref, filepath.Base(tarball))
 		return ref, nil
 	}
-	t, err := InspectTarball(tarball, s)
+	t, err := Inspect(tarball, s)
 	if err != nil {
 		return "", err
 	}
@@ -190,7 +191,7 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	if err := os.MkdirAll(lib, 0o755); err != nil {
 		return err
 	}
-	files := map[string]string{filepath.Base(templates.ImageVenvScript): script("build-venv.sh")}
+	files := map[string]string{filepath.Base(templates.ImageVenvScript): scripts.Text("build-venv.sh")}
 	for p, text := range templates.Launchers {
 		files[filepath.Base(p)] = text
 	}
@@ -201,7 +202,7 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	for k, v := range s.Django.Environment {
 		buildEnv[k] = v
 	}
-	envData, err := environmentFile(buildEnv)
+	envData, err := templates.RenderEnvironment(buildEnv)
 	if err != nil {
 		return err
 	}
@@ -250,12 +251,12 @@ func deflateArchives(dir, src string, s sites.Settings) error {
 				return fmt.Errorf("django.archives_to_deflate names %s, and this machine has no unzip to unpack it into the image: install it (apt-get install unzip)", a.Archive)
 			}
 		}
-		deflate := exec.Command("sh", "-c", script("deflate-archive.sh"), "deflate", real, stage,
+		deflate := exec.Command("sh", "-c", scripts.Text("deflate-archive.sh"), "deflate", real, stage,
 			filepath.Join(folder, filepath.FromSlash(a.Archive)), filepath.Join(folder, filepath.FromSlash(a.Into)), a.Archive)
 		if out, err := deflate.CombinedOutput(); err != nil {
 			return fmt.Errorf("unpacking %s into %s (django.archives_to_deflate): %v: %s", a.Archive, a.Into, err, strings.TrimSpace(string(out)))
 		}
-		check := exec.Command("sh", "-c", script("check-release.sh"), "check", real, filepath.Join(stage, "check"))
+		check := exec.Command("sh", "-c", scripts.Text("check-release.sh"), "check", real, filepath.Join(stage, "check"))
 		if out, err := check.CombinedOutput(); err != nil {
 			return fmt.Errorf("after unpacking %s (django.archives_to_deflate): %v: %s", a.Archive, err, strings.TrimSpace(string(out)))
 		}

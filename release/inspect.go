@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"archive/tar"
@@ -16,8 +16,8 @@ import (
 	"github.com/djship/djship/templates"
 )
 
-// Tarball is a release tarball checked on this machine before any host
-// is touched.
+// Tarball is a release tarball checked by Inspect on this machine before
+// any host is touched: what the host side ships.
 type Tarball struct {
 	// Path is the tarball on this machine.
 	Path string
@@ -27,10 +27,18 @@ type Tarball struct {
 	Manifest templates.Manifest
 }
 
-// Name is the tarball's file name.
+// Name is the tarball's file name, which it keeps on the hosts.
 func (t *Tarball) Name() string { return path.Base(t.Path) }
 
-// InspectTarball reads a release tarball and refuses it, before anything
+// TarFlag is the flag with which GNU tar unpacks the tarball on a host
+// (-z, -j, --zstd or -J), from its name's extension; an error names the
+// extensions djship knows.
+func (t *Tarball) TarFlag() (string, error) {
+	f, err := formatOf(t.Name())
+	return f.tarFlag, err
+}
+
+// Inspect reads a release tarball and refuses it, before anything
 // on a host changes, when unpacking it could write outside the release:
 // an entry that is absolute or climbs out with .., a link that leads out
 // once every link of the tree is followed as the kernel would, a hard
@@ -38,7 +46,7 @@ func (t *Tarball) Name() string { return path.Base(t.Path) }
 // special file. It judges the same way, for each settings (one per host:
 // each its own django.source_folder), the archives that host unpacks from
 // the tarball, whose entries land in their into folder of the same tree.
-func InspectTarball(p string, settings ...sites.Settings) (*Tarball, error) {
+func Inspect(p string, settings ...sites.Settings) (*Tarball, error) {
 	sum, err := fileSHA256(p)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djship/djship/internal/testarchive"
+	"github.com/djship/djship/internal/testsite"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +101,7 @@ func TestReleaseTreeChangedAfterScan(t *testing.T) {
 			site, src := project(t, "")
 			outside := t.TempDir()
 			write(t, filepath.Join(outside, "key.pem"), key)
-			copyTree(t, filepath.Join(src, "notes"), filepath.Join(outside, "notes"))
+			testsite.CopyTree(t, filepath.Join(src, "notes"), filepath.Join(outside, "notes"))
 			write(t, filepath.Join(outside, "notes", "views.py"), key)
 			withAfterScan(t, func(dir string) { tt.change(t, dir, outside) })
 
@@ -120,7 +122,7 @@ func TestReleaseTreeChangedAfterScan(t *testing.T) {
 			}
 			if r.err == nil {
 				for name, e := range readTarball(t, r.a.Path) {
-					if strings.Contains(e.body, "PRIVATE KEY") {
+					if strings.Contains(e.Body, "PRIVATE KEY") {
 						t.Errorf("%s in the tarball holds the key from outside the source", name)
 					}
 				}
@@ -150,7 +152,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	name := filepath.Base(first.Path)
 	dist := filepath.Join(site.Root, "dist")
 	outside := t.TempDir()
-	for _, n := range []string{name, name + ".sha256", LastRelease} {
+	for _, n := range []string{name, name + ".sha256", LatestFile} {
 		p := filepath.Join(dist, n)
 		victim := filepath.Join(outside, n)
 		write(t, victim, "keep\n")
@@ -165,7 +167,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	}
 	for n, want := range map[string]string{
 		name + ".sha256": a.SHA256 + "  " + name + "\n",
-		LastRelease:      name + "\n",
+		LatestFile:       name + "\n",
 	} {
 		p := filepath.Join(dist, n)
 		info, err := os.Lstat(p)
@@ -179,7 +181,7 @@ func TestReleaseReplacesLinksInDist(t *testing.T) {
 	if info, err := os.Lstat(a.Path); err != nil || !info.Mode().IsRegular() {
 		t.Errorf("the tarball is not a regular file: %v, %v", info, err)
 	}
-	for _, n := range []string{name, name + ".sha256", LastRelease} {
+	for _, n := range []string{name, name + ".sha256", LatestFile} {
 		if b, _ := os.ReadFile(filepath.Join(outside, n)); string(b) != "keep\n" {
 			t.Errorf("the release wrote through the link %s into the file it points at: %q", n, b)
 		}
@@ -208,7 +210,7 @@ func TestReleaseRefusesManifestName(t *testing.T) {
 			a, err := release(t, site, nil)
 			if err == nil {
 				n := 0
-				for _, name := range names(readTarball(t, a.Path)) {
+				for _, name := range testarchive.Names(readTarball(t, a.Path)) {
 					if strings.TrimSuffix(name, "/") == ManifestName {
 						n++
 					}

@@ -1,4 +1,4 @@
-package targets
+package release
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/internal/testenv"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
@@ -21,17 +22,16 @@ func TestBuildContext(t *testing.T) {
 		SourceFolder: "site", SettingsModule: "shop.settings", Environment: map[string]string{"SHOP_MODE": "live"}}}
 	tests := []struct {
 		name  string
-		files map[string]string
+		files []testarchive.Entry
 		want  string // the Dockerfile starts with it
 	}{
-		{"djship's Dockerfile", map[string]string{"site/manage.py": "#", "DJSHIP-MANIFEST.json": "{}"}, "# Written by djship: the image of release r1 of shop.\nFROM registry.example.com/base/python:3.11\n"},
-		{"the project's own", map[string]string{"site/manage.py": "#", "Dockerfile": own}, own},
+		{"djship's Dockerfile", []testarchive.Entry{testarchive.File("site/manage.py", "#")}, "# Written by djship: the image of release r1 of shop.\nFROM registry.example.com/base/python:3.11\n"},
+		{"the project's own", []testarchive.Entry{testarchive.File("site/manage.py", "#"), testarchive.File("Dockerfile", own)}, own},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			tarball := filepath.Join(t.TempDir(), "shop-r1.tar.gz")
-			writeTarball(t, tarball, tt.files)
+			tarball := testarchive.WriteRelease(t, t.TempDir(), "shop", tt.files)
 			ctx := filepath.Join(dir, "ctx")
 			tb := &Tarball{Path: tarball}
 			tb.Manifest.Revision = "r1"
@@ -69,16 +69,11 @@ func TestBuildContext(t *testing.T) {
 // mode, and refuses an archive whose file would replace a folder of the release.
 func TestBuildContextDeflatesArchives(t *testing.T) {
 	testenv.Command(t, "unzip", "unzip")
-	zipped := filepath.Join(t.TempDir(), "vendor.zip")
-	writeZip(t, zipped, map[string]string{"vendor/vendor.css": "body { color: teal }\n"})
-	data, err := os.ReadFile(zipped)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zipped := testarchive.Zip(t, []testarchive.Entry{testarchive.File("vendor/vendor.css", "body { color: teal }\n")})
 	s := sites.Settings{Project: "shop", BaseImage: "python:3.11", Django: sites.Django{SourceFolder: "site", SettingsModule: "shop.settings",
 		ArchivesToDeflate: []sites.Deflate{{Archive: "assets/vendor.zip", Into: "static"}}}}
-	tarball := filepath.Join(t.TempDir(), "shop-r1.tar.gz")
-	writeTarball(t, tarball, map[string]string{"site/manage.py": "#", "site/assets/vendor.zip": string(data)})
+	dist := t.TempDir()
+	tarball := testarchive.WriteRelease(t, dist, "shop", []testarchive.Entry{testarchive.File("site/manage.py", "#"), testarchive.File("site/assets/vendor.zip", string(zipped))})
 	ctx := filepath.Join(t.TempDir(), "ctx")
 	tb := &Tarball{Path: tarball}
 	tb.Manifest.Revision = "r1"
@@ -93,13 +88,11 @@ func TestBuildContextDeflatesArchives(t *testing.T) {
 	}
 
 	// A file of the archive where the release has a folder.
-	writeZip(t, zipped, map[string]string{"vendor": "a file"})
-	if data, err = os.ReadFile(zipped); err != nil {
-		t.Fatal(err)
-	}
-	writeTarball(t, tarball, map[string]string{"site/manage.py": "#", "site/assets/vendor.zip": string(data), "site/static/vendor/old.css": "old"})
+	zipped = testarchive.Zip(t, []testarchive.Entry{testarchive.File("vendor", "a file")})
+	testarchive.WriteRelease(t, dist, "shop", []testarchive.Entry{testarchive.File("site/manage.py", "#"), testarchive.File("site/assets/vendor.zip", string(zipped)),
+		testarchive.File("site/static/vendor/old.css", "old")})
 	ctx = filepath.Join(t.TempDir(), "ctx")
-	err = writeBuildContext(ctx, tarball, tb, s)
+	err := writeBuildContext(ctx, tarball, tb, s)
 	if err == nil || !strings.Contains(err.Error(), "would replace") || !strings.Contains(err.Error(), "django.archives_to_deflate") {
 		t.Errorf("an archive that would replace a file of the release: %v", err)
 	}

@@ -1,7 +1,18 @@
-// Package targets is djship's library of targets: packaging a release and,
-// built on the remote package, everything done to hosts. Magefiles call it;
-// other repositories can import it to add targets of their own.
-package targets
+// Package release is the release side of djship: on the machine that runs
+// mage release it packages a site's Django source into a reproducible
+// tarball (Build), inspects a tarball before any host is touched
+// (Inspect) and, in container mode, builds and pushes the release's image
+// (BuildImage). It never reaches a host: it imports neither remote nor
+// targets, and a test keeps it so.
+//
+// What it returns is the contract between the two sides. Build returns an
+// *Artifact: the tarball written, its checksum and manifest, and what was
+// left out or let in. Inspect returns a *Tarball: a tarball judged safe
+// to unpack on every host whose settings it was given, which the host
+// side (targets) uploads and unpacks by its Name, Path and TarFlag, and
+// whose Manifest names the release. The host side relies on nothing else
+// of a tarball.
+package release
 
 import (
 	"context"
@@ -22,8 +33,8 @@ import (
 	"github.com/djship/djship/templates"
 )
 
-// ReleaseOptions tune Release.
-type ReleaseOptions struct {
+// Options tune Build.
+type Options struct {
 	// Dist is the folder the tarball is written to; "dist" when empty.
 	Dist string
 	// Getenv looks up ${VAR} values and SOURCE_DATE_EPOCH; os.LookupEnv
@@ -33,7 +44,7 @@ type ReleaseOptions struct {
 	Out io.Writer
 }
 
-// Artifact is a release tarball written by Release.
+// Artifact is a release tarball written by Build.
 type Artifact struct {
 	// Path is where the tarball is, e.g. dist/example-r1a2b3c4.tar.gz.
 	Path string
@@ -74,10 +85,11 @@ var defaultEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 // there. It is nil in production.
 var afterScan func(dir string)
 
-// Release packages the site's Django source into a reproducible tarball
-// in dist/: the same files give a byte-identical tarball, whatever their
-// times, owners or the order the disk lists them in.
-func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artifact, error) {
+// Build packages the site's Django source into a reproducible tarball in
+// dist/ (what mage release does): the same files give a byte-identical
+// tarball, whatever their times, owners or the order the disk lists them
+// in.
+func Build(ctx context.Context, site *sites.Site, opts Options) (*Artifact, error) {
 	if opts.Dist == "" {
 		opts.Dist = "dist"
 	}
@@ -155,7 +167,7 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 	// file is there.
 	for _, f := range []struct{ path, content string }{
 		{dest + ".sha256", sum + "  " + name + "\n"},
-		{filepath.Join(opts.Dist, LastRelease), name + "\n"},
+		{filepath.Join(opts.Dist, LatestFile), name + "\n"},
 	} {
 		if err := fileutil.WriteAtomic(f.path, 0o644, func(w io.Writer) error {
 			_, err := io.WriteString(w, f.content)
@@ -167,6 +179,23 @@ func Release(ctx context.Context, site *sites.Site, opts ReleaseOptions) (*Artif
 	a := &Artifact{Path: dest, Size: size, SHA256: sum, Manifest: manifest, LeftOut: t.leftOut, Credentials: t.credentials, Unscanned: t.unscanned}
 	printArtifact(out, a, source.dirty)
 	return a, nil
+}
+
+// LatestFile is the file in dist/ that names the tarball Build wrote
+// last; upgrade ships it.
+const LatestFile = ".last-release"
+
+// Latest returns the tarball Build wrote last into dist.
+func Latest(dist string) (string, error) {
+	name, err := os.ReadFile(filepath.Join(dist, LatestFile))
+	if err != nil {
+		return "", fmt.Errorf("no release in %s/: run mage release first", dist)
+	}
+	p := filepath.Join(dist, strings.TrimSpace(string(name)))
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s names %s, which is gone: run mage release again", filepath.Join(dist, LatestFile), p)
+	}
+	return p, nil
 }
 
 // countWriter counts the bytes written to it into *n.
