@@ -20,6 +20,7 @@ import (
 	_ "github.com/djship/djship/djmage"
 	"github.com/djship/djship/internal/testdeps"
 	"github.com/djship/djship/internal/testreport"
+	"github.com/djship/djship/remote"
 	"github.com/djship/djship/targets"
 )
 
@@ -42,7 +43,7 @@ func goTestSideBySide() (testreport.Summary, error) {
 		{"test", "-count=1", "-timeout", "60m", "-json", "-skip", machineTests, "./..."},
 		{"test", "-count=1", "-timeout", "60m", "-json", "-parallel", "4", "-run", machineTests, "./targets"},
 	}
-	out := &lockedWriter{w: os.Stdout}
+	out := remote.NewLockedWriter(os.Stdout)
 	summaries := make([]testreport.Summary, len(runs))
 	errs := make([]error, len(runs))
 	var wg sync.WaitGroup
@@ -76,18 +77,6 @@ func goTest(args []string, out io.Writer) (testreport.Summary, error) {
 		return summary, fmt.Errorf("go test: reading its report: %w", readErr)
 	}
 	return summary, nil
-}
-
-// lockedWriter lets two reports print whole pieces without mixing them.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Test checks formatting, runs go vet and runs every test, as CI does. As

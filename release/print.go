@@ -5,16 +5,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/fatih/color"
-)
-
-// Colours of mage release's report. fatih/color turns them off for
-// NO_COLOR, TERM=dumb and when standard output is not a terminal.
-var (
-	bold   = color.New(color.Bold).SprintFunc()
-	green  = color.New(color.FgGreen).SprintFunc()
-	yellow = color.New(color.FgYellow).SprintFunc()
-	faint  = color.New(color.Faint).SprintFunc()
+	"github.com/djship/djship/internal/paint"
 )
 
 // leftOutShown is how many left-out paths a release lists by name.
@@ -25,31 +16,31 @@ const leftOutShown = 50
 // credential packaged because source.include names it.
 func printArtifact(w io.Writer, a *Artifact, dirty bool) {
 	m := a.Manifest
-	fmt.Fprintf(w, "%s %s\n", green("release"), bold(a.Path))
-	fmt.Fprintf(w, "  %s %s (%d bytes)\n", faint("size    "), humanBytes(a.Size), a.Size)
-	fmt.Fprintf(w, "  %s %s\n", faint("sha256  "), a.SHA256)
-	fmt.Fprintf(w, "  %s %s from %s\n", faint("revision"), m.Revision, m.Source)
-	fmt.Fprintf(w, "  %s %d packaged, %d left out\n", faint("files   "), m.Files, len(a.LeftOut))
+	fmt.Fprintf(w, "%s %s\n", paint.Green("release"), paint.Bold(a.Path))
+	fmt.Fprintf(w, "  %s %s (%d bytes)\n", paint.Faint("size    "), humanBytes(a.Size), a.Size)
+	fmt.Fprintf(w, "  %s %s\n", paint.Faint("sha256  "), a.SHA256)
+	fmt.Fprintf(w, "  %s %s from %s\n", paint.Faint("revision"), m.Revision, m.Source)
+	fmt.Fprintf(w, "  %s %d packaged, %d left out\n", paint.Faint("files   "), m.Files, len(a.LeftOut))
 	if len(a.LeftOut) > 0 {
-		fmt.Fprintf(w, "  %s\n", faint("left out"))
+		fmt.Fprintf(w, "  %s\n", paint.Faint("left out"))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for i, l := range a.LeftOut {
 			if i == leftOutShown {
 				fmt.Fprintf(tw, "    … and %d more\n", len(a.LeftOut)-leftOutShown)
 				break
 			}
-			fmt.Fprintf(tw, "    %s\t%s\n", l.Path, faint("("+l.Reason+")"))
+			fmt.Fprintf(tw, "    %s\t%s\n", l.Path, paint.Faint("("+l.Reason+")"))
 		}
 		tw.Flush()
 	}
 	for _, u := range a.Unscanned {
-		fmt.Fprintf(w, "%s %s is packaged, but the scan for keys did not read all of it: %s\n", yellow("warning"), u.Path, u.Reason)
+		fmt.Fprintf(w, "%s %s is packaged, but the scan for keys did not read all of it: %s\n", paint.Yellow("warning"), u.Path, u.Reason)
 	}
 	for _, c := range a.Credentials {
-		fmt.Fprintf(w, "%s %s holds %s; it is packaged because source.include names it (%s)\n", yellow("warning"), c.Path, c.Holds, c.Include)
+		fmt.Fprintf(w, "%s %s holds %s; it is packaged because source.include names it (%s)\n", paint.Yellow("warning"), c.Path, c.Holds, c.Include)
 	}
 	if dirty {
-		fmt.Fprintf(w, "%s the source has uncommitted changes; the revision says -dirty\n", yellow("warning"))
+		fmt.Fprintf(w, "%s the source has uncommitted changes; the revision says -dirty\n", paint.Yellow("warning"))
 	}
 }
 

@@ -75,7 +75,7 @@ func (t *Terminal) writers() (out, errs io.Writer) {
 	if t.Out == nil || t.Err == nil || !sameWriter(t.Out, t.Err) {
 		return t.Out, t.Err
 	}
-	shared := &lockedWriter{w: t.Out}
+	shared := NewLockedWriter(t.Out)
 	return shared, shared
 }
 
@@ -86,8 +86,11 @@ func sameWriter(a, b io.Writer) bool {
 	return ta == tb && ta.Comparable() && a == b
 }
 
-// lockedWriter passes writes on one at a time. It offers Write alone, so
-// io.Copy writes through it rather than into the writer's own buffer.
+// NewLockedWriter is w for writers in several goroutines: it passes
+// writes on one at a time, each whole. It offers Write alone, so io.Copy
+// writes through it rather than into the writer's own buffer.
+func NewLockedWriter(w io.Writer) io.Writer { return &lockedWriter{w: w} }
+
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer

@@ -100,7 +100,7 @@ func TestAdoptInAnotherRepository(t *testing.T) {
 	key := []string{"DJSHIP_AGE_KEY=" + id.String(), "DJSHIP_AGE_IDENTITY="}
 	run(key, "adopted-secret-key-0123456789\n", goTool, "tool", "mage", "secrets:set", "test", "SECRET_KEY")
 	shipped := run(key, "", goTool, "tool", "mage", "ship:env", "test")
-	if !strings.Contains(shipped, "upgrade") || strings.Contains(shipped, "adopted-secret-key") {
+	if !strings.Contains(shipped, "\nship\nHOST") || !strings.Contains(shipped, "changed  switch") || strings.Contains(shipped, "adopted-secret-key") {
 		t.Errorf("ship:env test:\n%s", shipped)
 	}
 	status, body, _ := get(t, &live, "https")

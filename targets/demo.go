@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/djship/djship/internal/paint"
 	"github.com/djship/djship/release"
 	"github.com/djship/djship/sites"
 )
@@ -87,14 +88,14 @@ func demo(ctx context.Context, site *sites.Site, w io.Writer) error {
 	}
 	d := deploys[0]
 	url, _ := d.healthURL()
-	fmt.Fprintf(w, "\n%s %s is live: revision %s\n", green("demo"), bold(d.Release), a.Manifest.Revision)
+	fmt.Fprintf(w, "\n%s %s is live: revision %s\n", paint.Green("demo"), paint.Bold(d.Release), a.Manifest.Revision)
 	if d.Release != a.Manifest.Revision {
 		fmt.Fprintf(w, "  revision %s was deployed before, so this new release carries the time in its name\n", a.Manifest.Revision)
 	}
 	if d.facts.live != "" {
 		fmt.Fprintf(w, "  the previous release %s is kept for rollback\n", d.facts.live)
 	}
-	fmt.Fprintf(w, "  open %s (a self-signed certificate: your browser will ask)\n", bold(url))
+	fmt.Fprintf(w, "  open %s (a self-signed certificate: your browser will ask)\n", paint.Bold(url))
 	fmt.Fprintf(w, "  or: curl -k %s\n", url)
 	return nil
 }

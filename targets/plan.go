@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/djship/djship/internal/paint"
 	"github.com/djship/djship/sites"
 )
 
@@ -19,7 +20,7 @@ func Plan(ctx context.Context, site *sites.Site, env string, opts Options) ([]*D
 
 // printPlan prints what a host's steps would do.
 func printPlan(w io.Writer, d *Deploy) {
-	fmt.Fprintf(w, "\n%s %s\n", bold("plan for"), bold(d.Host.Name()))
+	fmt.Fprintf(w, "\n%s %s\n", paint.Bold("plan for"), paint.Bold(d.Host.Name()))
 	if len(d.Planned) == 0 {
 		fmt.Fprintln(w, "  nothing to change")
 		return
@@ -29,14 +30,14 @@ func printPlan(w io.Writer, d *Deploy) {
 			for _, l := range strings.Split(p, "\n") {
 				switch {
 				case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
-					l = green(l)
+					l = paint.Green(l)
 				case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
-					l = red(l)
+					l = paint.Red(l)
 				}
 				fmt.Fprintf(w, "    %s\n", l)
 			}
 			continue
 		}
-		fmt.Fprintf(w, "  %s %s\n", yellow("~"), p)
+		fmt.Fprintf(w, "  %s %s\n", paint.Yellow("~"), p)
 	}
 }

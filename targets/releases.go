@@ -6,6 +6,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/djship/djship/internal/paint"
 	"github.com/djship/djship/sites"
 )
 
@@ -21,9 +22,9 @@ func Releases(ctx context.Context, site *sites.Site, envName string, opts Option
 	})
 	for _, r := range reports {
 		d, entries := r.d, r.found
-		fmt.Fprintf(opts.Out, "%s\n", bold(d.Host.Name()))
+		fmt.Fprintf(opts.Out, "%s\n", paint.Bold(d.Host.Name()))
 		if r.err != nil {
-			fmt.Fprintf(opts.Out, "  %s %s\n", red("cannot read the deploy log:"), firstLine(r.err.Error()))
+			fmt.Fprintf(opts.Out, "  %s %s\n", paint.Red("cannot read the deploy log:"), firstLine(r.err.Error()))
 			continue
 		}
 		tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)

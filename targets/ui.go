@@ -6,17 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/fatih/color"
-)
-
-// Colours of progress output. fatih/color turns them off for NO_COLOR,
-// TERM=dumb and when standard output is not a terminal.
-var (
-	bold   = color.New(color.Bold).SprintFunc()
-	green  = color.New(color.FgGreen).SprintFunc()
-	yellow = color.New(color.FgYellow).SprintFunc()
-	red    = color.New(color.FgRed).SprintFunc()
-	faint  = color.New(color.Faint).SprintFunc()
+	"github.com/djship/djship/internal/paint"
 )
 
 // PrintSummary prints the table that ends every target working on hosts:
@@ -26,13 +16,13 @@ func PrintSummary(w io.Writer, title string, rows []SummaryRow, check bool) {
 	if check {
 		changedHeader = "TO CHANGE"
 	}
-	fmt.Fprintf(w, "\n%s\n", bold(title))
+	fmt.Fprintf(w, "\n%s\n", paint.Bold(title))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "HOST\tRELEASE\tREVISION\t%s\tDURATION\tRESULT\n", changedHeader)
 	for _, r := range rows {
-		result := green("ok")
+		result := paint.Green("ok")
 		if r.Err != nil {
-			result = red("failed")
+			result = paint.Red("failed")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Host, r.Release, r.Revision, r.Changed, r.Duration.Round(time.Millisecond), result)
 	}
