@@ -48,11 +48,7 @@ func goTestSideBySide() (testreport.Summary, error) {
 	errs := make([]error, len(runs))
 	var wg sync.WaitGroup
 	for i, args := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			summaries[i], errs[i] = goTest(args, out)
-		}()
+		wg.Go(func() { summaries[i], errs[i] = goTest(args, out) })
 	}
 	wg.Wait()
 	return testreport.Combine(summaries...), errors.Join(errs...)

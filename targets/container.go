@@ -55,25 +55,7 @@ func containerUpgrade() sequence {
 // the compose database and services, and no virtualenv launchers,
 // application server or processes of the host's init system.
 func containerProvision() []Step {
-	web, app := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
-	return []Step{
-		factsStep{},
-		claimStep{},
-		packagesStep{},
-		dockerStep{},
-		databaseContainerStep{},
-		servicesContainersStep{},
-		forRoles(appUserStep{}, app...),
-		databaseStep{},
-		dbServerStep{},
-		foldersStep{},
-		lockStep{},
-		forRoles(tlsStep{}, web),
-		forRoles(secretFileStep{}, app...),
-		forRoles(webServerStep{}, web),
-		balancerStep{},
-		forRoles(servicesStep{}, app...),
-	}
+	return provisionList([]Step{dockerStep{}, databaseContainerStep{}, servicesContainersStep{}}, nil)
 }
 
 // containerRunDir is a slot's run folder: gunicorn's socket and the web

@@ -154,11 +154,7 @@ func (f *fleet) phase(ctx context.Context, ds []*Deploy, limit int, steps []Step
 func (f *fleet) each(ds []*Deploy, work func(d *Deploy)) {
 	var wg sync.WaitGroup
 	for _, d := range ds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(d)
-		}()
+		wg.Go(func() { work(d) })
 	}
 	wg.Wait()
 }
@@ -228,6 +224,14 @@ func (f *fleet) upgrade(ctx context.Context, seq sequence) map[*Deploy]hostOutco
 	if f.ok() {
 		f.phase(ctx, migrating, 0, seq.of(phaseMigrate))
 	}
+	return f.goLive(ctx, apps, webs, seq)
+}
+
+// goLive runs the phases that end an upgrade or a rollback once every
+// host is ready for them: every web host starts its new workers, the
+// hosts switch (at once or in batches) and finish; on any failure so far
+// or now, every host is put back.
+func (f *fleet) goLive(ctx context.Context, apps, webs []*Deploy, seq sequence) map[*Deploy]hostOutcome {
 	if f.ok() {
 		f.phase(ctx, apps, 0, seq.of(phaseReady))
 	}
@@ -494,19 +498,7 @@ func (f *fleet) rollBack(ctx context.Context, seq sequence) map[*Deploy]hostOutc
 		}
 		f.phase(ctx, at, 0, seq.of(phaseRestore))
 	}
-	if f.ok() {
-		f.phase(ctx, apps, 0, seq.of(phaseReady))
-	}
-	if f.ok() {
-		f.switchOver(ctx, apps, webs, seq.of(phaseSwitch))
-	}
-	if f.ok() {
-		f.phase(ctx, apps, 0, seq.of(phaseFinish))
-	}
-	if !f.ok() {
-		f.recoverAll(ctx)
-	}
-	return f.results()
+	return f.goLive(ctx, apps, webs, seq)
 }
 
 // agree fails the run unless every application host chose the same

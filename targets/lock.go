@@ -20,11 +20,7 @@ func lockAll(ctx context.Context, deploys []*Deploy) error {
 	errs := make([]error, len(deploys))
 	var wg sync.WaitGroup
 	for i, d := range deploys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = RunSteps(ctx, d, []Step{lockStep{}})
-		}()
+		wg.Go(func() { _, errs[i] = RunSteps(ctx, d, []Step{lockStep{}}) })
 	}
 	wg.Wait()
 	var failed []error
@@ -162,11 +158,7 @@ func (d *Deploy) unlock(ctx context.Context) {
 func unlockAll(ctx context.Context, deploys []*Deploy) {
 	var wg sync.WaitGroup
 	for _, d := range deploys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.unlock(ctx)
-		}()
+		wg.Go(func() { d.unlock(ctx) })
 	}
 	wg.Wait()
 }

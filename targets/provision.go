@@ -35,25 +35,31 @@ func Provision(ctx context.Context, site *sites.Site, env string, opts Options) 
 func ProvisionSteps() []Step { return processProvision() }
 
 func processProvision() []Step {
-	web, app := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
-	return []Step{
-		factsStep{},
-		claimStep{},
-		packagesStep{},
-		forRoles(appUserStep{}, app...),
+	return provisionList(nil, []Step{
+		forRoles(launchersStep{}, sites.RoleWeb, sites.RoleWorker),
+		forRoles(appServerStep{}, sites.RoleWeb),
+		forRoles(processesStep{}, sites.RoleWorker),
+	})
+}
+
+// provisionList is the provision list of a mode: what every mode does,
+// with the mode's own steps for the host (after its packages) and for
+// the application (after its secret file).
+func provisionList(host, app []Step) []Step {
+	web, apps := sites.RoleWeb, []string{sites.RoleWeb, sites.RoleWorker}
+	steps := []Step{factsStep{}, claimStep{}, packagesStep{}}
+	steps = append(steps, host...)
+	steps = append(steps,
+		forRoles(appUserStep{}, apps...),
 		databaseStep{},
 		dbServerStep{},
 		foldersStep{},
 		lockStep{},
 		forRoles(tlsStep{}, web),
-		forRoles(secretFileStep{}, app...),
-		forRoles(launchersStep{}, app...),
-		forRoles(appServerStep{}, web),
-		forRoles(processesStep{}, sites.RoleWorker),
-		forRoles(webServerStep{}, web),
-		balancerStep{},
-		forRoles(servicesStep{}, app...),
-	}
+		forRoles(secretFileStep{}, apps...),
+	)
+	steps = append(steps, app...)
+	return append(steps, forRoles(webServerStep{}, web), balancerStep{}, forRoles(servicesStep{}, apps...))
 }
 
 // factsStep finds the init system and whether a release is live.
