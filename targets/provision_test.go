@@ -72,7 +72,9 @@ for w in nginx apache2; do
   rm -f /etc/$w/sites-enabled/%[1]s.conf /etc/$w/sites-available/%[1]s.conf /etc/$w/ssl/%[1]s.crt /etc/$w/ssl/%[1]s.key
   service $w status >/dev/null 2>&1 && service $w reload >/dev/null 2>&1
 done
-pkill -u %[1]s >/dev/null 2>&1; sleep 0.2; pkill -9 -u %[1]s >/dev/null 2>&1
+# Only this machine's processes: a machine of another test may run its
+# own under the same user number.
+pkill --ns $$ --nslist pid -u %[1]s >/dev/null 2>&1; sleep 0.2; pkill -9 --ns $$ --nslist pid -u %[1]s >/dev/null 2>&1
 userdel %[1]s >/dev/null 2>&1; groupdel %[1]s >/dev/null 2>&1
 rm -rf %[2]s
 true`, p, site.Settings.Root)
