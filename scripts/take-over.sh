@@ -11,14 +11,19 @@ set -eu
 user=$1 r=$2 check=$3
 shift 3
 uid=$(id -u -- "$user")
-ns=$(stat -L -c %i /proc/self/ns/pid)
+pidns=$(stat -L -c %i /proc/self/ns/pid) userns=$(stat -L -c %i /proc/self/ns/user)
 # members prints the live processes (zombies are gone already) whose
 # real, effective, saved or file-system user is the build user, in this
-# PID namespace only: a container's process that runs under the same
-# user number belongs to the container, not to the build.
+# PID namespace or in one inside a user namespace not the host's: the
+# build user can make a PID namespace only inside a user namespace of its
+# own, so a process there is the build's however it hid, while a
+# container's process under the same user number (root made its PID
+# namespace, in the host's user namespace) is left alone.
 members() {
-  stat -L -c '%i %n' /proc/[0-9]*/ns/pid 2>/dev/null |
-    awk -v ns="$ns" '$1 == ns { sub(/ns\/pid$/, "status", $2); print $2 }' |
+  stat -L -c '%n %i' /proc/[0-9]*/ns/pid /proc/[0-9]*/ns/user 2>/dev/null |
+    awk -v pidns="$pidns" -v userns="$userns" '
+      { split($1, p, "/"); if (p[5] == "pid") pid[p[3]] = $2; else user[p[3]] = $2 }
+      END { for (n in pid) if (pid[n] == pidns || (n in user && user[n] != userns)) print "/proc/" n "/status" }' |
     xargs -r grep -s -H -E '^(State|Uid):' |
     awk -F '[:\t ]+' -v u="$uid" '
       $2 == "State" { zombie = ($3 == "Z"); next }

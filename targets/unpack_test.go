@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/djship/djship/internal/testarchive"
 	"github.com/djship/djship/internal/testenv"
@@ -213,4 +216,76 @@ func TestUpgradeInspectsEveryHostsSourceFolder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "v.zip: ../../../etc/cron.d/job: climbs out of the release") || !strings.Contains(err.Error(), "nothing on the hosts changed") {
 		t.Errorf("the host's own archive was not inspected: %v", err)
 	}
+}
+
+// TestTakeOverFindsTheBuildInANamespaceOfItsOwn plays a build that hides
+// a daemon in a user and PID namespace of its own (unshare -Urp, which
+// any user may run here) beside a container's process that runs under
+// the build user's number in a PID namespace root made: the take-over
+// kills the first, whatever namespace it hid in, and leaves the second.
+func TestTakeOverFindsTheBuildInANamespaceOfItsOwn(t *testing.T) {
+	d, _ := unpackSite(t, "unpack-ns")
+	testenv.Command(t, "unshare", "util-linux")
+	testenv.Command(t, "setpriv", "util-linux")
+	if err := exec.Command("runuser", "-u", buildUser, "--", "unshare", "-Urp", "--fork", "true").Run(); err != nil {
+		testenv.Missing(t, "unprivileged user namespaces", "sysctl kernel.unprivileged_userns_clone=1")
+	}
+	uid, gid := userIDs(t, buildUser)
+	// Each writes its host PID into a file, then sleeps.
+	hidden := exec.Command("runuser", "-u", buildUser, "--", "setsid", "unshare", "-Urp", "--fork", "sleep", "300")
+	container := exec.Command("setsid", "unshare", "-p", "--fork", "setpriv", "--reuid="+uid, "--regid="+gid, "--clear-groups", "sleep", "301")
+	for _, c := range []*exec.Cmd{hidden, container} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	}
+	sleeping := func(what string) bool {
+		out, _ := exec.Command("pgrep", "-u", uid, "-f", "^sleep "+what+"$").Output()
+		return len(strings.TrimSpace(string(out))) > 0
+	}
+	for i := 0; i < 50 && !(sleeping("300") && sleeping("301")); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sleeping("300") || !sleeping("301") {
+		t.Fatal("the hidden daemon and the container's process did not start")
+	}
+	r := path.Join(d.Paths.Releases, "ns")
+	src := path.Join(r, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(src, atoi(t, uid), atoi(t, gid))
+	if _, err := d.run(context.Background(), shScript("take-over", buildUser, r, script("check-release.sh"), src)); err != nil {
+		t.Fatalf("take-over: %v", err)
+	}
+	if sleeping("300") {
+		t.Error("the daemon the build hid in a user and PID namespace of its own outlived the take-over")
+	}
+	if !sleeping("301") {
+		t.Error("the take-over killed a container's process that only shares the build user's number")
+	}
+}
+
+// userIDs are a user's uid and gid, as id prints them.
+func userIDs(t *testing.T, user string) (uid, gid string) {
+	t.Helper()
+	u, err := exec.Command("id", "-u", user).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := exec.Command("id", "-g", user).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(u)), strings.TrimSpace(string(g))
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
