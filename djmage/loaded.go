@@ -17,24 +17,16 @@ import (
 var loaded runState
 
 type runState struct {
-	mu        sync.Mutex
-	siteFile  *sites.Site
-	envs      map[string]map[string]string
-	artifact  *release.Artifact
-	siteError error
-	siteRead  bool
+	mu       sync.Mutex
+	envs     map[string]map[string]string
+	artifact *release.Artifact
 }
 
+// selectSite reads the site file of the repository once.
+var selectSite = sync.OnceValues(sites.Select)
+
 // site is the site file of the repository, read on first use.
-func (r *runState) site() (*sites.Site, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.siteRead {
-		r.siteFile, r.siteError = sites.Select()
-		r.siteRead = true
-	}
-	return r.siteFile, r.siteError
-}
+func (r *runState) site() (*sites.Site, error) { return selectSite() }
 
 // secrets are the environment's decrypted secrets, every one the hosts
 // need (targets.LoadSecrets), decrypted on first use.
