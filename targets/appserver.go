@@ -26,10 +26,14 @@ type appServer struct {
 	base      string
 }
 
-// app is the host's application server.
-func (d *Deploy) app() appServer {
+// app is the host's application server, as the mode names its parts.
+func (d *Deploy) app() appServer { return d.mode.appServer(d) }
+
+// newAppServer is the host's application server; container is set in
+// container mode.
+func (d *Deploy) newAppServer(container bool) appServer {
 	return appServer{kind: d.Settings.AppServer, project: d.Settings.Instance, init: d.facts.init, drainWait: 10 * (d.Settings.App.Timeout + 5),
-		container: d.container(), base: d.Paths.Base}
+		container: container, base: d.Paths.Base}
 }
 
 // uwsgi reports whether the site runs under uWSGI.

@@ -26,19 +26,7 @@ func (d *Deploy) claim() string {
 // hostFiles are the host-level configuration files djship writes for the
 // site.
 func (d *Deploy) hostFiles() []string {
-	a, w := d.app(), d.web()
-	files := []string{w.siteFile(d.Settings.Instance)}
-	if d.container() {
-		return files
-	}
-	if a.uwsgi() {
-		for _, slot := range uwsgiSlots {
-			available, _ := a.ini(slot)
-			files = append(files, available)
-		}
-		return files
-	}
-	return append(files, a.systemdUnit("socket"), a.systemdUnit("service"), a.initScript())
+	return append([]string{d.web().siteFile(d.Settings.Instance)}, d.mode.appFiles(d)...)
 }
 
 func (claimStep) Run(ctx context.Context, d *Deploy) (bool, error) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/djship/djship/release"
 	"github.com/djship/djship/remote"
 	"github.com/djship/djship/sites"
 	"github.com/djship/djship/templates"
@@ -20,16 +21,73 @@ import (
 // serves), the lock, the snapshot, migrate run once in a one-off
 // container, the two slots (slots.go) that switch through app.sock, the
 // health check, the switch back, the deploy log. What differs lives
-// here; the steps shared with process mode ask d.container() where they
-// must.
+// here, as containerRuntime's methods (mode.go).
 
-// container reports whether the site runs in containers: the mode the
-// host's work was prepared with.
-func (d *Deploy) container() bool { return d.mode.containers }
+// containerRuntime is container mode: each release's containers run in
+// one of two slots, as a compose project of its own.
+type containerRuntime struct{}
 
-// slotted reports whether the application runs in two slots that
-// app.sock switches between: uWSGI instances, or containers.
-func (d *Deploy) slotted() bool { return d.Settings.AppServer == "uwsgi" || d.container() }
+func (containerRuntime) name() string         { return "container" }
+func (containerRuntime) upgrade() sequence    { return containerUpgrade() }
+func (containerRuntime) provision() []Step    { return containerProvision() }
+func (containerRuntime) slotProtocol() string { return "http" }
+
+func (containerRuntime) packages(d *Deploy) []string { return d.ownPackagesContainer() }
+
+func (containerRuntime) slotted(*Deploy) bool { return true }
+
+func (containerRuntime) appServer(d *Deploy) appServer { return d.newAppServer(true) }
+
+// appFiles is empty: the application server is in the image.
+func (containerRuntime) appFiles(*Deploy) []string { return nil }
+
+func (containerRuntime) appLogs(d *Deploy) []string {
+	return []string{"docker:" + d.Settings.Instance}
+}
+
+func (containerRuntime) slotLog(ctx context.Context, d *Deploy, slot string) (string, string) {
+	out, _ := d.probe(ctx, d.containerScript("logs", slot))
+	return out, "docker logs of " + d.app().instance(slot) + "'s web container"
+}
+
+func (containerRuntime) startSlot(ctx context.Context, d *Deploy, release, slot string) error {
+	return d.startContainers(ctx, release, slot)
+}
+
+func (containerRuntime) stopSlot(d *Deploy, slot string, _ bool) string {
+	return d.containerScript("stop", slot)
+}
+
+func (containerRuntime) drainSlot(d *Deploy, slot string) string {
+	return shScript("detach", script("container-slot.sh"), "container-slot", "drain", d.app().instance(slot), d.Paths.slot(slot), d.Paths.containerRunDir(slot))
+}
+
+// afterWebReload has nothing left to do: the live slot's containers
+// serve, and the site's processes are containers of each release.
+func (containerRuntime) afterWebReload(context.Context, *Deploy) (bool, error) { return false, nil }
+
+func (containerRuntime) manage(d *Deploy, release string, extra []string, args ...string) remote.Command {
+	return d.containerManage(release, extra, args...)
+}
+
+func (containerRuntime) image(ctx context.Context, d *Deploy, release string) string {
+	return d.imageOf(ctx, release)
+}
+
+// pruneOutside removes the images of the pruned releases.
+func (containerRuntime) pruneOutside(ctx context.Context, d *Deploy, releases []string) {
+	d.run(ctx, shScript("remove-images", append([]string{d.Paths.Releases}, releases...)...))
+}
+
+// processNames is empty: the processes are containers of each
+// release's compose project.
+func (containerRuntime) processNames(*Deploy) []string { return nil }
+
+func (containerRuntime) tarballImage(tarball string, s sites.Settings) (string, error) {
+	return release.ImageOf(tarball, s.ImageName())
+}
+
+func (containerRuntime) socket(d *Deploy) string { return d.Paths.AppSocket }
 
 // ContainerUpgradeSteps is the upgrade sequence of container mode: the
 // release folder gets the image (pulled, its static files copied out) and
@@ -283,7 +341,7 @@ func (d *Deploy) containerManage(release string, extra []string, args ...string)
 
 // composeDatabase reports whether the site's PostgreSQL server runs as a
 // compose service of its own (compose.database).
-func (d *Deploy) composeDatabase() bool { return d.container() && d.Settings.Compose.Database != "" }
+func (d *Deploy) composeDatabase() bool { return d.Settings.Compose.Database != "" }
 
 // databaseContainerStep runs the site's PostgreSQL server as a compose
 // project of its own (<instance>-db), its data in a named volume, on
@@ -357,9 +415,7 @@ type servicesContainersStep struct{}
 
 func (servicesContainersStep) Name() string { return "compose services" }
 
-func (servicesContainersStep) Skip(d *Deploy) bool {
-	return !d.container() || len(d.Settings.Compose.Services) == 0
-}
+func (servicesContainersStep) Skip(d *Deploy) bool { return len(d.Settings.Compose.Services) == 0 }
 
 func (servicesContainersStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	var extras []templates.ComposeExtra

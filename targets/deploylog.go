@@ -29,8 +29,8 @@ func (d *Deploy) logResult(ctx context.Context, result string) error {
 		who = u.Username
 	}
 	entry := logEntry{Time: time.Now().UTC().Format(time.RFC3339), User: who, Action: d.Action, Release: d.Release, Revision: d.Revision, Previous: d.facts.live, Result: result}
-	if d.container() && d.Release != "" {
-		entry.Image = d.imageOf(ctx, d.Release)
+	if d.Release != "" {
+		entry.Image = d.mode.image(ctx, d, d.Release)
 	}
 	line, _ := json.Marshal(entry)
 	_, err := d.run(ctx, shScript("append-log", d.Paths.Log, string(line)))

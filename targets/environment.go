@@ -87,7 +87,7 @@ func (d *Deploy) secretVariables() []string {
 // appSecrets are the secrets the application gets: all of the
 // environment's but the registry password, which only djship uses.
 func (d *Deploy) appSecrets() map[string]string {
-	if !d.container() || d.Settings.Registry.Username == "" {
+	if d.Settings.Registry.Username == "" { // a key of container mode only
 		return d.Secrets
 	}
 	app := maps.Clone(d.Secrets)

@@ -76,11 +76,7 @@ func parseAnswer(out string) healthResult {
 // askSlot asks the instance of a uWSGI slot for the health page and says
 // whether it answered well.
 func (d *Deploy) askSlot(ctx context.Context, slot, revision string) (healthResult, bool, string, error) {
-	protocol := "uwsgi"
-	if d.container() {
-		protocol = "http"
-	}
-	r, good, target, err := d.askApp(ctx, protocol, d.app().socket(slot), d.app().pidFile(slot), revision)
+	r, good, target, err := d.askApp(ctx, d.mode.slotProtocol(), d.app().socket(slot), d.app().pidFile(slot), revision)
 	if err != nil {
 		err = fmt.Errorf("asking %s: %w", d.app().label(slot), err)
 	}
@@ -188,12 +184,7 @@ func (d *Deploy) appLogTail(ctx context.Context) (tail, log string) {
 	if slot == "" {
 		slot = "a"
 	}
-	if d.container() {
-		out, _ := d.probe(ctx, d.containerScript("logs", slot))
-		return out, "docker logs of " + d.app().instance(slot) + "'s web container"
-	}
-	log = d.app().log(slot)
-	return d.logTail(ctx, log), log
+	return d.mode.slotLog(ctx, d, slot)
 }
 
 // logTail is the end of a log on the host: from its last traceback, with

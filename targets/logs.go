@@ -46,20 +46,7 @@ func Logs(ctx context.Context, site *sites.Site, envName string, opts LogsOption
 // dir:<folder> for the *.log files of a folder, unit:<name> for a systemd
 // unit's journal.
 func (d *Deploy) logFiles() []string {
-	a, w := d.app(), d.web()
-	var logs []string
-	switch {
-	case d.container():
-		logs = append(logs, "docker:"+d.Settings.Instance)
-	case a.uwsgi():
-		for _, slot := range uwsgiSlots {
-			logs = append(logs, a.log(slot))
-		}
-	case a.init == "systemd":
-		logs = append(logs, "unit:"+a.unit()+".service")
-	default:
-		logs = append(logs, a.log(""))
-	}
-	logs = append(logs, "dir:"+d.Paths.Logs)
+	w := d.web()
+	logs := append(d.mode.appLogs(d), "dir:"+d.Paths.Logs)
 	return append(logs, path.Join(w.logDir(), d.Settings.Instance+".error.log"), path.Join(w.logDir(), d.Settings.Instance+".access.log"))
 }

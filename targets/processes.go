@@ -16,12 +16,15 @@ import (
 // named djship-<instance>-<name>, from current/, in the application's
 // environment, through the process launcher (templates/launchers.go).
 
-// processNames are the site's processes, sorted: those that run on
-// this host, which is none unless it has the role worker.
-func (d *Deploy) processNames() []string {
-	if !d.hasRole(sites.RoleWorker) || d.container() {
-		// In container mode the processes are containers of each
-		// release's compose project (container.go).
+// processNames are the site's processes that run on this host as
+// services of its init system, sorted (none in container mode, where
+// they are containers of each release's compose project).
+func (d *Deploy) processNames() []string { return d.mode.processNames(d) }
+
+// configuredProcesses are the site's processes, sorted: those that run
+// on this host, which is none unless it has the role worker.
+func (d *Deploy) configuredProcesses() []string {
+	if !d.hasRole(sites.RoleWorker) {
 		return nil
 	}
 	return slices.Sorted(maps.Keys(d.Settings.Processes))

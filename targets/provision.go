@@ -102,15 +102,16 @@ func (d *Deploy) packages() []string {
 	return pkgs
 }
 
-// ownPackages are the packages djship's steps use on a host: the web
-// and application servers, the database's tools and the few programs
-// the scripts call. They are installed without what Debian recommends.
-func (d *Deploy) ownPackages() []string {
+// ownPackages are the packages djship's steps use on a host, as the
+// mode lists them. They are installed without what Debian recommends.
+func (d *Deploy) ownPackages() []string { return d.mode.packages(d) }
+
+// processPackages are the packages process mode's steps use on a host:
+// the web and application servers, the database's tools and the few
+// programs the scripts call.
+func (d *Deploy) processPackages() []string {
 	s := d.Settings
 	var pkgs []string
-	if d.container() {
-		return d.ownPackagesContainer()
-	}
 	if d.runsSite() {
 		pkgs = append(pkgs, "python3-venv", "acl", "unzip", "openssl", "curl")
 		if s.Database.Engine == "postgres" {
@@ -493,12 +494,9 @@ func (d *Deploy) templateSite() templates.Site {
 		Launcher:        templates.GunicornLauncherPath,
 		EnvironmentFile: p.Environment,
 	}
+	t.Socket = d.mode.socket(d)
 	if s.AppServer == "uwsgi" {
-		t.Socket, t.Launcher = p.AppSocket, templates.WSGILauncherPath
-	} else if d.container() {
-		t.Socket = p.AppSocket
-	} else {
-		t.Socket = t.RunDir + "/socket"
+		t.Launcher = templates.WSGILauncherPath
 	}
 	return t
 }

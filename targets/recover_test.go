@@ -85,7 +85,7 @@ func TestRecoverAfterEachFailingStep(t *testing.T) {
 		if _, ok := s.(recordStep); ok {
 			continue // it only warns: it never fails
 		}
-		if k, ok := s.(Skipper); ok && k.Skip(&Deploy{Settings: sites.Settings{AppServer: "gunicorn"}}) {
+		if k, ok := s.(Skipper); ok && k.Skip(&Deploy{Settings: sites.Settings{AppServer: "gunicorn"}, mode: processRuntime{}}) {
 			continue // uWSGI's only: the sequence skips it here
 		}
 		for _, live := range []string{"r1", ""} {

@@ -292,22 +292,9 @@ func (servicesStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 	case d.facts.live == "":
 		d.note("no release is live yet: %s starts with the first one", d.Settings.AppServer)
 		return changed, nil
-	case uwsgi && d.container():
-		return changed, nil
-	case uwsgi:
-		c, err := d.removeLegacyUWSGI(ctx)
-		if err != nil {
-			return changed || c, err
-		}
-		p, err := d.startProcesses(ctx, false)
-		return changed || c || p, err
 	}
-	c, err = d.control(ctx, d.app().service(d.slots.serving), d.reload["app"])
-	if err != nil {
-		return changed || c, err
-	}
-	p, err := d.startProcesses(ctx, false)
-	return changed || c || p, err
+	c, err = d.mode.afterWebReload(ctx, d)
+	return changed || c, err
 }
 
 // webService controls nginx or Apache: through systemctl on a systemd

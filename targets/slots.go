@@ -34,12 +34,7 @@ func otherSlot(slot string) string {
 // stopSlotScript stops a slot's instance: drained first when visitors
 // may have reached it.
 func (d *Deploy) stopSlotScript(slot string, drain bool) string {
-	if d.container() {
-		return d.containerScript("stop", slot)
-	}
-	a := d.app()
-	_, enabled := a.ini(slot)
-	return a.stopScript(a.instance(slot), enabled, drain)
+	return d.mode.stopSlot(d, slot, drain)
 }
 
 // startSlot starts release in the slot that does not serve visitors and
@@ -48,20 +43,13 @@ func (d *Deploy) stopSlotScript(slot string, drain bool) string {
 // and the application server's log; visitors never saw it.
 func (d *Deploy) startSlot(ctx context.Context, release, revision string) error {
 	slot := otherSlot(d.slots.serving)
-	available, enabled := d.app().ini(slot)
 	label := d.app().label(slot)
 	if d.Check {
 		d.plan("start %s with release %s beside the live one, then switch to it", label, release)
 		return nil
 	}
 	d.slots.started = slot
-	var err error
-	if d.container() {
-		err = d.startContainers(ctx, release, slot)
-	} else {
-		_, err = d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"), script("uwsgi-instance.sh")))
-	}
-	if err != nil {
+	if err := d.mode.startSlot(ctx, d, release, slot); err != nil {
 		return d.failStart(ctx, fmt.Errorf("%s with %s did not start, the live release keeps serving: %w", label, release, err))
 	}
 	r, good, target, err := d.askSlot(ctx, slot, revision)
@@ -80,6 +68,13 @@ func (d *Deploy) startSlot(ctx context.Context, release, revision string) error 
 		return d.failStart(ctx, fmt.Errorf("%s; the live release keeps serving", msg))
 	}
 	return nil
+}
+
+// startUWSGISlot starts release in a slot's uWSGI instance.
+func (d *Deploy) startUWSGISlot(ctx context.Context, release, slot string) error {
+	available, enabled := d.app().ini(slot)
+	_, err := d.run(ctx, shScript("start-slot", d.app().instance(slot), d.Paths.slot(slot), path.Join("releases", release), available, enabled, script("stop-instance.sh"), script("uwsgi-instance.sh")))
+	return err
 }
 
 // failStart stops the instance a failed start left and words the error
@@ -149,15 +144,8 @@ func (d *Deploy) retire(ctx context.Context) error {
 	if d.slots.retiring == "" {
 		return nil
 	}
-	a := d.app()
-	_, enabled := a.ini(d.slots.retiring)
-	drain := shScript("detach", append([]string{script("stop-instance.sh"), "stop-instance"}, a.stopArgs(a.instance(d.slots.retiring), enabled, true)...)...)
-	if d.container() {
-		s := d.slots.retiring
-		drain = shScript("detach", script("container-slot.sh"), "container-slot", "drain", a.instance(s), d.Paths.slot(s), d.Paths.containerRunDir(s))
-	}
-	if _, err := d.run(ctx, drain); err != nil {
-		return fmt.Errorf("stopping %s, which served before: %w", a.label(d.slots.retiring), err)
+	if _, err := d.run(ctx, d.mode.drainSlot(d, d.slots.retiring)); err != nil {
+		return fmt.Errorf("stopping %s, which served before: %w", d.app().label(d.slots.retiring), err)
 	}
 	d.slots.retiring = ""
 	return nil

@@ -97,8 +97,8 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 			}
 		}
 	}
-	if d.container() && d.facts.live != "" {
-		s.Image = d.imageOf(ctx, d.facts.live)
+	if d.facts.live != "" {
+		s.Image = d.mode.image(ctx, d, d.facts.live)
 	}
 	if out, err := d.probe(ctx, shScript("count-complete", d.Paths.Releases)); err == nil {
 		fmt.Sscan(out, &s.Kept)

@@ -68,10 +68,8 @@ func prepareUpgrade(site *sites.Site, envName, tarball string) (*upgradeRun, err
 		return nil, fmt.Errorf("%s is a release of %q, not of %q", tarball, t.Manifest.Project, site.Settings.Project)
 	}
 	u := &upgradeRun{tarball: t, sequence: seq}
-	if mode.containers {
-		if u.image, err = release.ImageOf(tarball, env.Settings.ImageName()); err != nil {
-			return nil, err
-		}
+	if u.image, err = mode.tarballImage(tarball, env.Settings); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -299,9 +297,12 @@ func (collectstaticStep) Name() string { return "collectstatic" }
 // through the manage launcher, in the application's environment (and
 // extra NAME=VALUE words), in the release's Django folder.
 func (d *Deploy) manageCommand(release string, extra []string, args ...string) remote.Command {
-	if d.container() {
-		return d.containerManage(release, extra, args...)
-	}
+	return d.mode.manage(d, release, extra, args...)
+}
+
+// venvManage is manage.py of a release in process mode: the release's
+// virtualenv's Python runs it.
+func (d *Deploy) venvManage(release string, extra []string, args ...string) remote.Command {
 	r := path.Join(d.Paths.Releases, release)
 	words := append([]string{path.Join(r, "venv", "bin", "python"), templates.ManageLauncherPath}, args...)
 	script := remote.Sh("test", "-f", templates.ManageLauncherPath) + " || { echo " +
@@ -499,9 +500,7 @@ func (d *Deploy) prune(ctx context.Context) error {
 	if len(remove) == 0 {
 		return nil
 	}
-	if d.container() {
-		d.run(ctx, shScript("remove-images", append([]string{d.Paths.Releases}, remove...)...))
-	}
+	d.mode.pruneOutside(ctx, d, remove)
 	_, err = d.run(ctx, shScript("remove-releases", append([]string{d.Paths.Base}, remove...)...))
 	if err == nil {
 		d.note("pruned %s", strings.Join(remove, ", "))
