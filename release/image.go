@@ -12,7 +12,9 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/djship/djship/scripts"
 	"github.com/djship/djship/sites"
@@ -133,34 +135,44 @@ func BuildImage(ctx context.Context, site *sites.Site, envName, tarball string, 
 	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 	var buildOut bytes.Buffer
 	build.Stdout, build.Stderr = &buildOut, &buildOut
+	start := time.Now()
 	if err := build.Run(); err != nil {
 		return "", fmt.Errorf("docker build of %s: %w\n%s", tagged, err, lastLines(buildOut.String(), 30))
 	}
+	built := time.Since(start).Round(time.Millisecond)
+	start = time.Now()
 	ref, err := pushImage(ctx, docker, s.Registry, tagged, opts.Secrets)
 	if err != nil {
 		return "", err
 	}
+	pushed := time.Since(start).Round(time.Millisecond)
 	images[name] = ref
 	data, _ := json.MarshalIndent(images, "", "  ")
 	if err := os.WriteFile(imageRecord(tarball), append(data, '\n'), 0o644); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(out, "pushed %s\n", ref)
+	fmt.Fprintf(out, "pushed %s (built in %s, pushed in %s)\n", ref, built, pushed)
 	return ref, nil
 }
 
-// imageVenvArgs are the arguments of build-venv.sh in the image after
-// the virtualenv and Python, for the release unpacked in src: the
-// requirements file is the one beside manage.py, or else the one at the
-// top of the source, as on a host. Inside the image build the script
-// runs in Docker, never on this machine.
-func imageVenvArgs(src string, s sites.Settings) []string {
+// imageVenv is how the image's virtualenv is built, for the release
+// unpacked in src: build-venv.sh's arguments after the virtualenv and
+// Python, and what of the source it reads. The requirements file is the
+// one beside manage.py, or else the one at the top of the source, as on
+// a host. Inside the image build the script runs in Docker, never on
+// this machine.
+func imageVenv(src string, s sites.Settings) (args, inputs []string, apart bool) {
 	django := path.Join(templates.ImageRelease, "src", path.Clean(s.Django.SourceFolder))
 	req := ""
+	apart = true
 	if s.Django.PipInstallRequirements {
 		for _, dir := range []string{path.Clean(s.Django.SourceFolder), "."} {
-			if info, err := os.Stat(filepath.Join(src, filepath.FromSlash(dir), "requirements.txt")); err == nil && info.Mode().IsRegular() {
+			file := filepath.Join(src, filepath.FromSlash(dir), "requirements.txt")
+			if info, err := os.Stat(file); err == nil && info.Mode().IsRegular() {
 				req = path.Join(templates.ImageRelease, "src", dir, "requirements.txt")
+				inputs = append(inputs, path.Join(dir, "requirements.txt"))
+				data, err := os.ReadFile(file)
+				apart = err == nil && requirementsStandAlone(string(data))
 				break
 			}
 		}
@@ -168,8 +180,49 @@ func imageVenvArgs(src string, s sites.Settings) []string {
 	wheelhouse := ""
 	if s.Django.Wheelhouse != "" {
 		wheelhouse = path.Join(django, s.Django.Wheelhouse)
+		inputs = append(inputs, path.Join(path.Clean(s.Django.SourceFolder), s.Django.Wheelhouse)+"/")
 	}
-	return append([]string{"image", django, fmt.Sprint(s.Django.SystemSitePackages), req, wheelhouse}, s.Django.Dependencies...)
+	for _, dep := range s.Django.Dependencies {
+		apart = apart && requirementStandsAlone(dep)
+	}
+	args = append([]string{"image", django, fmt.Sprint(s.Django.SystemSitePackages), req, wheelhouse}, s.Django.Dependencies...)
+	return args, inputs, apart
+}
+
+// requirementsStandAlone reports whether pip reads nothing of the
+// source but the file itself when it installs a requirements file: no
+// other file it includes (-r, -c), no editable or local project (-e, a
+// path, file:), no local folder of archives (-f).
+func requirementsStandAlone(file string) bool {
+	for _, line := range strings.Split(strings.ReplaceAll(file, "\\\n", " "), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			line = line[:i]
+		}
+		if line = strings.TrimSpace(line); line != "" && !requirementStandsAlone(line) {
+			return false
+		}
+	}
+	return true
+}
+
+// standAloneOptions are the options of a requirements file that name no
+// file: where the packages come from, and which builds pip may use.
+var standAloneOptions = []string{"-i", "--index-url", "--extra-index-url", "--trusted-host", "--pre", "--prefer-binary", "--only-binary", "--no-binary"}
+
+// requirementStandsAlone reports whether one requirement (a line of a
+// requirements file, or a word of django.dependencies) names a package
+// of an index or a remote URL rather than a file of the source.
+func requirementStandsAlone(req string) bool {
+	req = strings.TrimSpace(req)
+	if strings.HasPrefix(req, "-") {
+		option, _, _ := strings.Cut(strings.Fields(req)[0], "=")
+		return slices.Contains(standAloneOptions, option)
+	}
+	name, url, hasURL := strings.Cut(req, "@")
+	if strings.HasPrefix(req, ".") || strings.HasPrefix(req, "~") || strings.ContainsAny(name, "/\\") || strings.Contains(strings.ToLower(req), "file:") {
+		return false
+	}
+	return !hasURL || strings.Contains(url, "://")
 }
 
 // writeBuildContext unpacks the tarball into dir/src and writes
@@ -214,9 +267,10 @@ func writeBuildContext(dir, tarball string, t *Tarball, s sites.Settings) error 
 	}
 	dockerfile, err := os.ReadFile(filepath.Join(src, "Dockerfile"))
 	if errors.Is(err, os.ErrNotExist) {
+		args, inputs, apart := imageVenv(src, s)
 		dockerfile, err = templates.Dockerfile(templates.ImageBuild{
 			Base: s.BaseImage, Project: s.Project, Revision: t.Manifest.Revision, SourceFolder: s.Django.SourceFolder,
-			VenvArgs: imageVenvArgs(src, s),
+			VenvArgs: args, VenvFirst: apart, VenvInputs: inputs,
 		})
 	}
 	if err != nil {

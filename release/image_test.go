@@ -106,3 +106,50 @@ func TestImageTag(t *testing.T) {
 		}
 	}
 }
+
+// TestVirtualenvBuiltApartFromTheSource checks when the image's
+// virtualenv is built before the source is copied in: only when pip
+// reads nothing of the source but the requirements file and the
+// wheelhouse.
+func TestVirtualenvBuiltApartFromTheSource(t *testing.T) {
+	tests := []struct {
+		name         string
+		requirements string // "" for no requirements file
+		dependencies []string
+		apart        bool
+	}{
+		{"no requirements", "", nil, true},
+		{"packages of an index", "# pinned\nDjango==4.2.7 --hash=sha256:abc \\\n    --hash=sha256:def\npsycopg2-binary>=2.9 ; python_version >= \"3.8\"\n-i https://pypi.example.com/simple\n", nil, true},
+		{"a remote URL", "shop-theme @ https://example.com/shop-theme-1.0.tar.gz\n", []string{"whitenoise==6.6"}, true},
+		{"another requirements file", "-r base.txt\n", nil, false},
+		{"constraints", "--constraint constraints.txt\nDjango\n", nil, false},
+		{"an editable project", "-e .\n", nil, false},
+		{"a local wheel", "dist/shop-1.0-py3-none-any.whl\n", nil, false},
+		{"a path", "./vendor/lib\n", nil, false},
+		{"a file URL", "lib @ file:///app/src/lib\n", nil, false},
+		{"find-links", "--find-links=vendor\nlib\n", nil, false},
+		{"a dependency from the source", "Django\n", []string{"./plugins/shop-extra"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := t.TempDir()
+			s := sites.Settings{Django: sites.Django{SourceFolder: ".", PipInstallRequirements: true, Wheelhouse: "wheels", Dependencies: tt.dependencies}}
+			if tt.requirements != "" {
+				if err := os.WriteFile(filepath.Join(src, "requirements.txt"), []byte(tt.requirements), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args, inputs, apart := imageVenv(src, s)
+			if apart != tt.apart {
+				t.Errorf("built apart: %v, want %v (arguments %q)", apart, tt.apart, args)
+			}
+			want := []string{"wheels/"}
+			if tt.requirements != "" {
+				want = []string{"requirements.txt", "wheels/"}
+			}
+			if strings.Join(inputs, " ") != strings.Join(want, " ") {
+				t.Errorf("inputs %q, want %q", inputs, want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -175,6 +176,15 @@ type ImageBuild struct {
 	// VenvArgs are the virtualenv script's arguments (build-venv.sh of
 	// the scripts package) after the virtualenv and Python.
 	VenvArgs []string
+	// VenvFirst builds the virtualenv before the source is copied in,
+	// from VenvInputs alone: a release that changes the rest of the
+	// source then reuses the virtualenv's layer. It is set only when
+	// what pip installs reads nothing else of the source.
+	VenvFirst bool
+	// VenvInputs are the files and folders of the source (relative to
+	// its top, a folder ending in /) that the virtualenv is built from:
+	// the requirements file, the wheelhouse.
+	VenvInputs []string
 }
 
 // imageReference is what FROM takes: a registry host, a repository, a
@@ -190,8 +200,13 @@ func Dockerfile(b ImageBuild) ([]byte, error) {
 	if !imageReference.MatchString(b.Base) {
 		return nil, refuse("Dockerfile FROM", b.Base)
 	}
-	if controlChar(b.SourceFolder) || strings.ContainsAny(b.SourceFolder, " \t\\$") || strings.HasPrefix(b.SourceFolder, "/") || slices.Contains(strings.Split(b.SourceFolder, "/"), "..") {
+	if !safeSourcePath(b.SourceFolder) {
 		return nil, refuse("Dockerfile source folder", b.SourceFolder)
+	}
+	for _, in := range b.VenvInputs {
+		if !safeSourcePath(in) || in == "" || path.Clean(in) == "." {
+			return nil, refuse("Dockerfile virtualenv input", in)
+		}
 	}
 	src := ImageRelease + "/src"
 	if b.SourceFolder != "." && b.SourceFolder != "" {
@@ -206,14 +221,31 @@ func Dockerfile(b ImageBuild) ([]byte, error) {
 	line("# Written by djship: the image of release %s of %s.", oneLine(b.Revision), oneLine(b.Project))
 	line("FROM %s", b.Base)
 	line("COPY %s", words("djship/", LauncherDir+"/"))
-	line("COPY %s", words("src/", ImageRelease+"/src/"))
-	line("RUN %s", words(append([]string{"sh", ImageVenvScript, ImageVenv, "python3"}, b.VenvArgs...)...))
-	line("WORKDIR %s", src)
+	venv := words(append([]string{"sh", ImageVenvScript, ImageVenv, "python3"}, b.VenvArgs...)...)
+	if b.VenvFirst {
+		for _, in := range b.VenvInputs {
+			line("COPY %s", words("src/"+in, ImageRelease+"/src/"+in))
+		}
+		line("WORKDIR %s", src)
+		line("RUN %s", venv)
+		line("COPY %s", words("src/", ImageRelease+"/src/"))
+	} else {
+		line("COPY %s", words("src/", ImageRelease+"/src/"))
+		line("RUN %s", venv)
+		line("WORKDIR %s", src)
+	}
 	line("RUN %s", words("env", "DJSHIP_ENVIRONMENT="+ImageBuildEnvironment, ImageVenv+"/bin/python", ManageLauncherPath, "collectstatic", "--noinput"))
 	line("RUN %s", words(ImageVenv+"/bin/python", "-m", "compileall", "-q", ImageRelease+"/src"))
 	line("LABEL %s=%s %s=%s", "io.djship.project", words(b.Project)[1:len(words(b.Project))-1], "io.djship.revision", words(b.Revision)[1:len(words(b.Revision))-1])
 	line("CMD %s", words(ImageVenv+"/bin/python", GunicornLauncherPath, WSGIModule+":application"))
 	return out.Bytes(), nil
+}
+
+// safeSourcePath reports whether p names a place inside the source
+// that a Dockerfile instruction may carry: relative, without .., spaces,
+// backslashes, $ or control characters.
+func safeSourcePath(p string) bool {
+	return !controlChar(p) && !strings.ContainsAny(p, " \t\\$") && !strings.HasPrefix(p, "/") && !slices.Contains(strings.Split(p, "/"), "..")
 }
 
 // ComposeExtra is one of the site's own services (compose.services).

@@ -134,3 +134,39 @@ func FuzzComposeServices(f *testing.F) {
 		}
 	})
 }
+
+// TestDockerfileBuildsTheVirtualenvFirst checks the layer order when the
+// virtualenv reads only its inputs: those are copied, the virtualenv is
+// built, and only then the rest of the source is copied; inputs that
+// would leave the source are refused.
+func TestDockerfileBuildsTheVirtualenvFirst(t *testing.T) {
+	b := ImageBuild{Base: "python:3.11", Project: "shop", Revision: "v1", SourceFolder: "site", VenvArgs: []string{"image"},
+		VenvFirst: true, VenvInputs: []string{"requirements.txt", "site/wheels/"}}
+	out, err := Dockerfile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "COPY") || strings.HasPrefix(l, "RUN") || strings.HasPrefix(l, "WORKDIR") {
+			order = append(order, l)
+		}
+	}
+	want := []string{
+		`COPY ["djship/","/usr/local/lib/djship/"]`,
+		`COPY ["src/requirements.txt","/app/src/requirements.txt"]`,
+		`COPY ["src/site/wheels/","/app/src/site/wheels/"]`,
+		`WORKDIR /app/src/site`,
+		`RUN ["sh","/usr/local/lib/djship/venv.sh","/app/venv","python3","image"]`,
+		`COPY ["src/","/app/src/"]`,
+	}
+	if len(order) < len(want) || strings.Join(order[:len(want)], "\n") != strings.Join(want, "\n") {
+		t.Errorf("the Dockerfile's first instructions:\n%s\nwant:\n%s", strings.Join(order, "\n"), strings.Join(want, "\n"))
+	}
+	for _, in := range []string{"../secrets", "/etc/passwd", "a b", "x\nRUN id", "$HOME", ".", ""} {
+		b.VenvInputs = []string{in}
+		if _, err := Dockerfile(b); err == nil {
+			t.Errorf("virtualenv input %q was written", in)
+		}
+	}
+}
