@@ -20,13 +20,14 @@ import (
 )
 
 // containerSite is the example site in mode: container, behind nginx,
-// shipped over SSH to this machine, its images in a registry of the
-// test's own that takes only its login.
+// shipped over SSH to this machine, its images in the registry the
+// tests share (each site its own repository), which takes only its
+// login.
 func containerSite(t *testing.T, n int, sshd *testenv.SSHD, db string, more ...string) (*sites.Site, string, map[string]string) {
 	t.Helper()
 	needExample(t)
 	exec.Command("service", "apache2", "stop").Run() // nginx needs port 80
-	return containerSiteFor(t, n, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh"}, sshd, testenv.StartRegistry(t), more...)
+	return containerSiteFor(t, n, shipCase{web: "nginx", app: "gunicorn", db: db, connection: "ssh"}, sshd, testenv.SharedRegistry(t), more...)
 }
 
 // containerSiteFor is the example site of case c in mode: container,
@@ -69,6 +70,18 @@ func shipContainer(t *testing.T, site *sites.Site, secrets map[string]string, re
 	return out.String(), err
 }
 
+// venvLayer is the layer of image that built the virtualenv.
+func venvLayer(t *testing.T, image string) string {
+	t.Helper()
+	for _, l := range strings.Split(sh(t, "docker history --no-trunc --format '{{.ID}} {{.CreatedBy}}' "+image), "\n") {
+		if id, createdBy, _ := strings.Cut(l, " "); strings.Contains(createdBy, "venv.sh") {
+			return id
+		}
+	}
+	t.Fatalf("no layer of %s builds the virtualenv", image)
+	return ""
+}
+
 // TestContainerMode ships the example site as images with Docker Compose:
 // a first ship, a code-only ship under load, a release whose image cannot
 // serve (its health check fails: the old containers keep serving), a
@@ -91,6 +104,11 @@ func TestContainerMode(t *testing.T) {
 	page(t, site, "v2")
 	time.Sleep(3 * time.Second) // the old containers drain and stop
 	total, failed, bad, first := l.finish()
+	// v2 changed the source only: its image reuses v1's virtualenv.
+	image := site.Environments["test"].Settings.ImageName()
+	if v1, v2 := venvLayer(t, image+":v1"), venvLayer(t, image+":v2"); v1 != v2 {
+		t.Errorf("the image of v2, which changed no dependency, built its virtualenv again: layer %s, v1's %s", v2, v1)
+	}
 	t.Logf("code-only ship under load: %d requests, %d failed, %d non-2xx", total, failed, bad)
 	if total < 50 || failed != 0 || bad != 0 {
 		t.Errorf("code-only ship: %d requests, %d failed, %d non-2xx; first problem: %v", total, failed, bad, first)

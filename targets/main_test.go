@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/djship/djship/internal/testenv"
 )
 
 // TestMain runs the tests, then starts again the web servers that ran
@@ -20,6 +22,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	testenv.StopShared()
 	for _, w := range running {
 		if exec.Command("service", w, "status").Run() != nil {
 			exec.Command("service", w, "start").Run()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,17 +66,68 @@ func (r *Registry) Port() int {
 func StartRegistry(t testing.TB) *Registry {
 	t.Helper()
 	NeedDocker(t)
-	dir := t.TempDir()
-	secret := make([]byte, 12)
-	rand.Read(secret)
-	r := &Registry{User: "djship-ci", Password: hex.EncodeToString(secret)}
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	r, stop, err := startRegistry(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(stop)
+	return r
+}
+
+var shared struct {
+	sync.Mutex
+	registry *Registry
+	stop     func()
+	dir      string
+}
+
+// SharedRegistry is a registry like StartRegistry's that every test of
+// the test binary uses: the layers of the base image are pushed to it
+// once, not once per test. StopShared stops it.
+func SharedRegistry(t testing.TB) *Registry {
+	t.Helper()
+	NeedDocker(t)
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.registry == nil {
+		dir, err := os.MkdirTemp("", "djship-registry-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, stop, err := startRegistry(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			t.Fatal(err)
+		}
+		shared.registry, shared.stop, shared.dir = r, stop, dir
+	}
+	return shared.registry
+}
+
+// StopShared stops what the tests shared (SharedRegistry) and removes
+// its files; a TestMain calls it once every test has run.
+func StopShared() {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.registry != nil {
+		shared.stop()
+		os.RemoveAll(shared.dir)
+		shared.registry = nil
+	}
+}
+
+// startRegistry starts a registry with its files in dir; stop stops it.
+func startRegistry(dir string) (r *Registry, stop func(), err error) {
+	secret := make([]byte, 12)
+	rand.Read(secret)
+	r = &Registry{User: "djship-ci", Password: hex.EncodeToString(secret)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	if err != nil {
+		return nil, nil, err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	r.Host = l.Addr().String()
 	l.Close()
@@ -88,27 +140,28 @@ func StartRegistry(t testing.TB) *Registry {
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 	}
 	cmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
 	logFile, _ := os.Create(filepath.Join(dir, "registry.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("docker-registry: %v", err)
+		return nil, nil, fmt.Errorf("docker-registry: %w", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() })
+	stop = func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() }
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		res, err := http.Get(r.URL + "/v2/")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusUnauthorized {
-				return r
+				return r, stop, nil
 			}
 		}
 		if time.Now().After(deadline) {
+			stop()
 			log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			t.Fatalf("the registry did not answer on %s: %v\n%s", r.URL, err, log)
+			return nil, nil, fmt.Errorf("the registry did not answer on %s: %v\n%s", r.URL, err, log)
 		}
 	}
 }

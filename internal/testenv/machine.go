@@ -307,7 +307,17 @@ func (b *Bridge) Boot(t testing.TB) *Machine {
 // FleetImage).
 func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
 	t.Helper()
-	return b.boot(t, lower, false)
+	return b.boot(t, lower, false, "")
+}
+
+// BootLending boots a machine from the machine image with this
+// machine's folder lent at the same place in it, copy-on-write: the
+// machine reads what the folder holds, and what it writes there stays in
+// the machine. A cache (Go's build cache) lent this way saves work and
+// installs nothing.
+func (b *Bridge) BootLending(t testing.TB, folder string) *Machine {
+	t.Helper()
+	return b.boot(t, Image(t), false, folder)
 }
 
 // BootForDocker boots a machine from the machine image that can run a
@@ -318,10 +328,10 @@ func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
 // containers.
 func (b *Bridge) BootForDocker(t testing.TB) *Machine {
 	t.Helper()
-	return b.boot(t, Image(t), true)
+	return b.boot(t, Image(t), true, "")
 }
 
-func (b *Bridge) boot(t testing.TB, lower string, docker bool) *Machine {
+func (b *Bridge) boot(t testing.TB, lower string, docker bool, lent string) *Machine {
 	t.Helper()
 	keysOnce.Do(func() { keysErr = makeKeys() })
 	if keysErr != nil {
@@ -359,6 +369,13 @@ func (b *Bridge) boot(t testing.TB, lower string, docker bool) *Machine {
 			t.Fatal(err)
 		}
 		m.nspawnArgs = []string{"--bind=" + lib + ":/var/lib/docker", "--system-call-filter=add_key keyctl bpf", "--capability=all"}
+	}
+	if lent != "" {
+		upper := filepath.Join(dir, "lent")
+		if err := os.Mkdir(upper, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		m.nspawnArgs = append(m.nspawnArgs, "--overlay="+lent+":"+upper+":"+lent)
 	}
 	if err := m.boot(b); err != nil {
 		console, _ := os.ReadFile(m.Log)
@@ -405,6 +422,10 @@ func (m *Machine) personalize(b *Bridge) error {
 		"etc/hosts":                              fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.Name),
 		"etc/ssh/sshd_config.d/djship-test.conf": "HostKey /etc/ssh/ssh_host_djship_ed25519_key\nPasswordAuthentication no\n",
 		"etc/apt/apt.conf.d/01djship-test-proxy": fmt.Sprintf("Acquire::http::Proxy \"http://%s\";\n", b.proxy.addr),
+		// A machine lives for one test: dpkg need not flush every file it
+		// unpacks to the disk, which machines installing side by side
+		// share with every other test.
+		"etc/dpkg/dpkg.cfg.d/djship-test-unsafe-io": "force-unsafe-io\n",
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(m.Root, name), []byte(data), 0o644); err != nil {
