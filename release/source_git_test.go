@@ -107,7 +107,7 @@ func TestReleaseSourcePathBelowARepository(t *testing.T) {
 	testsite.CopyTree(t, filepath.Join("..", "example"), src)
 	marker := filepath.Join(t.TempDir(), "marker")
 	plantRepository(t, filepath.Join(root, "app"), "../sites", marker, "")
-	site := testsite.WriteSite(t, root, "shop", strings.Replace(siteYAML, "path: src", "path: app/src", 1))
+	site := testsite.WriteSite(t, root, "shop", strings.Replace(testsite.SiteYAML, "path: src", "path: app/src", 1))
 	full, _ := commitProject(t, root)
 
 	a, err := release(t, site, nil)
@@ -119,17 +119,6 @@ func TestReleaseSourcePathBelowARepository(t *testing.T) {
 		t.Errorf("manifest records %s, want %s", a.Manifest.Source, want)
 	}
 }
-
-// siteYAML is project's site file.
-const siteYAML = `project: shop
-url: shop.example.com
-root: /srv/www
-source:
-  path: src
-django: {source_folder: ., settings_folder: exampleproject, settings_module: exampleproject.settings}
-environments:
-  production: {hosts: [deploy@shop.example.com]}
-`
 
 // The build machine's environment names another repository and adds
 // configuration: djship's git calls ignore both.

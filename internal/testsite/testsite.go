@@ -21,7 +21,12 @@ func Project(t *testing.T, extra string) (*sites.Site, string) {
 	root := t.TempDir()
 	src := filepath.Join(root, "src")
 	CopyTree(t, Example(t), src)
-	yaml := `project: shop
+	return WriteSite(t, root, "shop", SiteYAML+extra), src
+}
+
+// SiteYAML is the site file Project writes before its extra lines: the
+// example project in src/, one production host.
+const SiteYAML = `project: shop
 url: shop.example.com
 root: /srv/www
 source:
@@ -29,9 +34,7 @@ source:
 django: {source_folder: ., settings_folder: exampleproject, settings_module: exampleproject.settings}
 environments:
   production: {hosts: [deploy@shop.example.com]}
-` + extra
-	return WriteSite(t, root, "shop", yaml), src
-}
+`
 
 // Example is the example Django project of the repository: example/ at
 // the top of the module that holds the test's folder.
