@@ -229,10 +229,11 @@ func TestDemoOnAMachineWithOnlyGo(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	goroot, modcache, gocache := goEnv("GOROOT"), goEnv("GOMODCACHE"), goEnv("GOCACHE")
-	// Go's build cache of this machine is lent to the bare one: it holds
-	// compiled packages only, so it spares the bare machine's go minutes
-	// of compiling and hides no missing install step.
-	m := testenv.NewBridge(t).BootLending(t, gocache)
+	// This machine's Go, its module cache and its build cache are lent to
+	// the bare one, at their places here: the build cache holds compiled
+	// packages only, so it spares the bare machine's go minutes of
+	// compiling and hides no missing install step.
+	m := testenv.NewBridge(t).BootLending(t, goroot, modcache, gocache)
 	if got := m.Shell(t, "command -v go git nginx uwsgi curl; dpkg-query -W python3-django 2>/dev/null; true"); got != "" {
 		t.Fatalf("the machine is not bare: %q", got)
 	}
@@ -244,16 +245,11 @@ func TestDemoOnAMachineWithOnlyGo(t *testing.T) {
 	repo := filepath.Join(m.Root, "root", "djship")
 	copyFiles := exec.Command("sh", "-c", `mkdir -p "$1" && tar -C .. --null -T - -cf - | tar -C "$1" -xf -`, "sh", repo)
 	copyFiles.Stdin = bytes.NewReader(files)
-	for _, c := range []*exec.Cmd{copyFiles,
-		exec.Command("cp", "-a", goroot, filepath.Join(m.Root, "usr", "local", "go")),
-		exec.Command("sh", "-c", `mkdir -p "$(dirname "$2")" && cp -a "$1" "$2"`, "sh", modcache, filepath.Join(m.Root, "root", "go", "pkg", "mod")),
-	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
-		}
+	if out, err := copyFiles.CombinedOutput(); err != nil {
+		t.Fatalf("copy the checkout: %v\n%s", err, out)
 	}
 	start := time.Now()
-	out, err := m.Exec(context.Background(), `cd /root/djship && export PATH=/usr/local/go/bin:$PATH HOME=/root GOCACHE=`+shquote.Quote(gocache)+` GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local && go tool mage demo`)
+	out, err := m.Exec(context.Background(), `cd /root/djship && export PATH=`+shquote.Quote(filepath.Join(goroot, "bin"))+`:$PATH HOME=/root GOMODCACHE=`+shquote.Quote(modcache)+` GOCACHE=`+shquote.Quote(gocache)+` GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local && go tool mage demo`)
 	if err != nil {
 		t.Fatalf("go tool mage demo on a bare machine: %v\n%s", err, out)
 	}

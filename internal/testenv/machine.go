@@ -307,17 +307,16 @@ func (b *Bridge) Boot(t testing.TB) *Machine {
 // FleetImage).
 func (b *Bridge) BootFrom(t testing.TB, lower string) *Machine {
 	t.Helper()
-	return b.boot(t, lower, false, "")
+	return b.boot(t, lower, false)
 }
 
-// BootLending boots a machine from the machine image with this
-// machine's folder lent at the same place in it, copy-on-write: the
-// machine reads what the folder holds, and what it writes there stays in
-// the machine. A cache (Go's build cache) lent this way saves work and
-// installs nothing.
-func (b *Bridge) BootLending(t testing.TB, folder string) *Machine {
+// BootLending boots a machine from the machine image with folders of
+// this machine lent at the same places in it, copy-on-write: the machine
+// reads what they hold, and what it writes there stays in the machine.
+// Lending a folder costs nothing, where a copy of it takes minutes.
+func (b *Bridge) BootLending(t testing.TB, folders ...string) *Machine {
 	t.Helper()
-	return b.boot(t, Image(t), false, folder)
+	return b.boot(t, Image(t), false, folders...)
 }
 
 // BootForDocker boots a machine from the machine image that can run a
@@ -328,10 +327,10 @@ func (b *Bridge) BootLending(t testing.TB, folder string) *Machine {
 // containers.
 func (b *Bridge) BootForDocker(t testing.TB) *Machine {
 	t.Helper()
-	return b.boot(t, Image(t), true, "")
+	return b.boot(t, Image(t), true)
 }
 
-func (b *Bridge) boot(t testing.TB, lower string, docker bool, lent string) *Machine {
+func (b *Bridge) boot(t testing.TB, lower string, docker bool, lent ...string) *Machine {
 	t.Helper()
 	keysOnce.Do(func() { keysErr = makeKeys() })
 	if keysErr != nil {
@@ -370,12 +369,16 @@ func (b *Bridge) boot(t testing.TB, lower string, docker bool, lent string) *Mac
 		}
 		m.nspawnArgs = []string{"--bind=" + lib + ":/var/lib/docker", "--system-call-filter=add_key keyctl bpf", "--capability=all"}
 	}
-	if lent != "" {
-		upper := filepath.Join(dir, "lent")
+	for i, folder := range lent {
+		upper := filepath.Join(dir, fmt.Sprintf("lent%d", i))
 		if err := os.Mkdir(upper, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		m.nspawnArgs = append(m.nspawnArgs, "--overlay="+lent+":"+upper+":"+lent)
+		// systemd-nspawn mounts the overlay on a folder the machine has.
+		if err := os.MkdirAll(filepath.Join(m.Root, folder), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		m.nspawnArgs = append(m.nspawnArgs, "--overlay="+folder+":"+upper+":"+folder)
 	}
 	if err := m.boot(b); err != nil {
 		console, _ := os.ReadFile(m.Log)
