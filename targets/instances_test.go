@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/djship/djship/sites"
 )
@@ -114,7 +115,7 @@ environments:
 				select {
 				case <-stop:
 					return
-				default:
+				case <-time.After(loadInterval):
 				}
 				status, body, err := getPath(t, production, "/")
 				requests.Add(1)
