@@ -105,10 +105,10 @@ func benchFleetSize(b *testing.B, n, rounds int) *fleetFigures {
 	// through the load balancer.
 	site.Environments["test"].Settings.Fleet.Rolling = sites.Rolling{Batch: "25%"}
 	lb := f.Hosts[n+1].Addr
-	l := balancedLoad(site, lb, 4)
+	l := balancedLoad(site, lb, 4, 0)
 	fig.rolling = benchShipFleet(b, site, []string{"test"}, tarball()).wall
 	fig.rollingLoad = finishLoad(l)
-	l = balancedLoad(site, lb, 4)
+	l = balancedLoad(site, lb, 4, 0)
 	start = time.Now()
 	var out bytes.Buffer
 	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &out, Secrets: shipSecrets}}); err != nil {

@@ -72,10 +72,11 @@ func shipFleet(t *testing.T, site *sites.Site, revision string) (string, error) 
 }
 
 // balancedLoad sends requests through the load balancer at addr from
-// several goroutines, each on a new connection, until finished.
-func balancedLoad(site *sites.Site, addr string, workers int) *load {
+// several goroutines, each on a new connection and one at most every
+// interval, until finished.
+func balancedLoad(site *sites.Site, addr string, workers int, interval time.Duration) *load {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	return runLoad(workers, func() (*http.Response, error) {
+	return runLoad(workers, interval, func() (*http.Response, error) {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 		req.Host = site.Settings.URL
 		return client.Do(req)
@@ -164,7 +165,7 @@ func TestFleet(t *testing.T) {
 		}
 	}
 
-	l := balancedLoad(site, lb.Addr, 4)
+	l := balancedLoad(site, lb.Addr, 4, loadInterval)
 	index := filepath.Join(src, "notes", "templates", "notes", "index.html")
 	good := must(os.ReadFile(index))
 	os.WriteFile(index, bytes.Replace(good, []byte("notes</p>"), []byte("notes (v2)</p>"), 1), 0o644)
