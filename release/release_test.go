@@ -218,6 +218,19 @@ func gitRun(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// exampleRepository makes a git repository of the example project with
+// one commit, v1, on main.
+func exampleRepository(t *testing.T) string {
+	t.Helper()
+	needGit(t)
+	repo := t.TempDir()
+	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
+	gitRun(t, repo, "init", "-q", "-b", "main")
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "v1")
+	return repo
+}
+
 func needGit(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -269,12 +282,7 @@ func TestReleaseFromGitCheckout(t *testing.T) {
 }
 
 func TestReleaseFromGitRepositoryAtRef(t *testing.T) {
-	needGit(t)
-	repo := t.TempDir()
-	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
-	gitRun(t, repo, "init", "-q", "-b", "main")
-	gitRun(t, repo, "add", "-A")
-	gitRun(t, repo, "commit", "-q", "-m", "v1")
+	repo := exampleRepository(t)
 	gitRun(t, repo, "tag", "v1")
 	v1 := gitRun(t, repo, "rev-parse", "--short", "HEAD")
 	write(t, filepath.Join(repo, "notes", "views.py"), "# v2\n")

@@ -210,12 +210,7 @@ func TestReleaseSourceGitRunsNothingOfTheRepository(t *testing.T) {
 // The build machine's own git configuration names hooks: the checkout of
 // source.git runs none of them.
 func TestReleaseSourceGitCheckoutRunsNoHooks(t *testing.T) {
-	needGit(t)
-	repo := t.TempDir()
-	testsite.CopyTree(t, filepath.Join("..", "example"), repo)
-	gitRun(t, repo, "init", "-q", "-b", "main")
-	gitRun(t, repo, "add", "-A")
-	gitRun(t, repo, "commit", "-q", "-m", "v1")
+	repo := exampleRepository(t)
 	marker := filepath.Join(t.TempDir(), "marker")
 	hooks := t.TempDir()
 	if err := os.WriteFile(filepath.Join(hooks, "post-checkout"), []byte("#!/bin/sh\ntouch '"+marker+"'\n"), 0o755); err != nil {

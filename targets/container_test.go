@@ -220,10 +220,7 @@ func TestContainerModeWithPostgreSQL(t *testing.T) {
 	writeZip(t, filepath.Join(src, "vendor.zip"), map[string]string{"vendor/vendor.css": "body { color: teal }\n"})
 	deflate := []sites.Deflate{{Archive: "vendor.zip", Into: "notes/static"}}
 	env := site.Environments["test"]
-	env.Settings.Django.ArchivesToDeflate = deflate
-	for i := range env.Hosts {
-		env.Hosts[i].Settings.Django.ArchivesToDeflate = deflate
-	}
+	eachHost(env, func(s *sites.Settings) { s.Django.ArchivesToDeflate = deflate })
 	t.Cleanup(func() {
 		// The containers first: a volume in use stays.
 		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship101 | xargs -r docker rm -f").Run()
@@ -285,10 +282,7 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 	site, src, secrets := containerSite(t, 102, sshd, "postgres", "compose: {database: "+pg+"}\n")
 	port := 15500 + 102
 	env := site.Environments["test"]
-	env.Settings.Database.Port = port
-	for i := range env.Hosts {
-		env.Hosts[i].Settings.Database.Port = port
-	}
+	eachHost(env, func(s *sites.Settings) { s.Database.Port = port })
 	t.Cleanup(func() {
 		exec.Command("sh", "-c", "docker ps -aq --filter label=io.djship.project=djship102 | xargs -r docker rm -f").Run()
 		exec.Command("docker", "volume", "rm", "-f", "djship102-db_pgdata").Run()
@@ -330,17 +324,13 @@ func TestContainerModeWithADatabaseContainer(t *testing.T) {
 
 	// Django's deployment checks warn about this project (no HSTS, for
 	// one): with django.check_deploy the image never serves.
-	for i := range env.Hosts {
-		env.Hosts[i].Settings.Django.CheckDeploy = true
-	}
+	eachHost(env, func(s *sites.Settings) { s.Django.CheckDeploy = true })
 	out, err := shipContainer(t, site, secrets, "v3")
 	if err == nil || !strings.Contains(err.Error(), `step "deploy checks"`) || !strings.Contains(out, "security.W004") {
 		t.Fatalf("an image that fails the deployment checks: %v\n%s", err, out)
 	}
 	page(t, site, "v2")
-	for i := range env.Hosts {
-		env.Hosts[i].Settings.Django.CheckDeploy = false
-	}
+	eachHost(env, func(s *sites.Settings) { s.Django.CheckDeploy = false })
 
 	var rollback bytes.Buffer
 	if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: &rollback, Secrets: secrets}, RestoreDB: true}); err != nil {

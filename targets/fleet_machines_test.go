@@ -39,12 +39,7 @@ url: %s.test
 root: /srv/www
 keep_releases: 3
 source: {path: src}
-django:
-  source_folder: .
-  settings_folder: exampleproject
-  settings_module: exampleproject.settings
-  system_site_packages: true
-  environment: {DJANGO_ALLOWED_HOSTS: %s.test}
+%s  environment: {DJANGO_ALLOWED_HOSTS: %s.test}
 packages: [python3-django]
 app: {workers: 2}
 database: {engine: postgres}
@@ -54,7 +49,7 @@ ssh: {identity: %s, known_hosts: %s%s}
 environments:
   test:
 %s    hosts:
-%s`, project, project, project, testenv.TestKeys().Sudo, f.KnownHosts, jump, fleetYAML, hosts.String())
+%s`, project, project, exampleDjango, project, testenv.TestKeys().Sudo, f.KnownHosts, jump, fleetYAML, hosts.String())
 	return writeSite(t, dir, project, yaml), src
 }
 

@@ -69,12 +69,7 @@ func TestTwoEnvironmentsOnOneHost(t *testing.T) {
 	}
 	common := `project: djship63
 source: {path: src}
-django:
-  source_folder: .
-  settings_folder: exampleproject
-  settings_module: exampleproject.settings
-  system_site_packages: true
-webserver: nginx
+` + exampleDjango + `webserver: nginx
 tls: {certificate: self-signed}
 secrets: {keys: [SECRET_KEY, GREETING]}
 database: {engine: sqlite}

@@ -51,12 +51,7 @@ url: %s.test
 root: %s
 keep_releases: %d
 source: {path: src}
-django:
-  source_folder: .
-  settings_folder: exampleproject
-  settings_module: exampleproject.settings
-  system_site_packages: true
-  environment: {DJANGO_ALLOWED_HOSTS: %s.test}
+%s  environment: {DJANGO_ALLOWED_HOSTS: %s.test}
 webserver: %s
 web: {http_port: %d, https_port: %d}
 app_server: %s
@@ -66,16 +61,40 @@ secrets: {keys: [SECRET_KEY, GREETING]}
 %s%senvironments:
   test:
 %s
-`, project, project, root, keep, project, c.web, 18100+n, 18500+n, c.app, database, ssh, c.extra, hosts)
+`, project, project, root, keep, exampleDjango, project, c.web, 18100+n, 18500+n, c.app, database, ssh, c.extra, hosts)
 	site := writeSite(t, dir, project, yaml)
-	t.Cleanup(func() {
-		removeSite(site)
-		if c.db == "postgres" {
-			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP DATABASE IF EXISTS "%s"`, project)).Run()
-			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP ROLE IF EXISTS "%s"`, project)).Run()
-		}
-	})
+	t.Cleanup(func() { removeCaseSite(site, c) })
 	return site, src
+}
+
+// exampleDjango is the django block of a site file for the example
+// project, to which a test adds its own environment line.
+const exampleDjango = `django:
+  source_folder: .
+  settings_folder: exampleproject
+  settings_module: exampleproject.settings
+  system_site_packages: true
+`
+
+// removeCaseSite removes what a case's ship left on this machine: the
+// site, and its PostgreSQL database and role when it had them.
+func removeCaseSite(site *sites.Site, c shipCase) {
+	removeSite(site)
+	if c.db != "postgres" {
+		return
+	}
+	for _, sql := range []string{`DROP DATABASE IF EXISTS "%s"`, `DROP ROLE IF EXISTS "%s"`} {
+		exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(sql, site.Settings.Project)).Run()
+	}
+}
+
+// eachHost applies edit to the settings of every host of env, which the
+// hosts read instead of the environment's own once the site is loaded.
+func eachHost(env *sites.Environment, edit func(*sites.Settings)) {
+	edit(&env.Settings)
+	for i := range env.Hosts {
+		edit(&env.Hosts[i].Settings)
+	}
 }
 
 // stackYAML is the part of a test site file that a case decides: the

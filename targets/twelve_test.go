@@ -54,13 +54,7 @@ processes: {heartbeat: "python manage.py heartbeat"}
 %[8]s
 `, project, root, 18200+n, 18600+n, c.app, database, ssh, hosts)
 	site := writeSite(t, dir, project, yaml)
-	t.Cleanup(func() {
-		removeSite(site)
-		if c.db == "postgres" {
-			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP DATABASE IF EXISTS "%s"`, project)).Run()
-			exec.Command("runuser", "-u", "postgres", "--", "psql", "-qc", fmt.Sprintf(`DROP ROLE IF EXISTS "%s"`, project)).Run()
-		}
-	})
+	t.Cleanup(func() { removeCaseSite(site, c) })
 	return site
 }
 
@@ -201,17 +195,13 @@ func TestTwelveFactorProject(t *testing.T) {
 				// HSTS, for one): with django.check_deploy the upgrade
 				// stops before anything switches.
 				env := site.Environments["test"]
-				for i := range env.Hosts {
-					env.Hosts[i].Settings.Django.CheckDeploy = true
-				}
+				eachHost(env, func(s *sites.Settings) { s.Django.CheckDeploy = true })
 				_, _, out, err := shipRevision(t, site, "v3")
 				if err == nil || !strings.Contains(err.Error(), `step "deploy checks"`) || !strings.Contains(out, "security.W004") {
 					t.Fatalf("an upgrade with failing deployment checks: %v", err)
 				}
 				page(t, site, "v2")
-				for i := range env.Hosts {
-					env.Hosts[i].Settings.Django.CheckDeploy = false
-				}
+				eachHost(env, func(s *sites.Settings) { s.Django.CheckDeploy = false })
 			}
 			// A rollback puts the process back on v1.
 			if _, err := Rollback(context.Background(), site, "test", RollbackOptions{Options: Options{Out: io.Discard, Secrets: shipSecrets}}); err != nil {
