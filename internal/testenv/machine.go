@@ -241,6 +241,13 @@ func mustRead(p string) string {
 func NewBridge(t testing.TB) *Bridge {
 	t.Helper()
 	NeedMachines(t)
+	removed, err := sweepLeftoversOnce()
+	if len(removed) > 0 {
+		t.Logf("removed what killed test runs left behind:\n  %s", strings.Join(removed, "\n  "))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	bridgeSeqM.Lock()
 	bridgeSeq++
 	seq := bridgeSeq
@@ -254,11 +261,18 @@ func NewBridge(t testing.TB) *Bridge {
 			continue
 		}
 		name := fmt.Sprintf("djsbr%d", third+1)
-		if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
+		unlock := lockCreation(false)
+		out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput()
+		if err == nil {
+			// The bridge names its owner, for the sweep of a later run.
+			out, err = exec.Command("ip", "link", "set", name, "alias", aliasPrefix+thisProcess().String()).CombinedOutput()
+		}
+		unlock()
+		if err != nil {
 			if bytes.Contains(out, []byte("exists")) {
 				continue
 			}
-			t.Fatalf("ip link add %s type bridge: %v: %s", name, err, out)
+			t.Fatalf("make bridge %s: %v: %s", name, err, out)
 		}
 		b = &Bridge{Name: name, Gateway: prefix + ".1", prefix: prefix, next: 1}
 	}
@@ -344,7 +358,13 @@ func (b *Bridge) boot(t testing.TB, lower string, docker bool, lent ...string) *
 		t.Fatalf("bridge %s is full", b.Name)
 	}
 	m := &Machine{Name: fmt.Sprintf("djs%s-%d", strings.TrimPrefix(b.Name, "djsbr"), n), Addr: fmt.Sprintf("%s.%d", b.prefix, n), bridge: b, exited: make(chan struct{})}
-	dir, err := os.MkdirTemp("", "djship-machine-")
+	unlock := lockCreation(false)
+	dir, err := os.MkdirTemp("", strings.TrimSuffix(machineDirPattern, "*"))
+	if err == nil {
+		// The folder names its owner, for the sweep of a later run.
+		err = os.WriteFile(filepath.Join(dir, ownerFile), []byte(thisProcess().String()), 0o644)
+	}
+	unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
