@@ -2,10 +2,13 @@ package targets
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +54,33 @@ func lockInfo(target, revision string) string {
 		who = u.Username
 	}
 	host, _ := os.Hostname()
-	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision)
+	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s run=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision, runID())
+}
+
+// runID tells apart the runs of one process that take a lock within the
+// same second.
+func runID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// heldHere holds the lock infos of the runs of this process that hold
+// their lock now: a lock that names this process but is not among them
+// was left by a run that ended without releasing it (its host was
+// unreachable at the end).
+var heldHere sync.Map
+
+// holding records that this run holds the lock with info, or, for "",
+// that it holds none any more.
+func (d *Deploy) holding(info string) {
+	if d.lockHeld != "" && d.lockHeld != info {
+		heldHere.Delete(d.lockHeld)
+	}
+	d.lockHeld = info
+	if info != "" {
+		heldHere.Store(info, true)
+	}
 }
 
 func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
@@ -59,8 +88,17 @@ func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		return false, nil
 	}
 	info := lockInfo(d.Action+":"+d.Env.Name, d.Revision)
+	// Held here from before it is taken, so that another run of this
+	// process never takes it for stale in between.
+	heldHere.Store(info, true)
+	defer func() {
+		if d.lockHeld != info {
+			heldHere.Delete(info)
+		}
+	}()
 	deadline := time.Now().Add(d.LockWait)
 	waited := false
+	broken := "" // the info of a stale lock this run broke
 	for {
 		out, err := d.probe(ctx, shScript("lock", d.Paths.Lock, info))
 		if err != nil {
@@ -70,12 +108,22 @@ func (lockStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 		rest = strings.TrimSpace(rest)
 		switch {
 		case status == "taken":
-			d.lockHeld = info
+			d.holding(info)
 			return false, nil // holding the lock changes nothing of the site
 		case strings.HasPrefix(status, "failed"):
 			return false, d.lockFailure(strings.TrimSpace(strings.TrimPrefix(status, "failed")), rest)
 		case status != "held":
 			return false, fmt.Errorf("taking the lock %s: unexpected answer %q: run again, and report it if it stays", d.Paths.Lock, out)
+		}
+		if why := staleHolder(rest); why != "" && rest != broken {
+			// A run of this machine that was killed, or that lost its
+			// host, left it: nobody holds it any more.
+			if err := d.breakStaleLock(ctx, rest); err != nil {
+				return false, err
+			}
+			d.note("broke the lock left by %s: %s", describeRun(rest), why)
+			broken = rest
+			continue
 		}
 		if time.Now().Before(deadline) {
 			if !waited {
@@ -122,21 +170,72 @@ func describeHolder(info string) string {
 	if info == "" {
 		return "an unknown run (the lock has no info)"
 	}
+	s := describeRun(info)
+	if why := staleHolder(info); why != "" {
+		return s + "; it is stale: " + why
+	}
+	if t, err := time.Parse(time.RFC3339, lockFields(info)["time"]); err == nil && time.Since(t) > time.Hour {
+		return s + fmt.Sprintf("; it may be stale: taken %s ago", time.Since(t).Round(time.Minute))
+	}
+	return s
+}
+
+// describeRun words the run a lock's info names.
+func describeRun(info string) string {
+	f := lockFields(info)
+	return fmt.Sprintf("%s of %s on %s (pid %s, %s, revision %s)", f["target"], f["user"], f["host"], f["pid"], f["time"], f["revision"])
+}
+
+// lockFields are the key=value fields of a lock's info.
+func lockFields(info string) map[string]string {
 	fields := map[string]string{}
 	for _, f := range strings.Fields(info) {
 		if k, v, ok := strings.Cut(f, "="); ok {
 			fields[k] = v
 		}
 	}
-	s := fmt.Sprintf("%s of %s on %s (pid %s, %s, revision %s)", fields["target"], fields["user"], fields["host"], fields["pid"], fields["time"], fields["revision"])
+	return fields
+}
+
+// staleHolder says why the run a lock's info names has ended, or ""
+// when it may still run. Only a run of this machine can be known to
+// have ended: its process no longer runs, or it is this process and no
+// run of it holds that lock. A run of another machine may still run.
+func staleHolder(info string) string {
+	f := lockFields(info)
 	host, _ := os.Hostname()
-	if pid, err := strconv.Atoi(fields["pid"]); err == nil && fields["host"] == host && syscall.Kill(pid, 0) == syscall.ESRCH {
-		return s + "; it is stale: that process no longer runs"
+	pid, err := strconv.Atoi(f["pid"])
+	if err != nil || pid <= 0 || f["host"] != host || host == "" {
+		return ""
 	}
-	if t, err := time.Parse(time.RFC3339, fields["time"]); err == nil && time.Since(t) > time.Hour {
-		return s + fmt.Sprintf("; it may be stale: taken %s ago", time.Since(t).Round(time.Minute))
+	if pid == os.Getpid() {
+		if _, held := heldHere.Load(info); held {
+			return ""
+		}
+		return "the run of this process that took it has ended"
 	}
-	return s
+	if syscall.Kill(pid, 0) == syscall.ESRCH {
+		return "that process no longer runs"
+	}
+	return ""
+}
+
+// breakStaleLock removes the lock only if it still holds info (unlock
+// checks that), one run of this machine at a time, so that of two runs
+// that found the same stale lock the second never removes the lock the
+// first has taken since.
+func (d *Deploy) breakStaleLock(ctx context.Context, info string) error {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "djship-stale-locks"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		defer f.Close()
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) == nil {
+			defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		}
+	}
+	if _, err := d.run(ctx, shScript("unlock", d.Paths.Lock, info)); err != nil {
+		return fmt.Errorf("breaking the stale lock %s: %w", d.Paths.Lock, err)
+	}
+	return nil
 }
 
 // unlock releases the lock if this run holds it.
@@ -150,7 +249,7 @@ func (d *Deploy) unlock(ctx context.Context) {
 		d.note("warning: could not release %s: %v", d.Paths.Lock, err)
 		return
 	}
-	d.lockHeld = ""
+	d.holding("")
 }
 
 // unlockAll releases the locks this run holds on the hosts, each in

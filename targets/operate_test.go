@@ -368,12 +368,14 @@ func TestLocks(t *testing.T) {
 		os.MkdirAll(p.Lock, 0o700)
 		os.WriteFile(filepath.Join(p.Lock, "info"), []byte(info+"\n"), 0o600)
 	}
+	var said bytes.Buffer
 	upgrade := func(revision string, wait time.Duration) error {
 		a, err := buildRelease(t, site, map[string]string{"REVISION": revision})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Upgrade(context.Background(), site, "test", a.Path, Options{Out: io.Discard, Secrets: shipSecrets, LockWait: wait})
+		said.Reset()
+		_, err = Upgrade(context.Background(), site, "test", a.Path, Options{Out: &said, Secrets: shipSecrets, LockWait: wait})
 		return err
 	}
 
@@ -386,26 +388,33 @@ func TestLocks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(p.Lock, "info")); err != nil {
 		t.Error("a refused run removed someone else's lock")
 	}
-
-	// Held by a process of this machine that is gone: reported as stale,
-	// and unlock clears it.
-	host, _ := os.Hostname()
-	dead := exec.Command("true")
-	dead.Run()
-	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
-	err = upgrade("v2", 0)
-	if err == nil || !strings.Contains(err.Error(), "it is stale: that process no longer runs") {
-		t.Errorf("a stale lock: %v", err)
-	}
+	// mage unlock breaks it, naming the holder.
 	var out bytes.Buffer
 	if err := Unlock(context.Background(), site, "test", Options{Out: &out}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "removed the lock held by upgrade:test of bob") {
+	if !strings.Contains(out.String(), "removed the lock held by upgrade:test of alice") {
 		t.Errorf("unlock says:\n%s", out.String())
 	}
+
+	// Held by a process of this machine that is gone (a run killed with
+	// SIGKILL): the next run breaks it, says so, and ships.
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	dead.Run()
+	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=1", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
 	if err := upgrade("v2", 0); err != nil {
-		t.Fatalf("after unlock: %v", err)
+		t.Fatalf("a stale lock of a process that no longer runs: %v\n%s", err, said.String())
+	}
+	if !strings.Contains(said.String(), "broke the lock left by upgrade:test of bob on "+host) || !strings.Contains(said.String(), "that process no longer runs") {
+		t.Errorf("the run that broke a stale lock says:\n%s", said.String())
+	}
+	page(t, site, "v2")
+	// Held in this process's name by a run of it that has ended (its host
+	// was unreachable when it would have released it): broken too.
+	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=2", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339)))
+	if err := upgrade("v2b", 0); err != nil || !strings.Contains(said.String(), "the run of this process that took it has ended") {
+		t.Fatalf("a stale lock of an ended run of this process: %v\n%s", err, said.String())
 	}
 
 	// Waiting for the lock: the other run finishes within the wait.

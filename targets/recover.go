@@ -136,15 +136,17 @@ func (d *Deploy) reconnect(ctx context.Context) error {
 // again, and what to run once it answers. The lock stays: this run can
 // no longer release it.
 func (d *Deploy) unreachable(err error) string {
-	d.lockHeld = ""
+	d.holding("")
 	msg := fmt.Sprintf("djship could not connect again (%v), so this run's lock %s is still held and release %s is not marked failed.", err, d.Paths.Lock, d.Release)
 	switch {
 	case d.progress.switched && d.facts.live != "":
-		msg += fmt.Sprintf(" The switch to %s had happened. Once the host answers: mage unlock:%s, then mage rollback:%s -to=%s to make %s live again (mage status:%s shows what is live).", d.Release, d.Env.Name, d.Env.Name, d.facts.live, d.facts.live, d.Env.Name)
+		msg += fmt.Sprintf(" The switch to %s had happened. Once the host answers, mage ship:%s brings it to one release with the others, or mage rollback:%s -to=%s makes %s live again (mage status:%s shows what is live).", d.Release, d.Env.Name, d.Env.Name, d.facts.live, d.facts.live, d.Env.Name)
 	case d.progress.switched:
-		msg += fmt.Sprintf(" The switch to %s, the first release, had happened. Once the host answers: mage unlock:%s, then mage status:%s, and ship again.", d.Release, d.Env.Name, d.Env.Name)
+		msg += fmt.Sprintf(" The switch to %s, the first release, had happened. Once the host answers: mage status:%s, and ship again.", d.Release, d.Env.Name)
 	default:
-		msg += fmt.Sprintf(" Nothing switched: %s is still live. Once the host answers: mage unlock:%s (the next upgrade removes the unfinished %s).", d.facts.live, d.Env.Name, d.Release)
+		msg += fmt.Sprintf(" Nothing switched: %s is still live. Once the host answers, the next ship removes the unfinished %s.", d.facts.live, d.Release)
 	}
-	return msg
+	// The next run from this machine finds the lock stale; one from
+	// another machine cannot know that this run has ended.
+	return msg + fmt.Sprintf(" The next run from this machine breaks the lock; from another machine, run mage unlock:%s first.", d.Env.Name)
 }

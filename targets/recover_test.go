@@ -203,8 +203,8 @@ func TestRecoverAfterALostConnection(t *testing.T) {
 		switched bool
 		want     []string
 	}{
-		{"before the switch", false, []string{"lock /srv/www/shop/deploy.lock is still held", "release r2 is not marked failed", "Nothing switched: r1 is still live", "mage unlock:test"}},
-		{"after the switch", true, []string{"The switch to r2 had happened", "mage unlock:test, then mage rollback:test -to=r1"}},
+		{"before the switch", false, []string{"lock /srv/www/shop/deploy.lock is still held", "release r2 is not marked failed", "Nothing switched: r1 is still live", "The next run from this machine breaks the lock; from another machine, run mage unlock:test first"}},
+		{"after the switch", true, []string{"The switch to r2 had happened", "mage ship:test brings it to one release with the others, or mage rollback:test -to=r1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := upgradeHost("r1")
