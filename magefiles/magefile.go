@@ -33,7 +33,7 @@ func Demo(ctx context.Context) error {
 // own (systemd-nspawn): the test command runs them in a go test of their
 // own, side by side with every other test, since they share nothing of
 // this machine's services with those.
-const machineTests = "^(TestFleet|TestFreshSystemdHosts|TestTwelveFactorOnAFreshHost|TestDemoOnAMachineWithOnlyGo|TestContainerModeOnAFreshSystemdHost)$"
+const machineTests = "^(TestFleet|TestFleetFaults|TestFreshSystemdHosts|TestTwelveFactorOnAFreshHost|TestDemoOnAMachineWithOnlyGo|TestContainerModeOnAFreshSystemdHost)$"
 
 // goTestSideBySide runs every test in two go test runs at once: the
 // machine tests of targets/ (beside each other), and all the others;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +52,11 @@ type fleet struct {
 	// failed is the first error of the run, with the host it came from.
 	failed   error
 	failedOn string
-	mu       sync.Mutex
+	// heldOut are the web hosts (by Entry) the balancers had marked down
+	// when this run began: an earlier run left them out. They stay out
+	// until they switch.
+	heldOut map[string]bool
+	mu      sync.Mutex
 }
 
 func newFleet(deploys []*Deploy, parallel int) *fleet {
@@ -232,6 +237,11 @@ func (f *fleet) upgrade(ctx context.Context, seq sequence) map[*Deploy]hostOutco
 // hosts switch (at once or in batches) and finish; on any failure so far
 // or now, every host is put back.
 func (f *fleet) goLive(ctx context.Context, apps, webs []*Deploy, seq sequence) map[*Deploy]hostOutcome {
+	lbs := f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleLB) })
+	f.heldOut = map[string]bool{}
+	for _, lb := range lbs {
+		maps.Copy(f.heldOut, lb.balancerDown(ctx))
+	}
 	if f.ok() {
 		f.phase(ctx, apps, 0, seq.of(phaseReady))
 	}
@@ -243,6 +253,9 @@ func (f *fleet) goLive(ctx context.Context, apps, webs []*Deploy, seq sequence) 
 	}
 	if !f.ok() {
 		f.recoverAll(ctx)
+	} else if len(f.heldOut) > 0 {
+		// Every host switched: the ones left out are in line again.
+		f.drain(ctx, lbs, nil)
 	}
 	return f.results()
 }
@@ -419,6 +432,15 @@ func (f *fleet) drain(ctx context.Context, lbs, batch []*Deploy) bool {
 	if batch == nil {
 		name = "all web hosts in"
 	}
+	// A host an earlier run left out comes back in once it has switched.
+	for _, d := range f.hosts((*Deploy).serves) {
+		if f.heldOut[d.Entry.String()] && !d.progress.switched {
+			down[d.Entry.String()] = true
+			if batch == nil {
+				name = "web hosts in but those not switched yet"
+			}
+		}
+	}
 	f.phase(ctx, lbs, 0, []Step{balancerDrainStep{name: name, down: down}})
 	return f.ok()
 }
@@ -448,27 +470,41 @@ func (s balancerDrainStep) Run(ctx context.Context, d *Deploy) (bool, error) {
 func (f *fleet) recoverAll(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	f.mu.Lock()
-	cause, on := f.failed, f.failedOn
+	on := f.failedOn
 	f.mu.Unlock()
 	f.each(f.hosts(func(d *Deploy) bool { return d.Release != "" }), func(d *Deploy) {
 		f.mu.Lock()
 		own := f.outcomes[d].err
 		f.mu.Unlock()
 		if own == nil {
+			// Another host's failure: this host's connection was not lost.
+			own = fmt.Errorf("%s: put back because %s failed: %w", d.Host.Name(), on, errOtherHost)
 			if !d.progress.built && !d.progress.switched && !d.runsSite() {
-				d.recover(ctx, cause)
+				d.recover(ctx, fmt.Errorf("%s failed: %w", on, errOtherHost))
 				return
 			}
-			own = fmt.Errorf("%s: put back because %s failed: %w", d.Host.Name(), on, errOtherHost)
 		}
 		err := d.recover(ctx, own)
 		f.mu.Lock()
 		f.outcomes[d].err = err
 		f.mu.Unlock()
 	})
+	// A web host that could not be put back serves what it served when
+	// it was lost, maybe the release the others left: it stays out of
+	// the balancers until a run switches it.
+	out := map[string]bool{}
+	var names []string
+	for _, d := range f.hosts((*Deploy).serves) {
+		if d.progress.lost || f.heldOut[d.Entry.String()] {
+			out[d.Entry.String()] = true
+			names = append(names, d.Entry.String())
+		}
+	}
 	for _, d := range f.hosts(func(d *Deploy) bool { return d.hasRole(sites.RoleLB) }) {
-		if _, err := d.writeBalancer(ctx, nil); err != nil {
-			d.note("error: could not put every web host back into the load balancer: %v", err)
+		if _, err := d.writeBalancer(ctx, out); err != nil {
+			d.note("error: could not put the web hosts back into the load balancer: %v", err)
+		} else if len(names) > 0 {
+			d.note("%s left out of the load balancer until a ship or rollback brings every host to one release", strings.Join(names, ", "))
 		}
 	}
 }

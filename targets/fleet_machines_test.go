@@ -82,19 +82,29 @@ func balancedLoad(site *sites.Site, addr string, workers int, interval time.Dura
 // or the load balancer).
 func revisionAt(t *testing.T, site *sites.Site, addr string) string {
 	t.Helper()
+	rev, err := askRevision(site, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// askRevision asks the site at addr for its page once and returns the
+// revision it shows.
+func askRevision(site *sites.Site, addr string) (string, error) {
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.Host = site.Settings.URL
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", addr, err)
+		return "", fmt.Errorf("GET %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	m := regexp.MustCompile(`<code id="revision">([^<]*)</code>`).FindSubmatch(body)
 	if resp.StatusCode != 200 || m == nil {
-		t.Fatalf("%s answers %d without a revision:\n%s", addr, resp.StatusCode, body)
+		return "", fmt.Errorf("%s answers %d without a revision:\n%s", addr, resp.StatusCode, body)
 	}
-	return string(m[1])
+	return string(m[1]), nil
 }
 
 // TestFleet ships the example project to a simulated fleet: an nginx

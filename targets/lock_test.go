@@ -3,6 +3,8 @@ package targets
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -109,7 +111,7 @@ func TestStatusOfAHost(t *testing.T) {
 	s := d.status(context.Background())
 	want := HostStatus{Host: "fake", Live: "r2", Revision: "r2", DeployedBy: "dev", DeployedAt: "2026-12-01T10:00:00Z", Previous: "r1", Kept: 2,
 		App: "stopped", Web: "running", Processes: "-", Lock: s.Lock, Health: "failing: status 502, want 200"}
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("status\n got %+v\nwant %+v", s, want)
 	}
 	if !strings.HasPrefix(s.Lock, "held: upgrade:test of carol on ci") {
@@ -124,3 +126,39 @@ func TestStatusOfAHost(t *testing.T) {
 
 // errExit is how a fake command fails.
 var errExit = errors.New("exit status 3")
+
+func TestStatusMarksHostsApart(t *testing.T) {
+	for _, c := range []struct {
+		live    []string
+		serving []int    // the rows in the balancer; all when nil
+		want    []string // the LIVE column afterwards
+		says    string
+	}{
+		{live: []string{"v2", "v2", "v2"}, want: []string{"v2", "v2", "v2"}},
+		{live: []string{"v2", "v3", "v2"}, want: []string{"v2", "v3 (apart)", "v2"}, says: "h1 runs v3, the others v2"},
+		{live: []string{"v1", "v2", "v2", "-"}, want: []string{"v1 (apart)", "v2", "v2", "- (apart)"}, says: "h0 runs v1, h3 runs -, the others v2"},
+		// Two hosts, one held out of the balancer: the other decides.
+		{live: []string{"v3", "v4"}, serving: []int{0}, want: []string{"v3", "v4 (apart)"}, says: "h1 runs v4, the others v3"},
+		{live: []string{"v4", "v3"}, serving: []int{1}, want: []string{"v4 (apart)", "v3"}, says: "h0 runs v4, the others v3"},
+	} {
+		statuses := make([]HostStatus, len(c.live))
+		var apps []int
+		for i, l := range c.live {
+			statuses[i] = HostStatus{Host: fmt.Sprintf("h%d", i), Live: l}
+			apps = append(apps, i)
+		}
+		serving := c.serving
+		if serving == nil {
+			serving = apps
+		}
+		says := markApart(statuses, apps, serving)
+		for i, s := range statuses {
+			if s.Live != c.want[i] {
+				t.Errorf("%v: row %d shows %q, want %q", c.live, i, s.Live, c.want[i])
+			}
+		}
+		if says != c.says {
+			t.Errorf("%v: says %q, want %q", c.live, says, c.says)
+		}
+	}
+}

@@ -137,6 +137,7 @@ func (d *Deploy) reconnect(ctx context.Context) error {
 // no longer release it.
 func (d *Deploy) unreachable(err error) string {
 	d.holding("")
+	d.progress.lost = true
 	msg := fmt.Sprintf("djship could not connect again (%v), so this run's lock %s is still held and release %s is not marked failed.", err, d.Paths.Lock, d.Release)
 	switch {
 	case d.progress.switched && d.facts.live != "":

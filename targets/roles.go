@@ -3,6 +3,8 @@ package targets
 import (
 	"context"
 	"fmt"
+	"maps"
+	"path"
 	"slices"
 	"strings"
 
@@ -61,7 +63,34 @@ func (balancerStep) Name() string { return "load balancer" }
 func (balancerStep) Skip(d *Deploy) bool { return !d.hasRole(sites.RoleLB) }
 
 func (balancerStep) Run(ctx context.Context, d *Deploy) (bool, error) {
-	return d.writeBalancer(ctx, nil)
+	// Hosts a run left out (it ended before they were back in line) stay
+	// out until a switch brings every host to one release.
+	down := d.balancerDown(ctx)
+	if len(down) > 0 {
+		d.note("%s stay out of the load balancer, as the last run left them, until this run switches every host", strings.Join(slices.Sorted(maps.Keys(down)), ", "))
+	}
+	return d.writeBalancer(ctx, down)
+}
+
+// balancerDownFile lists, one a line, the web hosts the lb host's
+// balancer has marked down: those being switched, and those a run left
+// out because it could not put them back.
+func (d *Deploy) balancerDownFile() string { return path.Join(d.Paths.Base, "balancer-down") }
+
+// balancerDown reads the web hosts the balancer has marked down; none
+// when it cannot be read.
+func (d *Deploy) balancerDown(ctx context.Context) map[string]bool {
+	out, err := d.probe(ctx, shScript("read-file", d.balancerDownFile()))
+	if err != nil {
+		return nil
+	}
+	down := map[string]bool{}
+	for _, h := range d.Env.Hosts {
+		if h.HasRole(sites.RoleWeb) && slices.Contains(strings.Fields(out), h.String()) {
+			down[h.String()] = true
+		}
+	}
+	return down
 }
 
 // balancerName is the lb site's file name in nginx's sites-available.
@@ -70,7 +99,28 @@ func (d *Deploy) balancerName() string { return d.Settings.Instance + "-lb" }
 // writeBalancer renders the lb site with the web hosts in down marked
 // down, tests it, installs it and reloads nginx when it changed.
 func (d *Deploy) writeBalancer(ctx context.Context, down map[string]bool) (bool, error) {
-	conf, err := templates.Render(templates.BalancerSite, d.balancer(down))
+	b := d.balancer(down)
+	if !slices.ContainsFunc(b.Servers, func(u templates.Upstream) bool { return !u.Down }) {
+		// Better a host that may serve an old release than none.
+		for i := range b.Servers {
+			b.Servers[i].Down = false
+		}
+		down = nil
+	}
+	var list strings.Builder
+	for _, h := range slices.Sorted(maps.Keys(down)) {
+		if down[h] {
+			list.WriteString(h + "\n")
+		}
+	}
+	// Written first: a run killed after the reload leaves the list as
+	// the balancer is.
+	if !d.Check {
+		if _, err := d.ensureFile(ctx, file{Path: d.balancerDownFile(), Data: []byte(list.String()), Mode: 0o644, Owner: "root", Group: "root"}); err != nil {
+			return false, err
+		}
+	}
+	conf, err := templates.Render(templates.BalancerSite, b)
 	if err != nil {
 		return false, err
 	}

@@ -2,8 +2,11 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -18,6 +21,9 @@ type HostStatus struct {
 	// Image is the live release's image, pinned by digest, in container
 	// mode; "" in process mode.
 	Image string
+	// HeldOut lists, on an lb host, the web hosts its balancer holds out
+	// (as the site file names them).
+	HeldOut []string
 }
 
 // Status reports every host of the environment: the live release and who
@@ -36,12 +42,33 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 		return nil, err
 	}
 	statuses := make([]HostStatus, len(reports))
+	heldOut := map[string]bool{}
 	for i, r := range reports {
 		statuses[i] = r.found
 		if r.err != nil {
 			statuses[i] = unknownStatus(r.d.Host.Name())
 			statuses[i].Health = "unknown: " + firstLine(r.err.Error())
 		}
+		for _, h := range statuses[i].HeldOut {
+			heldOut[h] = true
+		}
+	}
+	// The release the fleet serves is the one most hosts in the balancer
+	// run; a host held out counts only when no host is in.
+	var apps, serving []int
+	for i, r := range reports {
+		if r.err == nil && r.d.runsSite() {
+			apps = append(apps, i)
+			if !heldOut[r.d.Entry.String()] {
+				serving = append(serving, i)
+			}
+		}
+	}
+	if len(serving) == 0 {
+		serving = apps
+	}
+	if apart := markApart(statuses, apps, serving); apart != "" {
+		err = errors.Join(err, fmt.Errorf("the hosts do not run one release: %s: mage ship:%s brings every host to one release", apart, envName))
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
 	images := false
@@ -68,6 +95,37 @@ func Status(ctx context.Context, site *sites.Site, envName string, opts Options)
 		err = ferr
 	}
 	return statuses, err
+}
+
+// markApart marks, among the rows apps, the hosts whose live release is
+// not the one most of the rows serving run, and says which; "" when they
+// all run one.
+func markApart(statuses []HostStatus, apps, serving []int) string {
+	all := map[string]bool{}
+	for _, i := range apps {
+		all[statuses[i].Live] = true
+	}
+	if len(all) < 2 {
+		return ""
+	}
+	count := map[string]int{}
+	for _, i := range serving {
+		count[statuses[i].Live]++
+	}
+	most, n := "", 0
+	for live, c := range count {
+		if c > n || (c == n && live > most) {
+			most, n = live, c
+		}
+	}
+	var apart []string
+	for _, i := range apps {
+		if s := &statuses[i]; s.Live != most {
+			apart = append(apart, s.Host+" runs "+s.Live)
+			s.Live += " (apart)"
+		}
+	}
+	return fmt.Sprintf("%s, the others %s", strings.Join(apart, ", "), most)
 }
 
 // unknownStatus is the row of a host that could not be read.
@@ -112,6 +170,10 @@ func (d *Deploy) status(ctx context.Context) HostStatus {
 			s.Web = "stopped"
 			if _, err := d.run(ctx, d.balancerService().status); err == nil {
 				s.Web = "running"
+			}
+			if down := d.balancerDown(ctx); len(down) > 0 {
+				s.HeldOut = slices.Sorted(maps.Keys(down))
+				s.Health = "holds out " + strings.Join(s.HeldOut, ", ")
 			}
 		}
 	default:

@@ -136,6 +136,9 @@ type progress struct {
 	// processes is set once the site's processes were restarted onto
 	// Release.
 	processes bool
+	// lost is set when the host could not be reached again to put it
+	// back after a failure.
+	lost bool
 }
 
 // rollbackState is a rollback's request and what it found.

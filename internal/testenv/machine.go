@@ -605,6 +605,34 @@ func (m *Machine) Reboot(t testing.TB) {
 	}
 }
 
+// Kill cuts the machine's power: every process in it is killed at once
+// (SIGKILL to its init ends its PID namespace), nothing is written back,
+// and whoever talks to it over the network gets no answer. Its files
+// stay for Start.
+func (m *Machine) Kill(t testing.TB) {
+	t.Helper()
+	if m.leader != 0 {
+		syscall.Kill(m.leader, syscall.SIGKILL)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.exited
+	}
+}
+
+// Start boots the machine again from its files after Kill, as a host
+// that comes back after a power cut.
+func (m *Machine) Start(t testing.TB) {
+	t.Helper()
+	m.exited, m.leader = make(chan struct{}), 0
+	if err := m.boot(m.bridge); err != nil {
+		console, _ := os.ReadFile(m.Log)
+		t.Fatalf("start machine %s again: %v\nconsole:\n%s", m.Name, err, tail(console, 40))
+	}
+}
+
 // powerOff shuts the machine down: systemd-nspawn passes SIGTERM on to
 // its systemd as a clean shutdown.
 func (m *Machine) powerOff() {
