@@ -132,16 +132,19 @@ func (s powerCut) Run(ctx context.Context, d *Deploy) (bool, error) {
 //   - the controller (the process running the ship) is killed with
 //     SIGKILL between the batches of a rolling ship, and between the
 //     switch and the health check of a ship that switches every host at
-//     once: the next ship from this machine finds the locks stale.
+//     once: the next ship from this machine finds the locks stale;
+//   - the db host's network is cut just before migrate: no host
+//     switches, and the next ship, the network back, ships.
 //
-// No request through the balancer may fail.
+// No request through the balancer may fail, but while the database
+// cannot be reached (those are counted and reported).
 func TestFleetFaults(t *testing.T) {
 	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
 	f := testenv.NewFleet(t, 4, true)
 	roles := []string{"lb", "web", "web", "db"}
 	site, _ := fleetSite(t, f, 91, roles, "    fleet: {rolling: {batch: 1}}\n")
-	lb, webs := f.Hosts[0], f.Hosts[1:3]
+	lb, webs, db := f.Hosts[0], f.Hosts[1:3], f.Hosts[3]
 	lost := webs[1]
 	current := func(m *testenv.Machine) string {
 		return strings.TrimPrefix(m.Shell(t, "readlink /srv/www/djship91/current"), "releases/")
@@ -291,4 +294,61 @@ func TestFleetFaults(t *testing.T) {
 	if total < 100 || failed != 0 || bad != 0 {
 		t.Errorf("%d requests, %d failed, %d non-200; first problem: %v", total, failed, bad, first)
 	}
+
+	// The db host's network is cut just before migrate: migrate fails, no
+	// host switches, and once the network is back the next ship ships.
+	// While the database cannot be reached the site cannot answer either:
+	// those requests are counted, not forbidden.
+	l = balancedLoad(site, lb.Addr, 4, loadInterval)
+	remove = addStepFor(site.Settings.Project, "migrate", false, networkCut{t: t, machine: db})
+	start := time.Now()
+	out, err = shipFleet(t, site, "v8")
+	took := time.Since(start)
+	remove()
+	db.Shell(t, "ip link set host0 up")
+	if err == nil || !strings.Contains(err.Error(), `step "migrate"`) {
+		t.Errorf("the ship whose database went away during migrate: %v", err)
+	}
+	if strings.Contains(out, "changed  switch") {
+		t.Errorf("a host switched though migrate failed:\n%s", out)
+	}
+	for _, m := range webs {
+		if got := current(m); got != "v7" {
+			t.Errorf("%s is on %s after migrate failed, want v7", m.Name, got)
+		}
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		if got, err := askRevision(site, lb.Addr); err == nil && got == "v7" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the site does not answer 2 minutes after the db host's network came back: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	cutTotal, cutFailed, cutBad, _ := l.finish()
+	t.Logf("the ship whose db host's network was cut before migrate failed after %s; through the load balancer meanwhile: %d requests, %d failed, %d non-200", took.Round(time.Second), cutTotal, cutFailed, cutBad)
+	out, err = shipFleet(t, site, "v9")
+	if err != nil {
+		t.Fatalf("the ship after the db host's network came back: %v\n%s", err, out)
+	}
+	for _, m := range webs {
+		if got := current(m); got != "v9" {
+			t.Errorf("%s is on %s after the next ship, want v9", m.Name, got)
+		}
+	}
+}
+
+// networkCut is a step that takes a machine's network link down, as a
+// cut cable or a failed switch port would.
+type networkCut struct {
+	t       *testing.T
+	machine *testenv.Machine
+}
+
+func (networkCut) Name() string { return "network cut" }
+
+func (s networkCut) Run(ctx context.Context, d *Deploy) (bool, error) {
+	_, err := s.machine.Exec(ctx, "ip link set host0 down")
+	return true, err
 }

@@ -245,11 +245,13 @@ func (d *Deploy) unlock(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := d.run(ctx, shScript("unlock", d.Paths.Lock, d.lockHeld)); err != nil {
-		d.note("warning: could not release %s: %v", d.Paths.Lock, err)
-		return
-	}
+	_, err := d.run(ctx, shScript("unlock", d.Paths.Lock, d.lockHeld))
+	// The run is over either way: a lock it could not release is stale
+	// to the next run.
 	d.holding("")
+	if err != nil {
+		d.note("warning: could not release %s: %v; the next run from this machine breaks it", d.Paths.Lock, err)
+	}
 }
 
 // unlockAll releases the locks this run holds on the hosts, each in
