@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,8 +55,26 @@ func lockInfo(target, revision string) string {
 		who = u.Username
 	}
 	host, _ := os.Hostname()
-	return fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s run=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision, runID())
+	info := fmt.Sprintf("user=%s host=%s pid=%d time=%s target=%s revision=%s run=%s", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), target, revision, runID())
+	if id := thisMachine(); id != "" {
+		info += " machine=" + id
+	}
+	return info
 }
+
+// thisMachine names this machine in a lock's info: a digest of its
+// systemd machine id, which host names (often alike: "laptop",
+// "MacBook-Pro") are not. "" where it has none: a lock of such a machine
+// is never taken for stale.
+var thisMachine = sync.OnceValue(func() string {
+	for _, f := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if data, err := os.ReadFile(f); err == nil && len(strings.TrimSpace(string(data))) >= 16 {
+			sum := sha256.Sum256([]byte("djship lock " + strings.TrimSpace(string(data))))
+			return hex.EncodeToString(sum[:6])
+		}
+	}
+	return ""
+})
 
 // runID tells apart the runs of one process that take a lock within the
 // same second.
@@ -198,14 +217,14 @@ func lockFields(info string) map[string]string {
 }
 
 // staleHolder says why the run a lock's info names has ended, or ""
-// when it may still run. Only a run of this machine can be known to
-// have ended: its process no longer runs, or it is this process and no
-// run of it holds that lock. A run of another machine may still run.
+// when it may still run. Only a run of this machine (the same machine
+// id, not just the same host name) can be known to have ended: its
+// process no longer runs, or it is this process and no run of it holds
+// that lock. A run of another machine may still run.
 func staleHolder(info string) string {
 	f := lockFields(info)
-	host, _ := os.Hostname()
 	pid, err := strconv.Atoi(f["pid"])
-	if err != nil || pid <= 0 || f["host"] != host || host == "" {
+	if err != nil || pid <= 0 || thisMachine() == "" || f["machine"] != thisMachine() {
 		return ""
 	}
 	if pid == os.Getpid() {
@@ -220,12 +239,28 @@ func staleHolder(info string) string {
 	return ""
 }
 
+// staleLocksFile opens the file whose flock lets one run of this user at
+// a time break a stale lock.
+func staleLocksFile() (*os.File, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	dir = filepath.Join(dir, "djship")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, "stale-locks"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+}
+
 // breakStaleLock removes the lock only if it still holds info (unlock
 // checks that), one run of this machine at a time, so that of two runs
 // that found the same stale lock the second never removes the lock the
 // first has taken since.
 func (d *Deploy) breakStaleLock(ctx context.Context, info string) error {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "djship-stale-locks"), os.O_CREATE|os.O_RDWR, 0o600)
+	// In the user's own cache folder: a file in /tmp could be made and
+	// held by another local user.
+	f, err := staleLocksFile()
 	if err == nil {
 		defer f.Close()
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) == nil {

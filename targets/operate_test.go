@@ -397,12 +397,25 @@ func TestLocks(t *testing.T) {
 		t.Errorf("unlock says:\n%s", out.String())
 	}
 
-	// Held by a process of this machine that is gone (a run killed with
-	// SIGKILL): the next run breaks it, says so, and ships.
+	// Held by a machine with this one's host name whose process ID runs
+	// nothing here (another laptop called the same): it may still run,
+	// so it is refused.
 	host, _ := os.Hostname()
 	dead := exec.Command("true")
 	dead.Run()
-	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=1", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
+	hold(fmt.Sprintf("user=eve host=%s pid=%d time=%s target=upgrade:test revision=old run=0 machine=0123456789ab", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
+	if err := upgrade("v2", 0); err == nil || !strings.Contains(err.Error(), "upgrade:test of eve") || strings.Contains(err.Error(), "stale") {
+		t.Errorf("a lock of another machine with this host name: %v", err)
+	}
+	// Without a machine id (a lock of an older djship): refused as well.
+	hold(fmt.Sprintf("user=eve host=%s pid=%d time=%s target=upgrade:test revision=old", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
+	if err := upgrade("v2", 0); err == nil || !strings.Contains(err.Error(), "upgrade:test of eve") {
+		t.Errorf("a lock without a machine id: %v", err)
+	}
+
+	// Held by a process of this machine that is gone (a run killed with
+	// SIGKILL): the next run breaks it, says so, and ships.
+	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=1 machine=%s", host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339), thisMachine()))
 	if err := upgrade("v2", 0); err != nil {
 		t.Fatalf("a stale lock of a process that no longer runs: %v\n%s", err, said.String())
 	}
@@ -412,7 +425,7 @@ func TestLocks(t *testing.T) {
 	page(t, site, "v2")
 	// Held in this process's name by a run of it that has ended (its host
 	// was unreachable when it would have released it): broken too.
-	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=2", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339)))
+	hold(fmt.Sprintf("user=bob host=%s pid=%d time=%s target=upgrade:test revision=old run=2 machine=%s", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), thisMachine()))
 	if err := upgrade("v2b", 0); err != nil || !strings.Contains(said.String(), "the run of this process that took it has ended") {
 		t.Fatalf("a stale lock of an ended run of this process: %v\n%s", err, said.String())
 	}
