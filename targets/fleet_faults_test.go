@@ -133,11 +133,18 @@ func (s powerCut) Run(ctx context.Context, d *Deploy) (bool, error) {
 //     SIGKILL between the batches of a rolling ship, and between the
 //     switch and the health check of a ship that switches every host at
 //     once: the next ship from this machine finds the locks stale;
-//   - the db host's network is cut just before migrate: no host
-//     switches, and the next ship, the network back, ships.
+//   - the db host's network is cut just before migrate, and just before
+//     the snapshot (which runs there): no host switches, and the next
+//     ship, the network back, breaks the lock the lost run left;
+//   - one web host's disk fills during the build: the run fails naming
+//     the host and the full disk, and no host switches;
+//   - a web host's power is cut right after its switch in a ship that
+//     switches every host at once: the other goes back, the lost one
+//     stays out of the balancer until the next ship.
 //
 // No request through the balancer may fail, but while the database
-// cannot be reached (those are counted and reported).
+// cannot be reached (those are counted and reported) and those in flight
+// on a host when its power goes (at most one per client).
 func TestFleetFaults(t *testing.T) {
 	t.Parallel() // on machines of its own: beside the other machine tests
 	needMachineExample(t)
@@ -157,6 +164,46 @@ func TestFleetFaults(t *testing.T) {
 		}
 		return seen
 	}
+	// lostHost checks what a ship that lost the host reports and leaves:
+	// the other web host back on live, the balancer passing live alone.
+	lostHost := func(err error, out, how, live string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), lost.Addr) || !strings.Contains(err.Error(), "could not connect again") {
+			t.Errorf("the ship that lost %s %s: %v", lost.Name, how, err)
+		}
+		if !regexp.MustCompile(regexp.QuoteMeta(lost.Addr) + `[^\n]* left out of the load balancer until a ship or rollback brings every host to one release`).MatchString(out) {
+			t.Errorf("the output does not say that %s is left out of the load balancer:\n%s", lost.Name, out)
+		}
+		if got := current(webs[0]); got != live {
+			t.Errorf("%s, which answers, is on %s after the failed run, want %s", webs[0].Name, got, live)
+		}
+		if got := throughBalancer(10); got[live] != 10 {
+			t.Errorf("the balancer passes on %v, want %s alone", got, live)
+		}
+	}
+	// comeBack starts the lost host again and waits until it serves the
+	// release it had switched to (its services start after its sshd).
+	comeBack := func(switched string) {
+		t.Helper()
+		lost.Start(t)
+		if got := current(lost); got != switched {
+			t.Errorf("%s came back on %s, want %s, the release it had switched to", lost.Name, got, switched)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got, err := askRevision(site, lost.Addr)
+			if err == nil {
+				if got != switched {
+					t.Errorf("%s came back serving %s, want %s", lost.Name, got, switched)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not serve a minute after it came back: %v", lost.Name, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	if out, err := shipFleet(t, site, "v1"); err != nil {
 		t.Fatalf("the first ship: %v\n%s", err, out)
 	}
@@ -165,40 +212,11 @@ func TestFleetFaults(t *testing.T) {
 	remove := addStepFor(site.Settings.Project, "switch", true, powerCut{t: t, machine: lost})
 	out, err := shipFleet(t, site, "v2")
 	remove()
-	if err == nil || !strings.Contains(err.Error(), lost.Addr) || !strings.Contains(err.Error(), "could not connect again") {
-		t.Errorf("the ship that lost %s: %v", lost.Name, err)
-	}
-	if !regexp.MustCompile(regexp.QuoteMeta(lost.Addr) + `[^\n]* left out of the load balancer until a ship or rollback brings every host to one release`).MatchString(out) {
-		t.Errorf("the output does not say that %s is left out of the load balancer:\n%s", lost.Name, out)
-	}
-	if got := current(webs[0]); got != "v1" {
-		t.Errorf("%s, which answers, is on %s after the failed run, want v1", webs[0].Name, got)
-	}
-	if got := throughBalancer(10); got["v1"] != 10 {
-		t.Errorf("the balancer passes on %v, want v1 alone", got)
-	}
+	lostHost(err, out, "in a rolling batch", "v1")
 
 	// The lost host comes back on the release it had switched to, which
 	// no other host serves: the balancer keeps it out, status shows it.
-	lost.Start(t)
-	if got := current(lost); got != "v2" {
-		t.Errorf("%s came back on %s, want v2, the release it had switched to", lost.Name, got)
-	}
-	// Its services start after its sshd answers.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got, err := askRevision(site, lost.Addr)
-		if err == nil {
-			if got != "v2" {
-				t.Errorf("%s came back serving %s, want v2", lost.Name, got)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not serve a minute after it came back: %v", lost.Name, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	comeBack("v2")
 	if got := throughBalancer(10); got["v1"] != 10 {
 		t.Errorf("with %s back, the balancer passes on %v, want v1 alone", lost.Name, got)
 	}
@@ -295,48 +313,169 @@ func TestFleetFaults(t *testing.T) {
 		t.Errorf("%d requests, %d failed, %d non-200; first problem: %v", total, failed, bad, first)
 	}
 
-	// The db host's network is cut just before migrate: migrate fails, no
-	// host switches, and once the network is back the next ship ships.
-	// While the database cannot be reached the site cannot answer either:
-	// those requests are counted, not forbidden.
-	l = balancedLoad(site, lb.Addr, 4, loadInterval)
-	remove = addStepFor(site.Settings.Project, "migrate", false, networkCut{t: t, machine: db})
-	start := time.Now()
-	out, err = shipFleet(t, site, "v8")
-	took := time.Since(start)
-	remove()
-	db.Shell(t, "ip link set host0 up")
-	if err == nil || !strings.Contains(err.Error(), `step "migrate"`) {
+	// The db host's network is cut just before migrate, then just before
+	// the snapshot: no host switches, and once the network is back the
+	// next ship ships. While the database cannot be reached the site
+	// cannot answer either: those requests are counted, not forbidden.
+	//
+	// dbCut cuts the db host's network before the step anchor of the ship
+	// of release, brings it back once the run has ended, and checks that
+	// no host switched and every web host marked release failed.
+	dbCut := func(anchor, release string) error {
+		t.Helper()
+		l := balancedLoad(site, lb.Addr, 4, loadInterval)
+		remove := addStepFor(site.Settings.Project, anchor, false, networkCut{t: t, machine: db})
+		start := time.Now()
+		out, err := shipFleet(t, site, release)
+		took := time.Since(start)
+		remove()
+		db.Shell(t, "ip link set host0 up")
+		if strings.Contains(out, "changed  switch") {
+			t.Errorf("a host switched though the db host was cut off before %s:\n%s", anchor, out)
+		}
+		for _, m := range webs {
+			if got := current(m); got != "v7" {
+				t.Errorf("%s is on %s after the db host was cut off before %s, want v7", m.Name, got, anchor)
+			}
+			if got := releaseState(t, m, release); got != "failed" {
+				t.Errorf("the unfinished release %s of %s is %s, want failed", release, m.Name, got)
+			}
+		}
+		waitForRevision(t, site, lb.Addr, "v7")
+		total, failed, bad, _ := l.finish()
+		t.Logf("the ship whose db host's network was cut before %s failed after %s; through the load balancer meanwhile: %d requests, %d failed, %d non-200", anchor, took.Round(time.Second), total, failed, bad)
+		return err
+	}
+	if err := dbCut("migrate", "v8"); err == nil || !strings.Contains(err.Error(), `step "migrate"`) {
 		t.Errorf("the ship whose database went away during migrate: %v", err)
 	}
+	// The snapshot runs on the db host: djship loses the host, and the
+	// next ship breaks the lock the lost run left on it.
+	if err := dbCut("database snapshot", "v9"); err == nil || !strings.Contains(err.Error(), db.Addr) || !strings.Contains(err.Error(), "could not connect again") || !strings.Contains(err.Error(), "mage ship:test") {
+		t.Errorf("the ship whose db host's network was cut before the snapshot: %v", err)
+	}
+
+	// One web host's disk fills during the build: the build fails there,
+	// no host switches, every host drops the unfinished release, and no
+	// visitor notices.
+	l = balancedLoad(site, lb.Addr, 4, loadInterval)
+	full := webs[0]
+	remove = addStepFor(site.Settings.Project, "release folder", false, diskFill{machine: full})
+	out, err = shipFleet(t, site, "v10")
+	remove()
+	if err == nil || !strings.Contains(err.Error(), full.Addr) || !strings.Contains(err.Error(), "the disk of") || !strings.Contains(err.Error(), "is full") || !strings.Contains(err.Error(), "then ship again") {
+		t.Errorf("the ship that met a full disk on %s: %v\n%s", full.Name, err, out)
+	}
 	if strings.Contains(out, "changed  switch") {
-		t.Errorf("a host switched though migrate failed:\n%s", out)
+		t.Errorf("a host switched though a build failed:\n%s", out)
+	}
+	if !strings.Contains(out, "removed the unfinished v10") {
+		t.Errorf("the output does not say that %s removed the release it could not mark failed:\n%s", full.Name, out)
 	}
 	for _, m := range webs {
 		if got := current(m); got != "v7" {
-			t.Errorf("%s is on %s after migrate failed, want v7", m.Name, got)
+			t.Errorf("%s is on %s after the disk filled, want v7", m.Name, got)
+		}
+		// The full host could not mark it failed: it removed it instead.
+		want := map[bool]string{true: "gone", false: "failed"}[m == full]
+		if got := releaseState(t, m, "v10"); got != want {
+			t.Errorf("the unfinished release v10 of %s is %s, want %s", m.Name, got, want)
 		}
 	}
-	deadline = time.Now().Add(2 * time.Minute)
+	if got := throughBalancer(10); got["v7"] != 10 {
+		t.Errorf("after the build failed on a full disk the balancer passes on %v, want v7 alone", got)
+	}
+	// Space is freed, as an operator would.
+	full.Shell(t, "umount -l /srv/www/djship91/releases && umount -l /root/full")
+	total, failed, bad, first = l.finish()
+	t.Logf("the ship that met a full disk: through the load balancer %d requests, %d failed, %d non-200", total, failed, bad)
+	if failed != 0 || bad != 0 {
+		t.Errorf("%d requests failed and %d were not 200 while a build met a full disk; first problem: %v", failed, bad, first)
+	}
+
+	// A web host's power is cut right after its switch in a ship that
+	// switches every host at once: the other host goes back, the lost
+	// one stays out of the balancer, and the next ship, once the host is
+	// back, brings both to one release.
+	l = balancedLoad(site, lb.Addr, 4, loadInterval)
+	env := site.Environments["test"]
+	eachHost(env, func(s *sites.Settings) { s.Fleet.Rolling = sites.Rolling{} })
+	remove = addStepFor(site.Settings.Project, "switch", true, powerCut{t: t, machine: lost})
+	out, err = shipFleet(t, site, "v11")
+	remove()
+	eachHost(env, func(s *sites.Settings) { s.Fleet.Rolling = sites.Rolling{Batch: "1"} })
+	lostHost(err, out, "switching every host at once", "v7")
+	comeBack("v11")
+	out, err = shipFleet(t, site, "v12")
+	if err != nil {
+		t.Fatalf("the ship after the host came back: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "broke the lock left by") {
+		t.Errorf("the ship does not say it broke the lost host's stale lock:\n%s", out)
+	}
+	for _, m := range webs {
+		if got := current(m); got != "v12" {
+			t.Errorf("%s is on %s after the next ship, want v12", m.Name, got)
+		}
+	}
+	if got := throughBalancer(10); got["v12"] != 10 {
+		t.Errorf("after the next ship the balancer passes on %v, want v12 alone", got)
+	}
+	total, failed, bad, first = l.finish()
+	t.Logf("through the load balancer: %d requests over a ship that lost a web host switching every host at once, its return and the next ship: %d failed, %d non-200 (first problem: %v)", total, failed, bad, first)
+	// Only a request in flight on the host when its power went may fail:
+	// at most one per client.
+	if failed+bad > 4 {
+		t.Errorf("%d requests failed and %d were not 200, more than the 4 clients had in flight; first problem: %v", failed, bad, first)
+	}
+}
+
+// releaseState is the state a release of the fleet's site is marked
+// with on m (building, complete, failed), or gone.
+func releaseState(t *testing.T, m *testenv.Machine, release string) string {
+	t.Helper()
+	return m.Shell(t, "cat /srv/www/djship91/releases/"+release+"/.djship-state 2>/dev/null || echo gone")
+}
+
+// waitForRevision waits up to 2 minutes for the site at addr to show
+// revision, as it does once what it needs answers again.
+func waitForRevision(t *testing.T, site *sites.Site, addr, revision string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if got, err := askRevision(site, lb.Addr); err == nil && got == "v7" {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the site does not answer 2 minutes after the db host's network came back: %v", err)
+		got, err := askRevision(site, addr)
+		if err == nil && got == revision {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not show %s 2 minutes on: %s %v", addr, revision, got, err)
 		}
 		time.Sleep(time.Second)
 	}
-	cutTotal, cutFailed, cutBad, _ := l.finish()
-	t.Logf("the ship whose db host's network was cut before migrate failed after %s; through the load balancer meanwhile: %d requests, %d failed, %d non-200", took.Round(time.Second), cutTotal, cutFailed, cutBad)
-	out, err = shipFleet(t, site, "v9")
-	if err != nil {
-		t.Fatalf("the ship after the db host's network came back: %v\n%s", err, out)
+}
+
+// diskFill is a step that, on one machine, puts the releases folder on a
+// small file system of its own (a copy of what it held, with its owner
+// and ACLs) and fills it, as a host whose disk runs out would be.
+type diskFill struct{ machine *testenv.Machine }
+
+func (diskFill) Name() string { return "disk fill" }
+
+func (s diskFill) Run(ctx context.Context, d *Deploy) (bool, error) {
+	if !d.Entry.Matches(s.machine.Addr) {
+		return false, nil
 	}
-	for _, m := range webs {
-		if got := current(m); got != "v9" {
-			t.Errorf("%s is on %s after the next ship, want v9", m.Name, got)
-		}
-	}
+	_, err := s.machine.Exec(ctx, `set -e
+cd /srv/www/djship91
+getfacl -p releases > /root/releases.acl
+mkdir -p /root/full
+mount -t tmpfs -o size=$(( $(du -sk releases | cut -f1) + 8192 ))k tmpfs /root/full
+cp -a releases/. /root/full/
+mount --bind /root/full releases
+setfacl --restore=/root/releases.acl
+dd if=/dev/zero of=releases/.filler bs=64k 2>/dev/null || true
+test "$(df --output=avail releases | tail -1)" -eq 0`)
+	return true, err
 }
 
 // networkCut is a step that takes a machine's network link down, as a

@@ -98,7 +98,7 @@ func (d *Deploy) recover(ctx context.Context, cause error) error {
 	}
 	if d.progress.built {
 		if _, err := d.run(ctx, shScript("mark-release", d.releaseDir(), "failed")); err != nil {
-			d.note("warning: could not mark %s failed: %v", d.Release, err)
+			d.removeUnmarked(ctx, err)
 		}
 	}
 	if d.lockHeld != "" && d.runsSite() {
@@ -144,10 +144,28 @@ func (d *Deploy) unreachable(err error) string {
 		msg += fmt.Sprintf(" The switch to %s had happened. Once the host answers, mage ship:%s brings it to one release with the others, or mage rollback:%s -to=%s makes %s live again (mage status:%s shows what is live).", d.Release, d.Env.Name, d.Env.Name, d.facts.live, d.facts.live, d.Env.Name)
 	case d.progress.switched:
 		msg += fmt.Sprintf(" The switch to %s, the first release, had happened. Once the host answers: mage status:%s, and ship again.", d.Release, d.Env.Name)
-	default:
+	case d.facts.live != "":
 		msg += fmt.Sprintf(" Nothing switched: %s is still live. Once the host answers, the next ship removes the unfinished %s.", d.facts.live, d.Release)
+	default:
+		msg += fmt.Sprintf(" Nothing switched on this host. Once it answers, mage ship:%s ships again.", d.Env.Name)
 	}
 	// The next run from this machine finds the lock stale; one from
 	// another machine cannot know that this run has ended.
 	return msg + fmt.Sprintf(" The next run from this machine breaks the lock; from another machine, run mage unlock:%s first.", d.Env.Name)
+}
+
+// removeUnmarked removes this run's release folder when it could not be
+// marked failed (a full disk, most often), so that it frees its space at
+// once; the database snapshot stays. One that was ever live is only
+// reported.
+func (d *Deploy) removeUnmarked(ctx context.Context, err error) {
+	if d.progress.switched {
+		d.note("warning: could not mark %s failed: %v", d.Release, err)
+		return
+	}
+	if _, rmErr := d.run(ctx, remote.Sh("rm", "-rf", "--", d.releaseDir())); rmErr != nil {
+		d.note("warning: could not mark %s failed (%v) nor remove it (%v)", d.Release, err, rmErr)
+		return
+	}
+	d.note("removed the unfinished %s, which could not be marked failed: %v", d.Release, err)
 }

@@ -2,8 +2,10 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -228,6 +230,9 @@ func RunSteps(ctx context.Context, d *Deploy, steps []Step) ([]StepResult, error
 		}
 		start := time.Now()
 		changed, err := s.Run(ctx, d)
+		if err != nil {
+			err = diskFull(ctx, d, err)
+		}
 		r := StepResult{Name: s.Name(), Changed: changed, Err: err, Duration: time.Since(start)}
 		results = append(results, r)
 		status := remote.StatusOK
@@ -246,6 +251,38 @@ func RunSteps(ctx context.Context, d *Deploy, steps []Step) ([]StepResult, error
 	}
 	return results, nil
 }
+
+// diskFull says what to do when err comes from a full disk, which the
+// programs on a host say each in their own words (dash's printf only
+// says "I/O error"): when the host's message says so, or when df finds
+// a file system the upgrade writes to (the releases, the site's folder,
+// /tmp) with under diskFullKB left once the step has failed.
+func diskFull(ctx context.Context, d *Deploy, err error) error {
+	if errors.Is(err, remote.ErrConnectionLost) || ctx.Err() != nil {
+		return err
+	}
+	where := d.Paths.Base
+	if !strings.Contains(err.Error(), "No space left on device") {
+		out, _ := d.probe(ctx, remote.Sh("df", "-Pk", "--", d.Paths.Releases, d.Paths.Base, "/tmp")+" 2>/dev/null | awk 'NR > 1 {print $4, $6}'")
+		full := ""
+		for _, line := range strings.Split(out, "\n") {
+			free, mount, _ := strings.Cut(line, " ")
+			if kb, err := strconv.Atoi(free); err == nil && kb < diskFullKB && mount != "" {
+				full = mount
+				break
+			}
+		}
+		if full == "" {
+			return err
+		}
+		where = full
+	}
+	return fmt.Errorf("the disk of %s is full (%w): free space on %s (df -h %s shows how much is left; a lower keep_releases keeps fewer releases), then ship again", d.Host.Name(), err, where, where)
+}
+
+// diskFullKB is the space left, in KiB, under which a failed step is put
+// down to a full disk.
+const diskFullKB = 4096
 
 // Changed counts the steps that changed something.
 func Changed(results []StepResult) int {
