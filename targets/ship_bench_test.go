@@ -36,35 +36,10 @@ import (
 //
 //	DJSHIP_BENCH_ROUNDS=5 go test -run '^$' -bench '^BenchmarkShip$' -benchtime 1x -timeout 60m ./targets
 func BenchmarkShip(b *testing.B) {
-	needStack(b)
-	testenv.Django(b)
-	ssh := testenv.Command(b, "ssh", "openssh-client")
-	sshd := testenv.StartSSHD(b)
-	b.Cleanup(stopWebServers)
-	exec.Command("service", "apache2", "stop").Run()
-	rounds := 5
-	if v, err := strconv.Atoi(os.Getenv("DJSHIP_BENCH_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
+	ssh, sshd, rounds := benchStack(b, 5)
 	site, src := exampleSite(b, shipCase{web: "nginx", app: "uwsgi", db: "sqlite", connection: "ssh"}, 60, sshd)
 	env := site.Environments["test"]
-	// Each code-only revision changes a view's source, nothing else.
-	revisions := 0
-	tarball := func() (string, string) {
-		revisions++
-		rev := fmt.Sprintf("b%d", revisions)
-		views := filepath.Join(src, "notes", "views.py")
-		data, err := os.ReadFile(views)
-		if err != nil {
-			b.Fatal(err)
-		}
-		os.WriteFile(views, append(data, []byte("# "+rev+"\n")...), 0o644)
-		a, err := buildRelease(b, site, map[string]string{"REVISION": rev})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return a.Path, rev
-	}
+	tarball := codeOnlyReleases(b, site, src)
 	first, firstRev := tarball()
 	var m benchFigures
 	for i := 0; i < b.N*rounds; i++ {
@@ -140,6 +115,45 @@ func (m benchFigures) print(w io.Writer, rounds int, scaling map[int]time.Durati
 		fmt.Fprintf(w, "; %d workers %s", n, sec(scaling[n]))
 	}
 	fmt.Fprintln(w)
+}
+
+// benchStack makes this machine ready for a benchmark that ships the
+// example site over SSH (nginx in front, Apache stopped) and returns the
+// ssh client, the sshd and the rounds to run: DJSHIP_BENCH_ROUNDS, or
+// rounds.
+func benchStack(b *testing.B, rounds int) (string, *testenv.SSHD, int) {
+	needStack(b)
+	testenv.Django(b)
+	client := testenv.Command(b, "ssh", "openssh-client")
+	sshd := testenv.StartSSHD(b)
+	b.Cleanup(stopWebServers)
+	exec.Command("service", "apache2", "stop").Run()
+	if v, err := strconv.Atoi(os.Getenv("DJSHIP_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	return client, sshd, rounds
+}
+
+// codeOnlyReleases returns a function that packages a new revision of
+// the site whose only change is a line of a view's source, and returns
+// the tarball and the revision.
+func codeOnlyReleases(b *testing.B, site *sites.Site, src string) func() (string, string) {
+	revisions := 0
+	return func() (string, string) {
+		revisions++
+		rev := fmt.Sprintf("b%d", revisions)
+		views := filepath.Join(src, "notes", "views.py")
+		data, err := os.ReadFile(views)
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(views, append(data, []byte("# "+rev+"\n")...), 0o644)
+		a, err := buildRelease(b, site, map[string]string{"REVISION": rev})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return a.Path, rev
+	}
 }
 
 // benchRun is one ship by djship.
