@@ -40,8 +40,8 @@ const machineTests = "^(TestFleet|TestFleetFaults|TestFreshSystemdHosts|TestTwel
 // it prints what plain go test would and returns the two runs' summary.
 func goTestSideBySide() (testreport.Summary, error) {
 	runs := [][]string{
-		{"test", "-count=1", "-timeout", "60m", "-json", "-skip", machineTests, "./..."},
-		{"test", "-count=1", "-timeout", "60m", "-json", "-parallel", "4", "-run", machineTests, "./targets"},
+		{"test", "-count=1", "-timeout", "90m", "-json", "-skip", machineTests, "./..."},
+		{"test", "-count=1", "-timeout", "90m", "-json", "-parallel", "4", "-run", machineTests, "./targets"},
 	}
 	out := remote.NewLockedWriter(os.Stdout)
 	summaries := make([]testreport.Summary, len(runs))
