@@ -93,6 +93,13 @@ func upload(ctx context.Context, h runner, u Upload) (bool, error) {
 		return false, fmt.Errorf("upload %s: %w", u.Path, err)
 	}
 	mode := fmt.Sprintf("%o", u.Mode.Perm())
+	owner := ""
+	if u.Owner != "" || u.Group != "" {
+		owner = u.Owner + ":" + u.Group
+	}
+	if u.LocalPath == "" && len(u.Data) <= inlineUpload {
+		return uploadInline(ctx, h, u, mode, owner, sum)
+	}
 
 	probe := `f=$1
 if [ -f "$f" ] && [ ! -L "$f" ]; then
@@ -119,11 +126,6 @@ fi`
 		return false, fmt.Errorf("upload %s: %w", u.Path, err)
 	}
 	defer cleanup()
-
-	owner := ""
-	if u.Owner != "" || u.Group != "" {
-		owner = u.Owner + ":" + u.Group
-	}
 	// The copy next to the destination is born private (mktemp makes it
 	// 0600 under umask 077), gets its owner, and only then its mode: it
 	// is never readable by anyone the final file would not let in.
@@ -144,6 +146,48 @@ trap - EXIT`
 		return false, fmt.Errorf("upload %s: %w", u.Path, err)
 	}
 	return true, nil
+}
+
+// inlineUpload is the largest content sent with the command that
+// compares and writes it: a small file costs one command whether it
+// changes or not, a larger one is compared first and only sent over
+// SFTP when it differs.
+const inlineUpload = 256 << 10
+
+// uploadInline is upload in one command for small content: the content
+// travels on standard input; the host compares the file that is there
+// with its checksum, mode and owner, and writes it only when they differ,
+// as upload does.
+func uploadInline(ctx context.Context, h runner, u Upload, mode, owner, sum string) (bool, error) {
+	script := `set -e
+dest=$1 mode=$2 owner=$3 sum=$4 user=$5 group=$6
+if [ -f "$dest" ] && [ ! -L "$dest" ]; then
+  set -- $(sha256sum < "$dest")
+  have=$1
+  set -- $(stat -c '%a %U %G' -- "$dest")
+  if [ "$have" = "$sum" ] && [ "$1" = "$mode" ] && { [ -z "$user" ] || [ "$2" = "$user" ]; } && { [ -z "$group" ] || [ "$3" = "$group" ]; }; then
+    cat > /dev/null
+    echo unchanged
+    exit 0
+  fi
+fi
+umask 077
+tmp=
+trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
+tmp=$(mktemp -- "$(dirname -- "$dest")/.$(basename -- "$dest").djship-XXXXXXXX")
+cat > "$tmp"
+if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+chmod "$mode" -- "$tmp"
+set -- $(sha256sum < "$tmp")
+if [ "$1" != "$sum" ]; then echo "checksum mismatch after upload: got $1, want $sum" >&2; exit 1; fi
+mv -f -- "$tmp" "$dest"
+trap - EXIT
+echo written`
+	res, err := h.Run(ctx, Command{Script: Sh("sh", "-c", script, "upload", u.Path, mode, owner, sum, u.Owner, u.Group), Stdin: bytes.NewReader(u.Data), Become: u.Become, Quiet: true})
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", u.Path, err)
+	}
+	return strings.TrimSpace(string(res.Stdout)) == "written", nil
 }
 
 func checksum(open func() (io.ReadCloser, error)) (string, error) {

@@ -56,6 +56,10 @@ type SSHOptions struct {
 	// Passphrase asks for a key's passphrase; on a terminal it prompts,
 	// elsewhere encrypted keys are left to ssh-agent.
 	Passphrase func(keyFile string) ([]byte, error)
+	// SessionPerCommand runs every command in a session of its own
+	// instead of a host shell (shell.go): sudo logs each command apart,
+	// and each command waits for the network more often.
+	SessionPerCommand bool
 }
 
 // SSH is a host reached over one SSH connection; every command is a
@@ -73,10 +77,15 @@ type SSH struct {
 	sftp     *sftp.Client
 	stageDir string
 	sessions atomic.Int64
+	shells   shells
+	// shellProgram is the interpreter of host shells: perl, or none
+	// when every command runs in a session of its own.
+	shellProgram string
 }
 
 // Sessions counts the sessions opened on the connection so far: one per
-// command, and one for the SFTP subsystem once a file was uploaded.
+// host shell (shell.go) or command run outside one, and one for the SFTP
+// subsystem once a file was uploaded.
 func (h *SSH) Sessions() int { return int(h.sessions.Load()) }
 
 // DialSSH connects to a host, checking its key against known_hosts.
@@ -118,6 +127,11 @@ func DialSSH(ctx context.Context, opts SSHOptions) (*SSH, error) {
 		client: client,
 		out:    opts.Output,
 		done:   make(chan struct{}),
+
+		shellProgram: "perl",
+	}
+	if opts.SessionPerCommand {
+		h.shellProgram = ""
 	}
 	go h.keepAlive(client, opts.KeepAlive)
 	return h, nil
@@ -146,6 +160,7 @@ func (h *SSH) Reconnect(ctx context.Context) error {
 	default:
 	}
 	h.conn().Close()
+	h.closeShells()
 	if h.sftp != nil {
 		h.sftp.Close()
 		h.sftp = nil
@@ -276,8 +291,15 @@ func (h *SSH) keepAlive(client *goph.Client, interval time.Duration) {
 // Name is user@host:port.
 func (h *SSH) Name() string { return h.name }
 
-// Run runs the command in a new session of the host's connection.
+// Run runs the command in a host shell (shell.go) or, for a command
+// with a terminal or on a host where no shell starts, in a new session of
+// the host's connection.
 func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
+	if c.Terminal == nil && h.shellProgram != "" {
+		if res, err, handled := h.runInShell(ctx, c); handled {
+			return res, err
+		}
+	}
 	line, err := commandLine(c, h.user == "root")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.name, err)
@@ -411,6 +433,7 @@ func (h *SSH) Close() error {
 		h.Run(ctx, Command{Script: Sh("rm", "-rf", "--", h.stageDir), Quiet: true})
 		cancel()
 	}
+	h.closeShells()
 	if h.sftp != nil {
 		h.sftp.Close()
 	}

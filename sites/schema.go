@@ -338,6 +338,11 @@ type SSH struct {
 	ProxyJump string `yaml:"proxy_jump"`
 	// ConnectTimeout is the seconds allowed to connect and log in.
 	ConnectTimeout int `yaml:"connect_timeout"`
+	// SessionPerCommand runs every command in an SSH session of its own
+	// instead of the host shell: sudo then logs each command apart, and
+	// each command waits for the network two to three times instead of
+	// once.
+	SessionPerCommand bool `yaml:"session_per_command"`
 }
 
 // file is the whole site file as written: shared settings and the

@@ -74,6 +74,8 @@ func connectHost(ctx context.Context, site *sites.Site, h sites.Host, opts Conne
 		TrustNewHosts:  opts.TrustNewHosts,
 		ConnectTimeout: time.Duration(s.SSH.ConnectTimeout) * time.Second,
 		Output:         opts.Output,
+
+		SessionPerCommand: s.SSH.SessionPerCommand,
 	}
 	if s.SSH.Identity != "" {
 		o.IdentityFiles = []string{expandHome(site, s.SSH.Identity)}
