@@ -37,6 +37,9 @@ import (
 // errors as they come), X (the command ended: its exit code, or s and
 // the signal's number).
 //
+// A command gets its own standard streams and no other open file: it
+// cannot read or write the shell's channel, whatever it runs as.
+//
 // A host without perl, or where sudo refuses the shell, runs each command
 // in a session of its own, as before.
 const hostShell = `use strict; use POSIX (); use Fcntl;
@@ -60,6 +63,9 @@ while (1) {
   if ($pid == 0) {
     POSIX::setpgid(0, 0); $SIG{PIPE} = 'DEFAULT';
     open(STDIN, '<&', $ir); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    my @fds = (3 .. 255);
+    if (opendir(my $dh, '/proc/self/fd')) { @fds = grep { /^\d+$/ && $_ > 2 } readdir($dh); closedir($dh) }
+    POSIX::close($_) for @fds;
     exec('/bin/sh', '-c', $cmd) or POSIX::_exit(127);
   }
   close $ir; close $ow; close $ew; nb($iw); nb($or); nb($er);
@@ -117,7 +123,7 @@ type shells struct {
 	absent map[bool]bool
 }
 
-// take returns an idle shell of the kind asked for, or starts one.
+// takeShell returns an idle shell of the kind asked for, or starts one.
 func (h *SSH) takeShell(root bool) (*shell, error) {
 	client := h.conn().Client
 	h.shells.mu.Lock()
@@ -162,12 +168,21 @@ func (h *SSH) takeShell(root bool) (*shell, error) {
 	return sh, nil
 }
 
+// idleShells is how many idle shells of each kind a connection keeps:
+// commands run at once start more, which end once they are done, so that
+// sessions stay well under sshd's MaxSessions (10 by default).
+const idleShells = 2
+
 // giveBack keeps a shell whose command ended for the next command.
 func (h *SSH) giveBack(root bool, sh *shell) {
 	h.shells.mu.Lock()
 	defer h.shells.mu.Unlock()
 	if h.shells.idle == nil {
 		h.shells.idle = map[bool][]*shell{}
+	}
+	if len(h.shells.idle[root]) >= idleShells {
+		sh.close()
+		return
 	}
 	h.shells.idle[root] = append(h.shells.idle[root], sh)
 }

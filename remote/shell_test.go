@@ -45,6 +45,8 @@ func TestHostShell(t *testing.T) {
 		{name: "exit code and errors", c: Command{Script: "echo out; echo 'it broke' >&2; exit 3", Become: true}, errText: "command exited with 3"},
 		{name: "killed", c: Command{Script: "kill -KILL $$"}, errText: "command exited with 137"},
 		{name: "environment and folder", c: Command{Script: `printf '%s %s\n' "$DJSHIP_WORD" "$(pwd)"`, Env: map[string]string{"DJSHIP_WORD": "a b'c"}, Dir: "/tmp", Become: true}, stdout: "a b'c /tmp\n"},
+		{name: "output that looks like frames", c: Command{Script: `printf 'X 1\n0O 3\nabc'`, Become: true}, stdout: "X 1\n0O 3\nabc"},
+		{name: "nothing of the shell's own", c: Command{Script: `ls /proc/$$/fd | sort -n | tr '\n' ' '`, Become: true}, stdout: "0 1 2 "},
 		{name: "process left behind", c: Command{Script: Sh("sh", "-c", `(sleep 3; touch "$1") & echo started`, "x", marker)}, stdout: "started\n"},
 	}
 	for _, tc := range cases {
@@ -104,8 +106,14 @@ func TestHostShellsAtOnce(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := h.Sessions(); n > workers {
-		t.Errorf("%d sessions for %d goroutines: shells were not used again", n, workers)
+	if n := h.Sessions(); n > workers*each/2 {
+		t.Errorf("%d sessions for %d commands in %d goroutines: shells were not used again", n, workers*each, workers)
+	}
+	h.shells.mu.Lock()
+	idle := len(h.shells.idle[true]) + len(h.shells.idle[false])
+	h.shells.mu.Unlock()
+	if idle > 2*idleShells {
+		t.Errorf("%d idle shells kept, want at most %d", idle, 2*idleShells)
 	}
 }
 
