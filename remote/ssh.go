@@ -77,6 +77,7 @@ type SSH struct {
 	sftp     *sftp.Client
 	stageDir string
 	sessions atomic.Int64
+	commands atomic.Int64
 	shells   shells
 	// shellProgram is the interpreter of host shells: perl, or none
 	// when every command runs in a session of its own.
@@ -87,6 +88,10 @@ type SSH struct {
 // host shell (shell.go) or command run outside one, and one for the SFTP
 // subsystem once a file was uploaded.
 func (h *SSH) Sessions() int { return int(h.sessions.Load()) }
+
+// Commands counts the commands run on the connection so far, in host
+// shells or sessions of their own.
+func (h *SSH) Commands() int { return int(h.commands.Load()) }
 
 // DialSSH connects to a host, checking its key against known_hosts.
 func DialSSH(ctx context.Context, opts SSHOptions) (*SSH, error) {
@@ -295,6 +300,7 @@ func (h *SSH) Name() string { return h.name }
 // with a terminal or on a host where no shell starts, in a new session of
 // the host's connection.
 func (h *SSH) Run(ctx context.Context, c Command) (*Result, error) {
+	h.commands.Add(1)
 	if c.Terminal == nil && h.shellProgram != "" {
 		if res, err, handled := h.runInShell(ctx, c); handled {
 			return res, err

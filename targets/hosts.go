@@ -51,13 +51,27 @@ func (c *Connections) Close() {
 }
 
 // Sessions counts the SSH sessions opened on the connections so far (one
-// per command, one per SFTP subsystem); local hosts open none.
+// per host shell or command run outside one, one per SFTP subsystem);
+// local hosts open none.
 func (c *Connections) Sessions() int {
 	n := 0
 	for _, hosts := range c.hosts {
 		for _, h := range hosts {
 			if s, ok := h.(interface{ Sessions() int }); ok {
 				n += s.Sessions()
+			}
+		}
+	}
+	return n
+}
+
+// Commands counts the commands run on every SSH connection so far.
+func (c *Connections) Commands() int {
+	n := 0
+	for _, hosts := range c.hosts {
+		for _, h := range hosts {
+			if s, ok := h.(interface{ Commands() int }); ok {
+				n += s.Commands()
 			}
 		}
 	}

@@ -56,6 +56,7 @@ func BenchmarkLatency(b *testing.B) {
 				row.full, row.code = append(row.full, full.wall), append(row.code, codeOnly.wall)
 				row.fullFloor, row.codeFloor = append(row.fullFloor, fullFloor), append(row.codeFloor, codeFloor)
 				row.sessions = append(row.sessions, codeOnly.sessions)
+				row.commands = append(row.commands, codeOnly.commands)
 			}
 			rows = append(rows, row)
 		}
@@ -91,7 +92,7 @@ func benchDelays(list string) ([]time.Duration, error) {
 type latencyRow struct {
 	delay                            time.Duration
 	full, code, fullFloor, codeFloor []time.Duration
-	sessions                         []int
+	sessions, commands               []int
 }
 
 // roundTrips is how many round trips the time a kind of ship took at
@@ -106,9 +107,9 @@ func printLatency(w io.Writer, rounds int, rows []latencyRow) {
 	sec := func(ds []time.Duration) string { return fmt.Sprintf("%.2f s", median(ds).Seconds()) }
 	base := rows[0]
 	fmt.Fprintf(w, "\nship of the example site over SSH through a delaying proxy, medians of %d rounds\n", rounds)
-	fmt.Fprintf(w, "%-10s %-8s %-11s %-11s %-15s %-15s %s\n", "one way", "RTT", "full ship", "full floor", "code-only ship", "code-only floor", "sessions (code-only)")
+	fmt.Fprintf(w, "%-10s %-8s %-11s %-11s %-15s %-15s %s\n", "one way", "RTT", "full ship", "full floor", "code-only ship", "code-only floor", "sessions / commands (code-only)")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-10s %-8s %-11s %-11s %-15s %-15s %d\n", r.delay, 2*r.delay, sec(r.full), sec(r.fullFloor), sec(r.code), sec(r.codeFloor), medianInt(r.sessions))
+		fmt.Fprintf(w, "%-10s %-8s %-11s %-11s %-15s %-15s %d / %d\n", r.delay, 2*r.delay, sec(r.full), sec(r.fullFloor), sec(r.code), sec(r.codeFloor), medianInt(r.sessions), medianInt(r.commands))
 	}
 	fmt.Fprintf(w, "round trips waited for (time added over %s one way, divided by the round trip added):\n", base.delay)
 	fmt.Fprintf(w, "%-10s %-11s %-11s %-15s %s\n", "one way", "full ship", "full floor", "code-only ship", "code-only floor")

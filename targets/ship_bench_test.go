@@ -46,10 +46,12 @@ func BenchmarkShip(b *testing.B) {
 		removeSite(site)
 		r := benchDjship(b, site, sshd, first)
 		m.full, m.fullConns, m.fullSessions = append(m.full, r.wall), append(m.fullConns, r.logins), append(m.fullSessions, r.sessions)
+		m.fullCommands = append(m.fullCommands, r.commands)
 		code, _ := tarball()
 		r = benchDjship(b, site, sshd, code)
 		m.code = append(m.code, r.wall)
 		m.codeConns, m.codeSessions = append(m.codeConns, r.logins), append(m.codeSessions, r.sessions)
+		m.codeCommands = append(m.codeCommands, r.commands)
 
 		removeSite(site)
 		m.fullFloor = append(m.fullFloor, benchFloor(b, ssh, site, sshd, first, firstRev, true))
@@ -86,6 +88,7 @@ func BenchmarkShip(b *testing.B) {
 type benchFigures struct {
 	full, fullFloor, code, codeFloor, codeUpgrade    []time.Duration
 	fullConns, fullSessions, codeConns, codeSessions []int
+	fullCommands, codeCommands                       []int
 }
 
 func (m benchFigures) print(w io.Writer, rounds int, scaling map[int]time.Duration) {
@@ -94,9 +97,9 @@ func (m benchFigures) print(w io.Writer, rounds int, scaling map[int]time.Durati
 		return fmt.Sprintf("%.2f×", median(a).Seconds()/median(b).Seconds())
 	}
 	fmt.Fprintf(w, "\nship of the example site over SSH to this machine, medians of %d rounds\n", rounds)
-	fmt.Fprintf(w, "%-18s %10s %10s %8s %12s %9s\n", "", "djship", "floor", "ratio", "connections", "sessions")
-	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d\n", "full ship", sec(median(m.full)), sec(median(m.fullFloor)), ratio(m.full, m.fullFloor), medianInt(m.fullConns), medianInt(m.fullSessions))
-	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d\n", "code-only re-ship", sec(median(m.code)), sec(median(m.codeFloor)), ratio(m.code, m.codeFloor), medianInt(m.codeConns), medianInt(m.codeSessions))
+	fmt.Fprintf(w, "%-18s %10s %10s %8s %12s %9s %9s\n", "", "djship", "floor", "ratio", "connections", "sessions", "commands")
+	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d %9d\n", "full ship", sec(median(m.full)), sec(median(m.fullFloor)), ratio(m.full, m.fullFloor), medianInt(m.fullConns), medianInt(m.fullSessions), medianInt(m.fullCommands))
+	fmt.Fprintf(w, "%-18s %10s %10s %8s %12d %9d %9d\n", "code-only re-ship", sec(median(m.code)), sec(median(m.codeFloor)), ratio(m.code, m.codeFloor), medianInt(m.codeConns), medianInt(m.codeSessions), medianInt(m.codeCommands))
 	list := func(ds []time.Duration) string {
 		var parts []string
 		for _, d := range ds {
@@ -158,8 +161,8 @@ func codeOnlyReleases(b *testing.B, site *sites.Site, src string) func() (string
 
 // benchRun is one ship by djship.
 type benchRun struct {
-	wall             time.Duration
-	logins, sessions int
+	wall                       time.Duration
+	logins, sessions, commands int
 }
 
 // benchDjship ships the tarball as mage ship does (provision and upgrade
@@ -181,7 +184,7 @@ func benchDjship(b *testing.B, site *sites.Site, sshd *testenv.SSHD, tarball str
 			f.Close()
 		}
 	}
-	r := benchRun{wall: end.Sub(start), sessions: opts.Connections.Sessions()}
+	r := benchRun{wall: end.Sub(start), sessions: opts.Connections.Sessions(), commands: opts.Connections.Commands()}
 	opts.Connections.Close()
 	r.logins = sshd.Accepted(b) - logins
 	return r
