@@ -105,13 +105,13 @@ while (1) {
 // runs in a session of its own instead, and so do the next ones.
 var errShellUnavailable = errors.New("host shell unavailable")
 
-// shell is one host shell: its session and its two streams.
+// shell is one host shell: its session, the two streams it reads and
+// writes frames on, and whether it said it was ready.
 type shell struct {
 	client *ssh.Client
 	sess   *ssh.Session
 	in     io.WriteCloser
 	out    *bufio.Reader
-	errs   *tail
 	ready  bool
 }
 
@@ -148,8 +148,7 @@ func (h *SSH) takeShell(root bool) (*shell, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: new session: %w (%w)", h.name, err, ErrConnectionLost)
 	}
-	sh := &shell{client: client, sess: sess, errs: &tail{max: 4 << 10}}
-	sess.Stderr = sh.errs
+	sh := &shell{client: client, sess: sess}
 	in, err1 := sess.StdinPipe()
 	out, err2 := sess.StdoutPipe()
 	if err := errors.Join(err1, err2); err != nil {
