@@ -62,8 +62,8 @@ type SSHOptions struct {
 	SessionPerCommand bool
 }
 
-// SSH is a host reached over one SSH connection; every command is a
-// session on it.
+// SSH is a host reached over one SSH connection; commands run in host
+// shells on it (shell.go), or each in a session of its own.
 type SSH struct {
 	name     string
 	user     string

@@ -36,7 +36,10 @@ environments:
     hosts: [%s@127.0.0.1:%d, %s@127.0.0.1:1]
   demo:
     connection: local
-`, keys.Sudo, testenv.SudoUser, sshd.Port, testenv.SudoUser, sshd.Port, testenv.SudoUser, sshd.Port, testenv.SudoUser)
+  audited:
+    ssh: {identity: %s, known_hosts: known_hosts, session_per_command: true}
+    hosts: [%s@127.0.0.1:%d]
+`, keys.Sudo, testenv.SudoUser, sshd.Port, testenv.SudoUser, sshd.Port, testenv.SudoUser, sshd.Port, testenv.SudoUser, keys.Sudo, testenv.SudoUser, sshd.Port)
 	os.MkdirAll(filepath.Join(root, "sites"), 0o755)
 	os.WriteFile(filepath.Join(root, "sites", "shop.yaml"), []byte(yaml), 0o644)
 	data, _ := os.ReadFile(sshd.KnownHosts)
@@ -67,5 +70,26 @@ environments:
 	local, err := Connect(ctx, site, site.Environments["demo"], ConnectOptions{})
 	if err != nil || len(local) != 1 || local[0].Name() != "local" {
 		t.Errorf("demo: %v, %v", local, err)
+	}
+
+	// Three commands as root: one host shell, or with
+	// ssh.session_per_command a session (and a sudo) each.
+	for env, want := range map[string]int{"production": 1, "audited": 3} {
+		hosts, err := Connect(ctx, site, site.Environments[env], ConnectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := hosts[0]
+		for range 3 {
+			if _, err := h.Run(ctx, remote.Command{Script: "true", Become: true, Quiet: true}); err != nil {
+				t.Fatalf("%s: %v", env, err)
+			}
+		}
+		if n := h.(interface{ Sessions() int }).Sessions(); n != want {
+			t.Errorf("%s: %d sessions for 3 commands, want %d", env, n, want)
+		}
+		for _, h := range hosts {
+			h.Close()
+		}
 	}
 }
