@@ -38,7 +38,9 @@ type Host interface {
 type Command struct {
 	// Script is a POSIX shell script; build it with Sh and Quote.
 	Script string
-	// Stdin, when set, is copied to the command's standard input. Secrets
+	// Stdin, when set, is copied to the command's standard input; a host
+	// shell reads it whole before the command starts, so a stream that
+	// never ends needs a Terminal. Secrets
 	// travel this way, never in Script or Env.
 	Stdin io.Reader
 	// Env sets environment variables (not for secrets: they are argv).
