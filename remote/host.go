@@ -40,8 +40,8 @@ type Command struct {
 	Script string
 	// Stdin, when set, is copied to the command's standard input; a host
 	// shell reads it whole before the command starts, so a stream that
-	// never ends needs a Terminal. Secrets
-	// travel this way, never in Script or Env.
+	// never ends needs a Terminal. Secrets travel this way, never in
+	// Script or Env.
 	Stdin io.Reader
 	// Env sets environment variables (not for secrets: they are argv).
 	Env map[string]string
