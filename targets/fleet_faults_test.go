@@ -330,6 +330,7 @@ func TestFleetFaults(t *testing.T) {
 		took := time.Since(start)
 		remove()
 		db.Shell(t, "ip link set host0 up")
+		reachable(t, f.Bastion, db)
 		if strings.Contains(out, "changed  switch") {
 			t.Errorf("a host switched though the db host was cut off before %s:\n%s", anchor, out)
 		}
@@ -476,6 +477,25 @@ setfacl --restore=/root/releases.acl
 dd if=/dev/zero of=releases/.filler bs=64k 2>/dev/null || true
 test "$(df --output=avail releases | tail -1)" -eq 0`)
 	return true, err
+}
+
+// reachable waits until from can open a TCP connection to m's sshd, as
+// a user who brought a host's network back would before shipping again:
+// a link set up again takes a moment to carry traffic, and a connection
+// meanwhile fails with "No route to host".
+func reachable(t *testing.T, from, m *testenv.Machine) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := from.Exec(context.Background(), `timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/22"' sh "$1"`, m.Addr)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cannot reach %s:22 a minute after its network came back: %v\n%s", from.Name, m.Name, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // networkCut is a step that takes a machine's network link down, as a
