@@ -54,24 +54,21 @@ func (c *Connections) Close() {
 // per host shell or command run outside one, one per SFTP subsystem);
 // local hosts open none.
 func (c *Connections) Sessions() int {
-	n := 0
-	for _, hosts := range c.hosts {
-		for _, h := range hosts {
-			if s, ok := h.(interface{ Sessions() int }); ok {
-				n += s.Sessions()
-			}
-		}
-	}
-	return n
+	return c.count(func(h *remote.SSH) int { return h.Sessions() })
 }
 
 // Commands counts the commands run on every SSH connection so far.
 func (c *Connections) Commands() int {
+	return c.count(func(h *remote.SSH) int { return h.Commands() })
+}
+
+// count adds up f over the SSH connections.
+func (c *Connections) count(f func(*remote.SSH) int) int {
 	n := 0
 	for _, hosts := range c.hosts {
 		for _, h := range hosts {
-			if s, ok := h.(interface{ Commands() int }); ok {
-				n += s.Commands()
+			if s, ok := h.(*remote.SSH); ok {
+				n += f(s)
 			}
 		}
 	}
